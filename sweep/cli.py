@@ -1,0 +1,246 @@
+"""The ``sweep`` command: thin typer commands over the library.
+
+Each command parses its options, calls one function, renders the result, and maps the
+library's exceptions to one ``Error: ...`` line and an exit status (0 ok, 1 failure, 2 bad
+usage or flags file, 130 interrupted). Heavy imports (optuna, torch, rich) live inside the
+commands that need them, so ``sweep ls`` starts fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from sweep import board, rundir
+from sweep.errors import SpecError, SweepError, UsageError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Hyperparameter sweeps for PyTorch scripts: random/TPE search, parallel trials, one "
+         "directory per run, and a leaderboard.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", help="Runs directory.", envvar="SWEEP_RUNS_DIR")]
+Format = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")]
+Baseline = Annotated[Optional[float], typer.Option("--baseline-error", help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
+Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
+DEFAULT_RUNS = Path("runs")
+
+
+def err(message: str) -> None:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[None]:
+    """Map the library's exceptions to one line and an exit status."""
+    try:
+        yield
+    except SweepError as exc:
+        err(f"Error: {exc}" if exc.exit_code else str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except rundir.RunNotFound as exc:
+        err(f"Error: {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err("Interrupted")
+        raise typer.Exit(130) from None
+
+
+# ---------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    flags_file: Annotated[Path, typer.Argument(help="The flags file (YAML) describing the search space.")],
+    trials: Annotated[Optional[int], typer.Option("--trials", "-n", min=1, help="Number of trials.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed of the sampler.")] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    jobs: Annotated[Optional[str], typer.Option("--jobs", "-j", help="Trials at once: a number or 'auto' (one per core).")] = None,
+    sampler: Annotated[Optional[str], typer.Option("--sampler", help="random, grid, tpe or qmc.")] = None,
+    pruner: Annotated[Optional[str], typer.Option("--pruner", help="none, median, hyperband or asha.")] = None,
+    launcher: Annotated[Optional[str], typer.Option("--launcher", help="fork (warm, default) or spawn (fresh interpreter).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds before a trial is stopped and failed.")] = None,
+    max_failures: Annotated[Optional[int], typer.Option("--max-failures", min=1, help="Stop the sweep after this many failed trials.")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Apply the flags file's smoke: section (a short CI run).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each trial's command; run and write nothing.")] = False,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a sweep: its id, or 'last' (the last sweep of this flags file).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (e.g. postgresql://...); default: a journal file under the runs directory.")] = None,
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name in --storage, to share one study between machines.")] = None,
+    gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPU ids, e.g. 0,1: each running trial gets one through CUDA_VISIBLE_DEVICES.")] = None,
+    per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, help="Trials packed on one GPU.")] = 1,
+    junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report (one test case per trial).")] = None,
+) -> None:
+    """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
+    from sweep import runner
+
+    with errors():
+        options = runner.Options(
+            trials=trials, seed=seed, jobs=jobs, sampler=sampler, pruner=pruner, launcher=launcher,
+            timeout=timeout, max_failures=max_failures, smoke=smoke, dry_run=dry_run, resume=resume,
+            storage=storage, study=study, gpus=gpus, per_gpu=per_gpu, junit_xml=junit_xml,
+        )
+        code = runner.run(flags_file, runs_dir, options)
+    raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- ls
+
+
+def _table(runs_dir: Path, baseline: float | None, gap: float) -> tuple[list[dict], list[str]]:
+    if not runs_dir.exists():
+        raise UsageError(f"runs directory {runs_dir} does not exist")
+    return board.rows(rundir.list_runs(runs_dir), runs_dir, baseline, gap)
+
+
+def emit(table: list[dict], columns: list[str], fmt: str, title: str | None = None) -> None:
+    if fmt not in board.FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(board.FORMATS)}")
+    if fmt == "csv":
+        sys.stdout.write(board.to_csv(table, columns))
+    elif fmt == "json":
+        sys.stdout.write(board.to_json(table, columns) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(board.to_markdown(table, columns))
+    else:
+        from sweep import render
+
+        render.print_table(table, board.used_columns(table, columns), title)
+
+
+@app.command("ls")
+def ls(
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    sort: Annotated[Optional[str], typer.Option("--sort", "-s", help="Column to sort by: a metric or flag_<name>. Best first.")] = None,
+    asc: Annotated[bool, typer.Option("--asc", help="Flip the sort order.")] = False,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N rows.")] = None,
+    status: Annotated[Optional[list[str]], typer.Option("--status", help="Only runs with this status (repeat or comma-separate).")] = None,
+    where: Annotated[Optional[list[str]], typer.Option("--where", "-w", help="Filter, e.g. 'flag_dropout>=0.3' (repeatable).")] = None,
+    sweep: Annotated[Optional[str], typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
+    fmt: Format = "table",
+    baseline_error: Baseline = None,
+    gap: Gap = board.DEFAULT_GAP,
+) -> None:
+    """List runs, newest first, or best first with --sort."""
+    with errors():
+        table, columns = _table(runs_dir, baseline_error, gap)
+        sweep_id = board.match_sweep(table, sweep) if sweep else None
+        table = board.filter_rows(table, columns, where or [], status or [], sweep_id)
+        table = board.sort_rows(table, columns, sort, asc)
+        if top:
+            table = table[:top]
+        emit(table, columns, fmt)
+
+
+# ---------------------------------------------------------------- show / compare
+
+
+@app.command()
+def show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or 'last'.")],
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    baseline_error: Baseline = None,
+    gap: Gap = board.DEFAULT_GAP,
+) -> None:
+    """One run: flags, metrics, status, command, diagnosis, learning curves, output tail."""
+    from sweep import report
+
+    with errors():
+        run_ = rundir.resolve(runs_dir, run_ref)
+        report.show(run_, baseline_error, gap)
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(metavar="A", help="First run.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Second run.")],
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """Two runs side by side: flags and metrics, differences marked."""
+    from sweep import report
+
+    with errors():
+        runs = rundir.list_runs(runs_dir)
+        report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+
+
+# ---------------------------------------------------------------- clean / purge
+
+
+@app.command()
+def clean(
+    run_refs: Annotated[Optional[list[str]], typer.Argument(metavar="[RUN]...", help="Runs to archive.")] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    failed: Annotated[bool, typer.Option("--failed", help="Archive every failed, interrupted or broken run.")] = False,
+    all_runs: Annotated[bool, typer.Option("--all", help="Archive every run.")] = False,
+) -> None:
+    """Move runs to <runs>/archive (like tfruns' clean_runs); purge deletes the archive."""
+    from sweep import manage
+
+    with errors():
+        moved = manage.clean(runs_dir, run_refs or [], failed=failed, everything=all_runs)
+        err(f"archived {len(moved)} run{'s' if len(moved) != 1 else ''} to {runs_dir / rundir.ARCHIVE_DIR}")
+
+
+@app.command()
+def purge(
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete the archived runs for good."""
+    from sweep import manage
+
+    with errors():
+        archive = runs_dir / rundir.ARCHIVE_DIR
+        count = manage.archived(runs_dir)
+        if count == 0:
+            err(f"nothing to purge in {archive}")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"purge would delete {count} archived runs; pass --yes to confirm")
+            if not typer.confirm(f"Delete {count} archived runs in {archive}?"):
+                raise typer.Exit(1)
+        manage.purge(runs_dir)
+        err(f"deleted {count} archived runs")
+
+
+@app.command()
+def importance(
+    sweep_ref: Annotated[str, typer.Argument(metavar="[SWEEP]", help="Sweep id, prefix or 'last'.")] = "last",
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    fmt: Format = "table",
+) -> None:
+    """Which flags mattered: fANOVA importance over a sweep's completed runs."""
+    from sweep import importance as imp
+
+    with errors():
+        table, columns = imp.importance(runs_dir, sweep_ref)
+        emit(table, columns, fmt)
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """``--resume`` may stand alone (meaning the last sweep of the flags file)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--resume":
+            nxt = out[i + 1] if i + 1 < len(out) else None
+            if nxt is None or nxt.startswith("-") or nxt.endswith((".yaml", ".yml")) or os.path.isfile(nxt):
+                out.insert(i + 1, "last")
+            break
+    return out
+
+
+def main() -> None:
+    sys.argv[1:] = normalize_argv(sys.argv[1:])
+    try:
+        app(prog_name="sweep")
+    except KeyboardInterrupt:
+        err("Interrupted")
+        sys.exit(130)

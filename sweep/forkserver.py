@@ -1,0 +1,203 @@
+"""The warm launcher's server: import torch once, warm its lazy imports, then fork one child
+per trial that runs the script as ``__main__``.
+
+Run as ``python -m sweep.forkserver [module ...]`` by ``sweep.launch.ForkLauncher``. It
+reads one JSON request a line on stdin and answers ``{"id", "pid"}`` and later
+``{"pid", "exit"}`` on stdout. It never starts a thread or initialises CUDA, so forking is
+safe and a child may use a GPU. When stdin closes (the sweep ended or died), it kills its
+children and exits.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import signal
+import sys
+import traceback
+from typing import Any
+
+_PROTO_IN = 0
+_PROTO_OUT = 1
+
+
+def warm(preload: list[str]) -> None:
+    try:
+        import numpy  # noqa: F401
+        import torch
+    except ImportError:
+        return
+    # One thread here: the OpenMP pool must not exist before fork; each child sets its own.
+    torch.set_num_threads(1)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    for opt_class in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
+        opt = opt_class(model.parameters(), lr=1e-3)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+    try:
+        import sweep.nn  # noqa: F401
+    except ImportError:
+        pass
+    for name in preload:
+        try:
+            __import__(name)
+        except Exception as exc:  # a bad preload must not stop the sweep; the trial will say
+            print(f"sweep: could not preload {name}: {exc}", file=sys.stderr)
+
+
+def _reseed() -> None:
+    """A fresh interpreter starts with fresh random state; a fork would share its parent's."""
+    import random
+
+    random.seed()
+    mods = sys.modules
+    if "numpy" in mods:
+        mods["numpy"].random.seed()
+    if "torch" in mods:
+        mods["torch"].seed()
+
+
+def _run_child(req: dict[str, Any], close_fds: list[int]) -> int:
+    from sweep.launch import die_with_parent
+
+    os.setsid()
+    die_with_parent()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for fd in close_fds:
+        os.close(fd)
+    out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True,
+                                  encoding="utf-8", errors="backslashreplace")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
+                                  encoding="utf-8", errors="backslashreplace")
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    threads = int(req.get("threads") or 1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    _reseed()
+    import runpy
+
+    code = 0
+    try:
+        if req.get("script"):
+            script = req["script"]
+            sys.argv = [script, *req["args"]]
+            sys.path[0] = os.path.dirname(script)
+            runpy.run_path(script, run_name="__main__")
+        else:
+            sys.argv = [req["module"], *req["args"]]
+            sys.path[0] = req["cwd"]
+            runpy.run_module(req["module"], run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    return code
+
+
+def serve(preload: list[str]) -> None:
+    # Keep the protocol on private descriptors, so stray prints cannot corrupt it.
+    proto_in, proto_out = os.dup(_PROTO_IN), os.dup(_PROTO_OUT)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    warm(preload)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sweep decides what an interrupt does
+
+    def send(msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(proto_out, data):]
+
+    send({"ready": True, "pid": os.getpid()})
+    children: set[int] = set()
+    buf = b""
+    while True:
+        try:
+            ready, _, _ = select.select([proto_in, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            children.discard(pid)
+            send({"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+        if proto_in not in ready:
+            continue
+        chunk = os.read(proto_in, 1 << 20)
+        if not chunk:
+            for pid in children:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            return
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                send({"id": req["id"], "error": f"fork failed: {exc}"})
+                continue
+            if pid == 0:
+                code = 1
+                try:
+                    code = _run_child(req, [proto_in, proto_out, wake_r, wake_w])
+                finally:
+                    os._exit(code)
+            children.add(pid)
+            send({"id": req["id"], "pid": pid})
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -1,0 +1,75 @@
+"""``sweep importance``: which flags mattered, by Optuna's fANOVA evaluator.
+
+The study is rebuilt from the run directories (the record), so it works for any sweep whose
+runs are still there, whatever happened to the sampler's journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sweep import board, rundir
+from sweep.errors import SweepError
+
+MIN_RUNS = 5
+
+
+def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str]]:
+    import optuna
+
+    from sweep import search, spec as specs
+
+    runs = rundir.list_runs(runs_dir)
+    table, _ = board.rows(runs, runs_dir)
+    sweep_id = board.match_sweep(table, ref)
+    mine = [r for r in runs if r.sweep == sweep_id]
+    done = [r for r in mine if r.status == "completed"]
+    metric = next((r.info.get("metric") for r in mine if r.info.get("metric")), "eval_accuracy")
+    goal = next((r.info.get("goal") for r in mine if r.info.get("goal")), "maximize")
+    if len(done) < MIN_RUNS:
+        raise SweepError(f"sweep {sweep_id} has {len(done)} completed runs; importance needs at least {MIN_RUNS}")
+    spec = _spec_of(mine)
+    space = search.space(spec)
+    if not space:
+        raise SweepError(f"sweep {sweep_id} searched no flags (all fixed)")
+    study = optuna.create_study(direction=goal)
+    for run in done:
+        params = {k: run.flags[k] for k in space if k in run.flags}
+        value = run.metrics.get(metric)
+        if len(params) != len(space) or value is None:
+            continue
+        try:
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value))
+        except ValueError:
+            continue  # a value outside the space (the flags file changed since): skip it
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    rows = [{"flag": f"flag_{name}", "importance": round(float(score), 4)} for name, score in scores.items()]
+    return rows, ["flag", "importance"]
+
+
+def _spec_of(runs: list[rundir.Run]):
+    from sweep import spec as specs
+
+    for run in runs:
+        source = run.path / rundir.SOURCE_DIR
+        flags_file = run.info.get("flags_file")
+        if flags_file:
+            snap = source / Path(flags_file).name
+            for candidate in (snap, Path(flags_file)):
+                try:
+                    return _load_loose(candidate)
+                except SweepError:
+                    continue
+    raise SweepError("cannot find the flags file of this sweep (neither its snapshot nor the original)")
+
+
+def _load_loose(path: Path):
+    """Load a flags file whose script may have moved: only the search space matters here."""
+    from sweep import spec as specs
+
+    data = specs.read_yaml(path)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in ("script", "module")}
+        data["module"] = "unused"
+    return specs.parse(data, path)

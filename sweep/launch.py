@@ -1,0 +1,235 @@
+"""The only code that starts processes.
+
+Two launchers share one interface: ``spawn`` runs ``python script --flag=value ...`` as a
+plain subprocess; ``fork`` asks a warm server (``sweep.forkserver``: torch already imported
+and its lazy imports done) to fork a child that runs the script as ``__main__``. Either way
+each trial gets its own process group, its argv, environment, working directory and an
+output file, and dies with the sweep (PR_SET_PDEATHSIG) even after ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sweep.errors import SweepError
+
+LAUNCHERS = ("fork", "spawn")
+
+
+@dataclass
+class Job:
+    """What one trial needs to start. ``args`` are the ``--name=value`` arguments; no shell
+    ever sees them."""
+
+    script: Path | None
+    module: str | None
+    args: list[str]
+    env: dict[str, str]
+    cwd: Path
+    output: Path
+    threads: int = 1
+
+    def argv(self, python: str = sys.executable) -> list[str]:
+        head = [python, str(self.script)] if self.script else [python, "-m", str(self.module)]
+        return head + self.args
+
+
+@dataclass
+class Process:
+    pid: int
+    returncode: int | None = None
+    _popen: subprocess.Popen | None = field(default=None, repr=False)
+    _pidfd: int | None = field(default=None, repr=False)
+
+    def signal(self, sig: int) -> None:
+        """Signal the trial's whole process group (its data-loader workers too)."""
+        if self.returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(self.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+class SpawnLauncher:
+    name = "spawn"
+
+    def start(self, job: Job) -> Process:
+        with open(job.output, "ab") as out:
+            popen = subprocess.Popen(
+                job.argv(), cwd=job.cwd, env=job.env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+                close_fds=True,
+            )
+        return Process(popen.pid, _popen=popen, _pidfd=_pidfd(popen.pid))
+
+    def ready(self) -> None:
+        pass
+
+    def poll(self, proc: Process) -> int | None:
+        if proc.returncode is None and proc._popen is not None:
+            proc.returncode = proc._popen.poll()
+            if proc.returncode is not None:
+                proc.close()
+        return proc.returncode
+
+    def wait(self, procs: list[Process], timeout: float) -> None:
+        fds = [p._pidfd for p in procs if p._pidfd is not None and p.returncode is None]
+        if len(fds) == len(procs) and fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.01))
+
+    def close(self) -> None:
+        pass
+
+
+class ForkLauncher:
+    """Talks to a ``sweep.forkserver`` process over two pipes, one JSON line a message."""
+
+    name = "fork"
+
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        cmd = [sys.executable, "-m", "sweep.forkserver", *preload]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).parent.parent),
+                                                        env.get("PYTHONPATH", "")] if p)
+        self._server = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+            preexec_fn=die_with_parent, env=env,
+        )
+        self._buf = b""
+        self._ready = False
+        self._procs: dict[int, Process] = {}
+        self._pending: dict[int, int] = {}  # exits seen before we asked
+        self._next = 0
+
+    def _read_messages(self, timeout: float | None) -> list[dict]:
+        out = self._server.stdout
+        assert out is not None
+        fd = out.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return []
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise SweepError("the warm launcher died (see messages above); try --launcher spawn")
+        self._buf += chunk
+        *lines, self._buf = self._buf.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _handle(self, msg: dict) -> dict | None:
+        if "exit" in msg:
+            pid, code = msg["pid"], msg["exit"]
+            proc = self._procs.pop(pid, None)
+            if proc is None:
+                self._pending[pid] = code
+            else:
+                proc.returncode = code
+            return None
+        return msg
+
+    def _send(self, msg: dict) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        assert self._server.stdin is not None
+        try:
+            self._server.stdin.write(data)
+            self._server.stdin.flush()
+        except BrokenPipeError:
+            raise SweepError("the warm launcher died; try --launcher spawn") from None
+
+    def _expect(self, key: str, ident: int | None = None) -> dict:
+        while True:
+            for msg in self._read_messages(None):
+                msg = self._handle(msg)
+                if msg is None:
+                    continue
+                if "error" in msg:
+                    raise SweepError(f"warm launcher: {msg['error']}")
+                if key in msg and (ident is None or msg.get("id") == ident):
+                    return msg
+
+    def ready(self) -> None:
+        """Wait until the server has warmed up (so warm-up never counts as trial time)."""
+        if not self._ready:
+            self._expect("ready")
+            self._ready = True
+
+    def start(self, job: Job) -> Process:
+        self.ready()
+        self._next += 1
+        self._send({
+            "id": self._next, "script": str(job.script) if job.script else None, "module": job.module,
+            "args": job.args, "env": job.env, "cwd": str(job.cwd), "output": str(job.output),
+            "threads": job.threads,
+        })
+        reply = self._expect("pid", self._next)
+        proc = Process(reply["pid"])
+        if proc.pid in self._pending:
+            proc.returncode = self._pending.pop(proc.pid)
+        else:
+            self._procs[proc.pid] = proc
+        return proc
+
+    def poll(self, proc: Process) -> int | None:
+        if proc.returncode is None:
+            for msg in self._read_messages(0):
+                self._handle(msg)
+        return proc.returncode
+
+    def wait(self, procs: list[Process], timeout: float) -> None:
+        if any(p.returncode is None for p in procs):
+            for msg in self._read_messages(timeout):
+                self._handle(msg)
+
+    def close(self) -> None:
+        if self._server.poll() is None:
+            try:
+                assert self._server.stdin is not None
+                self._server.stdin.close()  # EOF: the server kills what is left and exits
+                self._server.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._server.kill()
+                self._server.wait()
+
+
+def make(name: str, preload: tuple[str, ...] = ()) -> SpawnLauncher | ForkLauncher:
+    if name == "fork" and hasattr(os, "fork"):
+        return ForkLauncher(preload)
+    return SpawnLauncher()

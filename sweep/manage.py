@@ -1,0 +1,58 @@
+"""``sweep clean`` and ``sweep purge``: archive runs (a rename, so nothing is half moved)
+and delete the archive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from sweep import rundir
+from sweep.errors import UsageError
+
+CLEANABLE = ("failed", "interrupted", "broken")
+
+
+def clean(runs_dir: Path, refs: list[str], failed: bool = False, everything: bool = False) -> list[Path]:
+    if not refs and not failed and not everything:
+        raise UsageError("say which runs to archive: run ids, --failed or --all")
+    runs = rundir.list_runs(runs_dir)
+    chosen: dict[Path, rundir.Run] = {}
+    for ref in refs:
+        run = rundir.resolve(runs_dir, ref, runs)
+        chosen[run.path] = run
+    for run in runs:
+        if everything or (failed and run.status in CLEANABLE):
+            chosen[run.path] = run
+    busy = [r.path.name for r in chosen.values() if r.status == "running"]
+    if busy and refs:
+        raise UsageError(f"run {busy[0]} is still running; stop its sweep first")
+    archive = runs_dir / rundir.ARCHIVE_DIR
+    archive.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for path, run in sorted(chosen.items()):
+        if run.status == "running":
+            continue
+        dest = archive / path.name
+        if dest.exists():
+            dest = archive / f"{path.name}-{rundir.new_id()}"
+        os.rename(path, dest)
+        moved.append(dest)
+    return moved
+
+
+def archived(runs_dir: Path) -> int:
+    archive = runs_dir / rundir.ARCHIVE_DIR
+    if not archive.is_dir():
+        return 0
+    return sum(1 for e in os.scandir(archive) if e.is_dir(follow_symlinks=False))
+
+
+def purge(runs_dir: Path) -> None:
+    archive = runs_dir / rundir.ARCHIVE_DIR
+    if archive.is_symlink():
+        raise UsageError(f"{archive} is a symlink; refusing to delete what it points to")
+    # Rename first: a crash mid-delete leaves a hidden trash folder, never a half archive.
+    trash = runs_dir / f".trash-{rundir.new_id()}"
+    os.rename(archive, trash)
+    shutil.rmtree(trash)

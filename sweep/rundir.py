@@ -1,0 +1,310 @@
+"""The one owner of the run-directory format: writer and reader both. Stdlib only.
+
+A run is ``<runs>/<UTC timestamp>-<suffix>/`` holding ``run.json``, ``flags.json``,
+``metrics.json``, ``metrics.jsonl``, ``output.log`` and ``source/``. Every JSON file is
+written to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+FORMAT = 1
+RUN_FILE = "run.json"
+FLAGS_FILE = "flags.json"
+METRICS_FILE = "metrics.json"
+METRICS_HISTORY = "metrics.jsonl"
+OUTPUT_FILE = "output.log"
+SOURCE_DIR = "source"
+WORK_DIR = "work"
+STOP_FILE = ".stop"
+ARCHIVE_DIR = "archive"
+STATE_DIR = ".sweep"  # sampler state (Optuna journals, sweep records): rebuildable, not the record
+
+STATUSES = ("running", "completed", "failed", "pruned", "interrupted", "broken")
+ENDED = ("completed", "failed", "pruned")
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+def utc_stamp(t: float | None = None) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if t is None else t))
+
+
+def iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def write_json(path: Path | str, obj: Any) -> None:
+    """Write JSON atomically: a temporary file in the same directory, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    data = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
+    """Append one JSON line with a single O_APPEND write, so concurrent writers never
+    interleave inside a line and a crash leaves at most one torn last line."""
+    line = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
+    """Yield the whole, valid JSON objects of a JSON-lines file; skip torn or junk lines."""
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return
+    with fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                yield rec
+
+
+def new_id(t: float | None = None) -> str:
+    return f"{utc_stamp(t)}-{secrets.token_hex(3)}"
+
+
+def create_run_dir(runs_dir: Path) -> Path:
+    """Make a new, uniquely named run directory. ``mkdir`` is atomic, so two processes can
+    never get the same name even if their random suffixes collide."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = runs_dir / new_id()
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for dist in ("sweep", "torch", "optuna", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def final_metrics(history_path: Path) -> tuple[dict[str, float], int | None]:
+    """Last value of each metric in a history file, and the last step seen."""
+    last: dict[str, float] = {}
+    step = None
+    for rec in read_jsonl(history_path):
+        for key, value in rec.items():
+            if key == "step":
+                if isinstance(value, int):
+                    step = value
+            elif key != "time" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                last[key] = float(value)
+    return last, step
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class Run:
+    """One run directory as read back. ``status`` is ``broken`` when it cannot be read."""
+
+    path: Path
+    id: str
+    status: str
+    info: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def sweep(self) -> str | None:
+        return self.info.get("sweep")
+
+    @property
+    def start(self) -> float | None:
+        value = self.info.get("start")
+        return value if isinstance(value, (int, float)) else None
+
+
+def _load_json(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_run(path: Path) -> Run:
+    """Read one run directory. Never raises: a run that cannot be read is ``broken``
+    and says why."""
+    run_id = path.name
+    try:
+        info = _load_json(path / RUN_FILE)
+    except FileNotFoundError:
+        return Run(path, run_id, "broken", reason="not a run directory: no run.json")
+    except (OSError, ValueError) as exc:
+        return Run(path, run_id, "broken", reason=f"run.json unreadable: {_short(exc)}")
+    if not isinstance(info, dict):
+        return Run(path, run_id, "broken", reason="run.json is not a JSON object")
+    if info.get("format") != FORMAT:
+        return Run(path, run_id, "broken", info=info,
+                   reason=f"unknown run format {info.get('format')!r} (this sweep reads {FORMAT})")
+    status = info.get("status")
+    if status not in STATUSES:
+        return Run(path, run_id, "broken", info=info, reason=f"unknown status {status!r}")
+    run = Run(path, str(info.get("id", run_id)), status, info=info)
+    try:
+        flags = _load_json(path / FLAGS_FILE)
+        if not isinstance(flags, dict):
+            raise ValueError("not a JSON object")
+        run.flags = flags
+    except (OSError, ValueError) as exc:
+        run.status, run.reason = "broken", f"flags.json unreadable: {_short(exc)}"
+        return run
+    if status == "running":
+        run.metrics, _ = final_metrics(path / METRICS_HISTORY)
+        pid = info.get("sweep_pid")
+        if info.get("host") == host() and isinstance(pid, int) and not _alive(pid):
+            run.status, run.reason = "interrupted", "the sweep process is gone"
+        return run
+    try:
+        metrics = _load_json(path / METRICS_FILE)
+        if not isinstance(metrics, dict):
+            raise ValueError("not a JSON object")
+        run.metrics = {k: _as_float(v) for k, v in metrics.items()}
+    except FileNotFoundError:
+        run.metrics, _ = final_metrics(path / METRICS_HISTORY)
+    except (OSError, ValueError) as exc:
+        run.status, run.reason = "broken", f"metrics.json unreadable: {_short(exc)}"
+        return run
+    run.reason = info.get("reason")
+    return run
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return math.nan
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def is_run_name(name: str) -> bool:
+    return not name.startswith(".") and name != ARCHIVE_DIR
+
+
+def list_runs(runs_dir: Path) -> list[Run]:
+    """Every run under ``runs_dir`` (the archive and hidden state excluded)."""
+    try:
+        entries = [e for e in os.scandir(runs_dir) if is_run_name(e.name)]
+    except FileNotFoundError:
+        return []
+    runs = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            runs.append(read_run(Path(entry.path)))
+    return runs
+
+
+def check_ref(ref: str) -> None:
+    """Run and sweep references are plain names: never paths that could leave the runs
+    directory."""
+    if not ref or "/" in ref or "\\" in ref or ref in (".", "..") or ref.startswith(".") or "\0" in ref:
+        raise RunNotFound(f"invalid run reference {ref!r}: give a run id, a unique prefix or 'last'")
+
+
+def resolve(runs_dir: Path, ref: str, runs: list[Run] | None = None) -> Run:
+    """A run by id, unique id prefix, or ``last`` (the newest started)."""
+    check_ref(ref)
+    runs = list_runs(runs_dir) if runs is None else runs
+    if ref == "last":
+        dated = [r for r in runs if r.start is not None]
+        if not dated:
+            raise RunNotFound(f"no runs in {runs_dir}")
+        return max(dated, key=lambda r: r.start or 0.0)
+    exact = [r for r in runs if r.path.name == ref]
+    if exact:
+        return exact[0]
+    matches = [r for r in runs if r.path.name.startswith(ref)]
+    if not matches:
+        raise RunNotFound(f"no run matches {ref!r} in {runs_dir}")
+    if len(matches) > 1:
+        names = ", ".join(sorted(r.path.name for r in matches)[:5])
+        raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({names}...): give more of the id")
+    return matches[0]
+
+
+def tail_text(path: Path, max_bytes: int = 4096, max_lines: int = 20) -> str:
+    """The last lines of a (possibly huge, possibly binary) output file, as text."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = strip_ansi(data.decode("utf-8", errors="replace"))
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
+    return "\n".join(text.splitlines()[-max_lines:])
+
+
+def strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]", "", text)

@@ -1,0 +1,177 @@
+"""``sweep run``: the flags file and options -> a sweep, its leaderboard and exit status."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweep import board, rundir, spec as specs
+from sweep.errors import SpecError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class Options:
+    trials: int | None = None
+    seed: int | None = None
+    jobs: str | None = None
+    sampler: str | None = None
+    pruner: str | None = None
+    launcher: str | None = None
+    timeout: float | None = None
+    max_failures: int | None = None
+    smoke: bool = False
+    dry_run: bool = False
+    resume: str | None = None
+    storage: str | None = None
+    study: str | None = None
+    gpus: str | None = None
+    per_gpu: int = 1
+    junit_xml: Path | None = None
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
+    """The flags file with --smoke and the command-line options applied (options win)."""
+    spec = specs.load(flags_file)
+    if opts.smoke:
+        spec = spec.with_smoke()
+    changes: dict[str, Any] = {}
+    if opts.trials is not None:
+        changes["trials"] = opts.trials
+    if opts.seed is not None:
+        changes["seed"] = opts.seed
+    if opts.jobs is not None:
+        if opts.jobs == "auto":
+            changes["jobs"] = "auto"
+        elif opts.jobs.isdigit() and int(opts.jobs) >= 1:
+            changes["jobs"] = int(opts.jobs)
+        else:
+            raise UsageError(f"--jobs must be a whole number of at least 1 or 'auto'; got {opts.jobs!r}")
+    if opts.sampler is not None:
+        changes["sampler"] = _choice("--sampler", opts.sampler, specs.SAMPLERS)
+    if opts.pruner is not None:
+        changes["pruner"] = specs.Pruner(_choice("--pruner", opts.pruner, specs.PRUNERS))
+    if opts.launcher is not None:
+        changes["launcher"] = _choice("--launcher", opts.launcher, specs.LAUNCHERS)
+    if opts.timeout is not None:
+        if opts.timeout <= 0:
+            raise UsageError(f"--timeout must be greater than 0; got {opts.timeout:g}")
+        changes["timeout"] = opts.timeout
+    if opts.max_failures is not None:
+        changes["max_failures"] = opts.max_failures
+    spec = dataclasses.replace(spec, **changes)
+    if spec.sampler == "grid" and spec.combinations() is None:
+        raise SpecError(f"{spec.path}: sampler: grid needs every flag to be a list, a fixed value "
+                        "or an integer range without log")
+    return spec
+
+
+def parse_gpus(text: str | None) -> list[str]:
+    if not text:
+        return []
+    ids = [g.strip() for g in text.split(",") if g.strip()]
+    if not ids or not all(g.isdigit() or g.startswith(("GPU-", "MIG-")) for g in ids):
+        raise UsageError(f"--gpus takes GPU ids separated by commas, e.g. 0,1; got {text!r}")
+    return ids
+
+
+def run(flags_file: Path, runs_dir: Path, opts: Options) -> int:
+    from sweep.driver import Driver, SweepFinished
+
+    spec = build_spec(flags_file, opts)
+    gpus = parse_gpus(opts.gpus)
+    if opts.dry_run:
+        return dry_run(spec, runs_dir)
+    if opts.resume is not None:
+        rundir.check_ref(opts.resume)
+    if gpus:
+        jobs = spec.jobs if spec.jobs != "auto" else len(gpus) * opts.per_gpu
+        spec = dataclasses.replace(spec, jobs=jobs)
+    from sweep.render import SweepView, print_table
+
+    view = SweepView(spec.metric, spec.goal)
+    driver = Driver(spec, runs_dir, on_event=view, storage=opts.storage, study=opts.study,
+                    resume=opts.resume, gpus=gpus, per_gpu=opts.per_gpu)
+    previous = {sig: signal.signal(sig, lambda *_: driver.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = driver.run()
+    except SweepFinished as done:
+        sys.stderr.write(f"{done}\n")
+        return EXIT_OK
+    finally:
+        view.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    runs = [rundir.read_run(p) for p in result.runs]
+    table, columns = board.rows(runs, runs_dir)
+    table = board.sort_rows(table, columns, spec.metric if spec.metric in columns else None)
+    print_table(table, board.used_columns(table, columns), title=f"sweep {result.sweep}")
+    if opts.junit_xml:
+        write_junit(opts.junit_xml, result.sweep, runs)
+    counts = result.counts
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    sys.stderr.write(f"sweep {result.sweep}: {summary or 'no trials'}\n")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if counts.get("failed") or result.stopped:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def dry_run(spec: specs.SweepSpec, runs_dir: Path) -> int:
+    from sweep.driver import Driver, arguments
+
+    driver = Driver(spec, runs_dir)
+    head = [sys.executable, str(spec.script)] if spec.script else [sys.executable, "-m", str(spec.module)]
+    plans = driver.plan()
+    for i, flags in enumerate(plans):
+        sys.stdout.write(f"trial {i}: {shlex.join(head + arguments(spec, flags))}\n")
+    sys.stderr.write(f"dry run: {len(plans)} trials; nothing was run or written\n")
+    return EXIT_OK
+
+
+def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
+    """One test case per trial, for CI systems; failed trials carry their error tail."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(r.status in ("failed", "broken") for r in runs)
+    errors = sum(r.status == "interrupted" for r in runs)
+    skipped = sum(r.status == "pruned" for r in runs)
+    total_time = sum(float(r.info.get("duration") or 0) for r in runs)
+    suite = ET.Element("testsuite", name=f"sweep {sweep_id}", tests=str(len(runs)), failures=str(failures),
+                       errors=str(errors), skipped=str(skipped), time=f"{total_time:.3f}")
+    for run in runs:
+        flags = " ".join(f"{k}={board.cell(v)}" for k, v in run.flags.items())
+        case = ET.SubElement(suite, "testcase", classname=f"sweep.{sweep_id}",
+                             name=f"trial {run.info.get('trial')} [{flags}]",
+                             time=f"{float(run.info.get('duration') or 0):.3f}")
+        if run.status in ("failed", "broken"):
+            node = ET.SubElement(case, "failure", message=str(run.reason or run.status))
+            node.text = _xml_safe(run.info.get("error") or run.reason or "")
+        elif run.status == "interrupted":
+            ET.SubElement(case, "error", message=str(run.reason or "interrupted"))
+        elif run.status == "pruned":
+            ET.SubElement(case, "skipped", message=str(run.reason or "pruned"))
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml_safe(f"run {run.path.name}; metrics " + " ".join(
+            f"{k}={board.cell(v)}" for k, v in run.metrics.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+    tmp.replace(path)
+
+
+def _xml_safe(text: str) -> str:
+    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)

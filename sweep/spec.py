@@ -1,0 +1,518 @@
+"""Flags file (YAML) -> a frozen ``SweepSpec``. Pure: reads one file, runs nothing.
+
+Every mistake raises ``SpecError`` with one line naming the file, the key and the rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweep.errors import SpecError
+
+SAMPLERS = ("random", "grid", "tpe", "qmc")
+PRUNERS = ("none", "median", "hyperband", "asha")
+LAUNCHERS = ("fork", "spawn")
+GOALS = ("maximize", "minimize")
+MAX_BYTES = 1 << 20
+TOP_KEYS = {
+    "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
+    "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
+    "description",
+}
+SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
+RANGE_KEYS = {"min", "max", "log", "int", "step"}
+PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_resource",
+               "reduction_factor"}
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# YAML 1.1 (PyYAML) reads 1e-5 as a string: teach the loader the forms people write.
+FLOAT_RE = re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag of the search space.
+
+    kind ``choice``: one of ``values``; ``range``: ``low``..``high`` (``log``, ``is_int``,
+    ``step``); ``fixed``: ``values[0]`` for every trial. A ``switch`` is given bare when
+    true and left out when false (argparse ``store_true``).
+    """
+
+    name: str
+    kind: str
+    values: tuple[Scalar, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    is_int: bool = False
+    step: float | None = None
+    switch: bool = False
+
+
+@dataclass(frozen=True)
+class Pruner:
+    name: str = "none"
+    warmup_steps: int = 0
+    startup_trials: int = 5
+    min_resource: int = 1
+    max_resource: int | str = "auto"
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    path: Path
+    script: Path | None
+    module: str | None
+    flags: tuple[Flag, ...]
+    trials: int = 10
+    sampler: str = "random"
+    seed: int | None = None
+    metric: str = "eval_accuracy"
+    goal: str = "maximize"
+    jobs: int | str = 1
+    timeout: float | None = None
+    smoke: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[tuple[str, str], ...] = ()
+    launcher: str = "fork"
+    pruner: Pruner = Pruner()
+    baseline_error: float = 0.0
+    max_failures: int | None = None
+    description: str | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def flag(self, name: str) -> Flag:
+        for f in self.flags:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def combinations(self) -> int | None:
+        """Number of distinct points when every flag is a list or fixed; else None."""
+        total = 1
+        for f in self.flags:
+            if f.kind == "range":
+                if not f.is_int or f.log:
+                    return None
+                step = int(f.step or 1)
+                total *= int((f.high - f.low) // step) + 1
+            elif f.kind == "choice":
+                total *= len(f.values)
+        return total
+
+    def with_smoke(self) -> "SweepSpec":
+        """The spec with its ``smoke:`` overrides applied (for ``--smoke``)."""
+        smoke = dict(self.smoke)
+        if "trials" not in smoke:
+            smoke["trials"] = 2
+        flags = smoke.pop("flags", {}) or {}
+        changes: dict[str, Any] = {k: v for k, v in smoke.items() if k != "pruner"}
+        if "pruner" in smoke:
+            changes["pruner"] = smoke["pruner"]
+        if flags:
+            new = []
+            for f in self.flags:
+                if f.name in flags:
+                    new.append(flags[f.name])
+                else:
+                    new.append(f)
+            changes["flags"] = tuple(new)
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loading, plus: duplicate keys are an error and ``1e-5`` is a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", FLOAT_RE, list("-+0123456789.")
+)
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> SpecError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    problem = " ".join(str(problem).split())
+    return SpecError(f"{path}: {where}invalid YAML ({problem})")
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        if path.is_dir():
+            raise SpecError(f"{path}: is a directory, not a flags file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError(f"{path}: file is {size} bytes; a flags file may be at most {MAX_BYTES}")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such flags file") from None
+    except PermissionError:
+        raise SpecError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    if "\0" in text:
+        raise SpecError(f"{path}: not a text file (contains NUL bytes)")
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
+    except RecursionError:
+        raise SpecError(f"{path}: invalid YAML (nested too deeply)") from None
+
+
+def load(path: str | Path) -> SweepSpec:
+    """Read and check a flags file. Raises ``SpecError`` on the first mistake."""
+    path = Path(path).absolute()
+    data = read_yaml(path)
+    return parse(data, path)
+
+
+def parse(data: Any, path: Path) -> SweepSpec:
+    c = _Checker(path)
+    if data is None:
+        raise c.error("", "the file is empty; it needs at least 'script:' and 'flags:'")
+    if not isinstance(data, dict):
+        raise c.error("", f"the top level must be a mapping of keys, got {_kind(data)}")
+    for key in data:
+        if not isinstance(key, str) or key not in TOP_KEYS:
+            raise c.error(str(key), f"unknown key; known keys: {', '.join(sorted(TOP_KEYS))}")
+    script, module = c.target(data)
+    flags = c.flags(data.get("flags"))
+    kw: dict[str, Any] = {}
+    if "trials" in data:
+        kw["trials"] = c.integer("trials", data["trials"], low=1)
+    if "sampler" in data:
+        kw["sampler"] = c.choice("sampler", data["sampler"], SAMPLERS)
+    if "seed" in data and data["seed"] is not None:
+        kw["seed"] = c.integer("seed", data["seed"], low=0)
+    if "metric" in data:
+        kw["metric"] = c.name("metric", data["metric"])
+    metric = kw.get("metric", "eval_accuracy")
+    if "goal" in data:
+        kw["goal"] = c.choice("goal", data["goal"], GOALS)
+    elif re.search(r"(loss|error|err|mse|mae|rmse|perplexity)$", metric):
+        kw["goal"] = "minimize"
+    if "jobs" in data:
+        kw["jobs"] = c.jobs("jobs", data["jobs"])
+    if "timeout" in data and data["timeout"] is not None:
+        kw["timeout"] = c.positive("timeout", data["timeout"])
+    if "metrics" in data:
+        kw["metrics"] = c.regexes(data["metrics"])
+    if "launcher" in data:
+        kw["launcher"] = c.choice("launcher", data["launcher"], LAUNCHERS)
+    if "pruner" in data:
+        kw["pruner"] = c.pruner("pruner", data["pruner"])
+    if "baseline_error" in data:
+        value = c.number("baseline_error", data["baseline_error"])
+        if not 0 <= value < 100:
+            raise c.error("baseline_error", f"must be a percentage in [0, 100), got {value}")
+        kw["baseline_error"] = value
+    if "max_failures" in data and data["max_failures"] is not None:
+        kw["max_failures"] = c.integer("max_failures", data["max_failures"], low=1)
+    if "description" in data:
+        if not isinstance(data["description"], str):
+            raise c.error("description", "must be text")
+        kw["description"] = data["description"]
+    spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
+    if "smoke" in data:
+        spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
+    if spec.sampler == "grid" and spec.combinations() is None:
+        raise c.error("sampler", "grid needs every flag to be a list, a fixed value or an "
+                      "integer range without log")
+    return spec
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, rule: str) -> SpecError:
+        where = f"{key}: " if key else ""
+        return SpecError(f"{self.path}: {where}{rule}")
+
+    def target(self, data: dict) -> tuple[Path | None, str | None]:
+        if "script" in data and "module" in data:
+            raise self.error("script", "give either 'script' or 'module', not both")
+        if "module" in data:
+            mod = data["module"]
+            if not isinstance(mod, str) or not MODULE_RE.match(mod):
+                raise self.error("module", f"must be a dotted module name, got {mod!r}")
+            return None, mod
+        if "script" not in data:
+            raise self.error("script", "missing: name the training script (relative to this file)")
+        raw = data["script"]
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.error("script", f"must be a file path, got {_kind(raw)}")
+        if "\0" in raw:
+            raise self.error("script", "contains a NUL byte")
+        script = (self.path.parent / raw).resolve()
+        if not script.exists():
+            raise self.error("script", f"{raw} not found (looked for {script})")
+        if not script.is_file():
+            raise self.error("script", f"{raw} is not a file ({script})")
+        return script, None
+
+    def flags(self, raw: Any) -> tuple[Flag, ...]:
+        if raw is None:
+            raise self.error("flags", "missing or empty: declare at least one flag")
+        if not isinstance(raw, dict):
+            raise self.error("flags", f"must be a mapping of flag names, got {_kind(raw)}")
+        if not raw:
+            raise self.error("flags", "missing or empty: declare at least one flag")
+        return tuple(self.flag(name, value) for name, value in raw.items())
+
+    def flag(self, name: Any, raw: Any) -> Flag:
+        key = f"flags.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise self.error(key, "a flag name must be letters, digits and _ (not starting with a digit)")
+        if isinstance(raw, list):
+            return Flag(name, "choice", self.values(key, raw))
+        if isinstance(raw, dict):
+            return self.mapping_flag(key, name, raw)
+        return Flag(name, "fixed", (self.scalar(key, raw),))
+
+    def mapping_flag(self, key: str, name: str, raw: dict) -> Flag:
+        switch = raw.get("switch", False)
+        if not isinstance(switch, bool):
+            raise self.error(f"{key}.switch", f"must be true or false, got {raw['switch']!r}")
+        if "values" in raw or "value" in raw:
+            extra = set(raw) - {"values", "value", "switch"}
+            if extra or ("values" in raw and "value" in raw):
+                bad = sorted(map(str, extra)) or ["value"]
+                raise self.error(f"{key}.{bad[0]}", "unknown key here; use 'values' (a list) "
+                                 "or 'value', with optional 'switch'")
+            if "values" in raw:
+                if not isinstance(raw["values"], list):
+                    raise self.error(f"{key}.values", f"must be a list, got {_kind(raw['values'])}")
+                flag = Flag(name, "choice", self.values(f"{key}.values", raw["values"]), switch=switch)
+            else:
+                flag = Flag(name, "fixed", (self.scalar(f"{key}.value", raw["value"]),), switch=switch)
+            if switch and not all(isinstance(v, bool) for v in flag.values):
+                raise self.error(key, "a switch takes only true/false values")
+            return flag
+        if switch:
+            raise self.error(key, "a switch needs 'values: [true, false]' or 'value: true'")
+        return self.range_flag(key, name, raw)
+
+    def range_flag(self, key: str, name: str, raw: dict) -> Flag:
+        for k in raw:
+            if k not in RANGE_KEYS:
+                raise self.error(f"{key}.{k}", f"unknown key; a range takes {', '.join(sorted(RANGE_KEYS))}")
+        if "min" not in raw or "max" not in raw:
+            missing = "min" if "min" not in raw else "max"
+            raise self.error(key, f"a range needs both min and max ({missing} is missing)")
+        low = self.number(f"{key}.min", raw["min"])
+        high = self.number(f"{key}.max", raw["max"])
+        log = self.boolean(f"{key}.log", raw.get("log", False))
+        is_int = self.boolean(f"{key}.int", raw.get("int", False))
+        step = None
+        if raw.get("step") is not None:
+            step = self.number(f"{key}.step", raw["step"])
+            if step <= 0:
+                raise self.error(f"{key}.step", f"must be greater than 0, got {step:g}")
+            if log:
+                raise self.error(f"{key}.step", "cannot be combined with log: true")
+            if is_int and step != int(step):
+                raise self.error(f"{key}.step", f"must be a whole number for an int range, got {step:g}")
+            if step > high - low and high > low:
+                raise self.error(f"{key}.step", f"step {step:g} is larger than the range {low:g}..{high:g}")
+        if low >= high:
+            raise self.error(key, f"min ({low:g}) must be less than max ({high:g})")
+        if log and low <= 0:
+            raise self.error(key, f"a log range must stay above 0, got min {low:g}")
+        if is_int and (low != int(low) or high != int(high)):
+            raise self.error(key, f"an int range needs whole-number bounds, got {low:g}..{high:g}")
+        if is_int:
+            low, high = int(low), int(high)
+            step = None if step is None else int(step)
+        return Flag(name, "range", low=low, high=high, log=log, is_int=is_int, step=step)
+
+    def values(self, key: str, raw: list) -> tuple[Scalar, ...]:
+        if not raw:
+            raise self.error(key, "an empty list: give at least one value")
+        values = tuple(self.scalar(f"{key}[{i}]", v) for i, v in enumerate(raw))
+        seen: list[Any] = []
+        for v in values:
+            if any(type(v) is type(s) and v == s for s in seen):
+                raise self.error(key, f"value {v!r} is listed twice")
+            seen.append(v)
+        return values
+
+    def scalar(self, key: str, value: Any) -> Scalar:
+        if isinstance(value, bool) or isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.error(key, f"must be a finite number, got {value}")
+            return value
+        if isinstance(value, str):
+            if "\0" in value:
+                raise self.error(key, "contains a NUL byte")
+            return value
+        raise self.error(key, f"must be a number, text or true/false, got {_kind(value)}")
+
+    def number(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    raise self.error(key, f"must be a number, got {value!r}") from None
+            else:
+                raise self.error(key, f"must be a number, got {_kind(value)}")
+        if not math.isfinite(value):
+            raise self.error(key, f"must be a finite number, got {value}")
+        return value
+
+    def positive(self, key: str, value: Any) -> float:
+        number = self.number(key, value)
+        if number <= 0:
+            raise self.error(key, f"must be greater than 0, got {number:g}")
+        return number
+
+    def integer(self, key: str, value: Any, low: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a whole number, got {_kind(value)} {value!r}")
+        if low is not None and value < low:
+            raise self.error(key, f"must be at least {low}, got {value}")
+        return value
+
+    def boolean(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {value!r}")
+        return value
+
+    def choice(self, key: str, value: Any, options: tuple[str, ...]) -> str:
+        if value not in options or not isinstance(value, str):
+            raise self.error(key, f"must be one of {', '.join(options)}; got {value!r}")
+        return value
+
+    def name(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not NAME_RE.match(value):
+            raise self.error(key, f"must be a metric name (letters, digits, _), got {value!r}")
+        return value
+
+    def jobs(self, key: str, value: Any) -> int | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(key, f"must be a whole number of at least 1 or 'auto', got {value!r}")
+        return value
+
+    def regexes(self, raw: Any) -> tuple[tuple[str, str], ...]:
+        if not isinstance(raw, dict) or not raw:
+            raise self.error("metrics", "must be a mapping of metric name -> regex")
+        out = []
+        for name, pattern in raw.items():
+            key = f"metrics.{name}"
+            self.name(key, name)
+            if not isinstance(pattern, str):
+                raise self.error(key, f"must be a regex (text), got {_kind(pattern)}")
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise self.error(key, f"invalid regex ({exc})") from None
+            if compiled.groups < 1:
+                raise self.error(key, "the regex needs a capture group around the number")
+            out.append((name, pattern))
+        return tuple(out)
+
+    def pruner(self, key: str, raw: Any) -> Pruner:
+        if isinstance(raw, str) or raw is None:
+            return Pruner(self.choice(key, raw, PRUNERS))
+        if not isinstance(raw, dict):
+            raise self.error(key, f"must be a pruner name or a mapping with 'name', got {_kind(raw)}")
+        for k in raw:
+            if k not in PRUNER_KEYS:
+                raise self.error(f"{key}.{k}", f"unknown key; a pruner takes {', '.join(sorted(PRUNER_KEYS))}")
+        kw: dict[str, Any] = {"name": self.choice(f"{key}.name", raw.get("name"), PRUNERS)}
+        for k in ("warmup_steps", "startup_trials"):
+            if k in raw:
+                kw[k] = self.integer(f"{key}.{k}", raw[k], low=0)
+        for k in ("min_resource", "reduction_factor"):
+            if k in raw:
+                kw[k] = self.integer(f"{key}.{k}", raw[k], low=1 if k == "min_resource" else 2)
+        if "max_resource" in raw:
+            v = raw["max_resource"]
+            kw["max_resource"] = v if v == "auto" else self.integer(f"{key}.max_resource", v, low=1)
+        return Pruner(**kw)
+
+    def smoke(self, raw: Any, spec: SweepSpec) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.error("smoke", f"must be a mapping of overrides, got {_kind(raw)}")
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            key = f"smoke.{k}"
+            if k not in SMOKE_KEYS:
+                raise self.error(key, f"unknown key; smoke takes {', '.join(sorted(SMOKE_KEYS))}")
+            if k == "flags":
+                if not isinstance(v, dict):
+                    raise self.error(key, f"must be a mapping of flag overrides, got {_kind(v)}")
+                known = {f.name for f in spec.flags}
+                for name in v:
+                    if name not in known:
+                        raise self.error(f"{key}.{name}", "not a flag declared under flags:")
+                out["flags"] = {name: self.flag(name, val) for name, val in v.items()}
+                out["flags"] = {n: dataclasses.replace(f, switch=spec.flag(n).switch or f.switch)
+                                for n, f in out["flags"].items()}
+            elif k in ("trials", "max_failures"):
+                out[k] = self.integer(key, v, low=1)
+            elif k == "seed":
+                out[k] = self.integer(key, v, low=0)
+            elif k == "timeout":
+                out[k] = self.positive(key, v)
+            elif k == "jobs":
+                out[k] = self.jobs(key, v)
+            elif k == "sampler":
+                out[k] = self.choice(key, v, SAMPLERS)
+            elif k == "pruner":
+                out[k] = self.pruner(key, v)
+        return out
