@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ def rows(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | Non
          gap: float = DEFAULT_GAP) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per run, and the column names in order."""
     out = []
+    base_dir = str(runs_dir)
     metric_names: set[str] = set()
     flag_names: dict[str, None] = {}
     for run in runs:
@@ -96,10 +98,11 @@ def rows(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | Non
         for name, value in run.flags.items():
             row[f"flag_{name}"] = value
             flag_names[f"flag_{name}"] = None
-        row["dir"] = str(runs_dir / run.path.name)
+        row["dir"] = os.path.join(base_dir, run.path.name)
         row["reason"] = run.reason
         row["_metric"] = run.info.get("metric")
         row["_goal"] = run.info.get("goal")
+        row["_start"] = run.start  # the exact start time: the ISO column has whole seconds
         out.append(row)
     metrics = sorted(m for m in metric_names if f"flag_{m}" not in flag_names and m not in FIXED_HEAD)
     columns = [*FIXED_HEAD, *metrics, *sorted(flag_names), *FIXED_TAIL]
@@ -114,12 +117,21 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _unranked(value: Any) -> bool:
+    return _missing(value) or (isinstance(value, float) and math.isinf(value))
+
+
+def _started(row: dict[str, Any]) -> tuple[float, str, str]:
+    """Start order: the exact start time when the run recorded one, then the ISO text and id."""
+    return (row.get("_start") or 0.0, row.get("start") or "", row["id"])
+
+
 def sort_rows(table: list[dict[str, Any]], columns: list[str], by: str | None, flip: bool = False) -> list[dict[str, Any]]:
     """Sort by a column; without one, newest first. Missing and NaN always last."""
     if by is None:
         present = [r for r in table if r.get("start")]
         absent = [r for r in table if not r.get("start")]
-        return sorted(present, key=lambda r: r["start"] + r["id"], reverse=not flip) + absent
+        return sorted(present, key=_started, reverse=not flip) + absent
     if by not in columns:
         raise UsageError(f"unknown sort column {by!r}; available: {', '.join(columns)}")
     descending = True
@@ -128,8 +140,9 @@ def sort_rows(table: list[dict[str, Any]], columns: list[str], by: str | None, f
         descending = False
     if flip:
         descending = not descending
-    have = [r for r in table if not _missing(r.get(by))]
-    missing = [r for r in table if _missing(r.get(by))]
+    # NaN and inf are kept as such in the data, but never rank: they sort last, with missing.
+    have = [r for r in table if not _unranked(r.get(by))]
+    missing = [r for r in table if _unranked(r.get(by))]
 
     def key(row: dict[str, Any]) -> tuple[int, Any]:
         value = row[by]
@@ -212,7 +225,7 @@ def last_sweep(table: list[dict[str, Any]]) -> str | None:
     dated = [r for r in table if r.get("start") and r.get("sweep")]
     if not dated:
         return None
-    return max(dated, key=lambda r: r["start"] + r["id"])["sweep"]
+    return max(dated, key=_started)["sweep"]
 
 
 def match_sweep(table: list[dict[str, Any]], ref: str) -> str:
@@ -264,6 +277,20 @@ def json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return cell(value)  # JSON has no NaN: say it in words rather than write invalid JSON
     return value
+
+
+def to_text(table: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain, aligned table: for pipes, NO_COLOR and boards too long to draw with rich."""
+    cells = [[cell(row.get(c)) for c in columns] for row in table]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [any(isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool)
+                   for row in table) for c in columns]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
 
 
 def to_csv(table: list[dict[str, Any]], columns: list[str]) -> str:

@@ -96,7 +96,7 @@ def run(
 def _table(runs_dir: Path, baseline: float | None, gap: float) -> tuple[list[dict], list[str]]:
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
-    return board.rows(rundir.list_runs(runs_dir), runs_dir, baseline, gap)
+    return board.rows(rundir.list_runs(runs_dir, use_index=True), runs_dir, baseline, gap)
 
 
 def emit(table: list[dict], columns: list[str], fmt: str, title: str | None = None) -> None:

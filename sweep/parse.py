@@ -57,8 +57,9 @@ class LineReader:
             if self._overlong:
                 self._overlong = False
                 continue
-            lines.append(raw.decode("utf-8", errors="replace").replace("\r", "\n").split("\n")[-1]
-                         if b"\r" in raw else raw.decode("utf-8", errors="replace"))
+            if len(raw) > MAX_LINE:  # whole in one chunk, but still junk
+                continue
+            lines.append(_decode(raw))
         if len(self._partial) > MAX_LINE:
             self._partial = b""
             self._overlong = True
@@ -69,4 +70,13 @@ class LineReader:
         if self._overlong or not rest:
             self._overlong = False
             return []
-        return [rest.decode("utf-8", errors="replace")]
+        return [_decode(rest)] if len(rest) <= MAX_LINE else []
+
+
+def _decode(raw: bytes) -> str:
+    """One line as text. A carriage return redraws the line (progress bars): keep what was
+    drawn last; a CRLF ending is just an ending."""
+    raw = raw.rstrip(b"\r")
+    if b"\r" in raw:
+        raw = raw.rsplit(b"\r", 1)[-1]
+    return raw.decode("utf-8", errors="replace")

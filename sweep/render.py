@@ -65,12 +65,21 @@ def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = No
     return t
 
 
+RICH_MAX_ROWS = 500  # beyond this rich's layout costs seconds; plain text is instant
+
+
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    console = stdout_console()
     if not rows:
-        console.print("no runs", markup=False)
+        sys.stdout.write("no runs\n")
         return
-    console.print(table(rows, columns, title))
+    if plain() or len(rows) > RICH_MAX_ROWS:
+        from sweep.board import to_text
+
+        if title:
+            sys.stdout.write(title + "\n")
+        sys.stdout.write(to_text(rows, columns))
+        return
+    stdout_console().print(table(rows, columns, title))
 
 
 class SweepView:

@@ -248,17 +248,97 @@ def is_run_name(name: str) -> bool:
     return not name.startswith(".") and name != ARCHIVE_DIR
 
 
-def list_runs(runs_dir: Path) -> list[Run]:
-    """Every run under ``runs_dir`` (the archive and hidden state excluded)."""
+INDEX_FILE = "ls-index.json"
+# flags.json is written once, before the first run.json, so run.json's stamp covers it.
+_KEYED = (RUN_FILE, METRICS_FILE)
+
+
+def _stamp(dir_path: str) -> list[int] | None:
+    """What decides whether a cached row is still true: size, mtime and inode of each file
+    the row comes from (an atomic rename always gives a new inode)."""
+    out: list[int] = []
+    for name in _KEYED:
+        try:
+            st = os.stat(os.path.join(dir_path, name))
+        except FileNotFoundError:
+            out.append(-1)
+            continue
+        except OSError:
+            return None
+        out += [st.st_size, st.st_mtime_ns, st.st_ino]
+    return out
+
+
+BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error")
+
+
+def _to_cache(run: Run) -> dict[str, Any]:
+    info = {k: run.info[k] for k in BOARD_INFO if k in run.info}
+    return {"id": run.id, "status": run.status, "info": info, "flags": run.flags,
+            "metrics": run.metrics, "reason": run.reason}
+
+
+def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
+    """Every run under ``runs_dir`` (the archive and hidden state excluded).
+
+    With ``use_index`` (for the leaderboard), an index under ``.sweep/`` keeps the rows of
+    ended runs, each checked against a stat of its files on every call, so ``sweep ls`` over
+    thousands of runs reads only what changed; such runs carry only the leaderboard's part
+    of run.json in ``info``. The run directories stay the record: the index can be deleted
+    at any time."""
+    root = str(runs_dir)
     try:
-        entries = [e for e in os.scandir(runs_dir) if is_run_name(e.name)]
-    except FileNotFoundError:
+        entries = [e for e in os.scandir(root) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    index_path = os.path.join(root, STATE_DIR, INDEX_FILE)
+    cached: dict[str, Any] = {}
+    if use_index:
+        try:
+            with open(index_path, "rb") as fh:
+                loaded = json.loads(fh.read())
+            if isinstance(loaded, dict) and loaded.get("format") == FORMAT:
+                cached = loaded.get("runs") or {}
+        except (OSError, ValueError):
+            cached = {}
+    fresh: dict[str, Any] = {}
     runs = []
+    changed = len(cached) != len(entries)
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            runs.append(read_run(Path(entry.path)))
+        stamp = _stamp(entry.path)
+        hit = cached.get(entry.name)
+        if stamp is not None and hit is not None and hit.get("stamp") == stamp:
+            row = hit["row"]
+            run = Run(Path(entry.path), row["id"], row["status"], row["info"], row["flags"],
+                      row["metrics"], row["reason"])
+            fresh[entry.name] = hit
+        else:
+            run = read_run(Path(entry.path))
+            changed = True
+            if stamp is not None and run.status not in ("running", "interrupted"):
+                fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
+        runs.append(run)
+    if use_index and changed:
+        try:
+            os.makedirs(os.path.dirname(index_path), exist_ok=True)
+            write_json_compact(index_path, {"format": FORMAT, "runs": fresh})
+        except OSError:
+            pass  # a read-only runs directory still lists, just without the index
     return runs
+
+
+def write_json_compact(path: str, obj: Any) -> None:
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def check_ref(ref: str) -> None:
