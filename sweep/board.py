@@ -206,6 +206,12 @@ def _num_text(value: float) -> str:
 def filter_rows(table: list[dict[str, Any]], columns: list[str], where: list[str] = (),
                 status: list[str] = (), sweep: str | None = None) -> list[dict[str, Any]]:
     conditions = [parse_where(w, columns) for w in where]
+    for col, op, value in conditions:
+        numeric = [r.get(col) for r in table if isinstance(r.get(col), (int, float))
+                   and not isinstance(r.get(col), bool)]
+        if numeric and isinstance(value, str):
+            raise UsageError(f"--where compares {col} (a number) with the text {value!r}; "
+                             "give a number")
     wanted = {s.strip() for item in status for s in item.split(",") if s.strip()}
     bad = wanted - set(rundir.STATUSES)
     if bad:

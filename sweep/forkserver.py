@@ -63,11 +63,11 @@ def _reseed() -> None:
         mods["torch"].seed()
 
 
-def _run_child(req: dict[str, Any], close_fds: list[int]) -> int:
+def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None = None) -> int:
     from sweep.launch import die_with_parent
 
     os.setsid()
-    die_with_parent()
+    die_with_parent(server)
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -114,15 +114,44 @@ def _run_child(req: dict[str, Any], close_fds: list[int]) -> int:
         else:
             print(exc.code, file=sys.stderr)
             code = 1
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        try:
+            tb = _script_frames(exc.__traceback__)
+            sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        except BaseException:
+            traceback.print_exc()
         code = 1
+    _exit_like_python()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
     return code
+
+
+def _script_frames(tb: Any) -> Any:
+    """The traceback without this module's and runpy's frames, as ``python script.py`` shows
+    it (all of it when the error is in those frames)."""
+    start = tb
+    while start is not None and (start.tb_frame.f_code.co_filename == __file__
+                                 or start.tb_frame.f_globals.get("__name__") == "runpy"):
+        start = start.tb_next
+    return start or tb
+
+
+def _exit_like_python() -> None:
+    """What a fresh interpreter does at exit and ``os._exit`` skips: wait for non-daemon
+    threads, then run the exit handlers (the script's, and those of the modules it imported,
+    which the warm server imported for it)."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+    except BaseException:
+        traceback.print_exc()
+    atexit._run_exitfuncs()
 
 
 def serve(preload: list[str]) -> None:
@@ -184,6 +213,7 @@ def serve(preload: list[str]) -> None:
             if not line.strip():
                 continue
             req = json.loads(line)
+            server = os.getpid()
             try:
                 pid = os.fork()
             except OSError as exc:
@@ -192,7 +222,7 @@ def serve(preload: list[str]) -> None:
             if pid == 0:
                 code = 1
                 try:
-                    code = _run_child(req, [proto_in, proto_out, wake_r, wake_w])
+                    code = _run_child(req, [proto_in, proto_out, wake_r, wake_w], server)
                 finally:
                     os._exit(code)
             children.add(pid)
