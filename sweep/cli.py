@@ -60,7 +60,7 @@ def errors() -> Iterator[None]:
 def run(
     flags_file: Annotated[Path, typer.Argument(help="The flags file (YAML) describing the search space.")],
     trials: Annotated[Optional[int], typer.Option("--trials", "-n", min=1, help="Number of trials.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed of the sampler.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the sampler.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
     jobs: Annotated[Optional[str], typer.Option("--jobs", "-j", help="Trials at once: a number or 'auto' (one per core).")] = None,
     sampler: Annotated[Optional[str], typer.Option("--sampler", help="random, grid, tpe or qmc.")] = None,
@@ -76,6 +76,7 @@ def run(
     gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPU ids, e.g. 0,1: each running trial gets one through CUDA_VISIBLE_DEVICES.")] = None,
     per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, help="Trials packed on one GPU.")] = 1,
     junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report (one test case per trial).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a flag: NAME=VALUE (a value, a [list] or a {min, max} range). Repeatable.")] = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -85,6 +86,7 @@ def run(
             trials=trials, seed=seed, jobs=jobs, sampler=sampler, pruner=pruner, launcher=launcher,
             timeout=timeout, max_failures=max_failures, smoke=smoke, dry_run=dry_run, resume=resume,
             storage=storage, study=study, gpus=gpus, per_gpu=per_gpu, junit_xml=junit_xml,
+            set=set_ or [],
         )
         code = runner.run(flags_file, runs_dir, options)
     raise typer.Exit(code)

@@ -9,6 +9,7 @@ output file, and dies with the sweep (PR_SET_PDEATHSIG) even after ``kill -9``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -61,14 +62,26 @@ class Process:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    def gone(self) -> bool:
+        """True when no process has this pid any more (it ended and was reaped)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
     def close(self) -> None:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere). ``parent``
+    is the parent's pid, taken before the fork: if it died before the request was made (the
+    request would never fire), die now."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -77,7 +90,9 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -94,8 +109,8 @@ class SpawnLauncher:
         with open(job.output, "ab") as out:
             popen = subprocess.Popen(
                 job.argv(), cwd=job.cwd, env=job.env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
-                close_fds=True,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()), close_fds=True,
             )
         return Process(popen.pid, _popen=popen, _pidfd=_pidfd(popen.pid))
 
@@ -132,7 +147,7 @@ class ForkLauncher:
                                                         env.get("PYTHONPATH", "")] if p)
         self._server = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
-            preexec_fn=die_with_parent, env=env,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()), env=env,
         )
         self._buf = b""
         self._ready = False
@@ -175,15 +190,19 @@ class ForkLauncher:
             raise SweepError("the warm launcher died; try --launcher spawn") from None
 
     def _expect(self, key: str, ident: int | None = None) -> dict:
+        """Read until the reply we wait for. Every other message in the same read (another
+        trial's exit, say) is handled too: dropping one would leave a trial running forever."""
         while True:
+            reply = None
             for msg in self._read_messages(None):
                 msg = self._handle(msg)
-                if msg is None:
-                    continue
-                if "error" in msg:
-                    raise SweepError(f"warm launcher: {msg['error']}")
-                if key in msg and (ident is None or msg.get("id") == ident):
-                    return msg
+                if msg is not None and (ident is None or msg.get("id") == ident):
+                    if "error" in msg or key in msg:
+                        reply = msg
+            if reply is not None and "error" in reply:
+                raise SweepError(f"warm launcher: {reply['error']}")
+            if reply is not None:
+                return reply
 
     def ready(self) -> None:
         """Wait until the server has warmed up (so warm-up never counts as trial time)."""

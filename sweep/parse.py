@@ -11,7 +11,9 @@ from typing import Iterable
 from sweep.rundir import strip_ansi
 
 NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf|infinity|Infinity)"
-PAIR_RE = re.compile(rf"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\s*[:=]\s*({NUMBER})(?![\w.])")
+# After the number: no letter or digit, and no ".digit" (1.2.3 is a version), but a full stop
+# may end the sentence ("loss: 0.25.").
+PAIR_RE = re.compile(rf"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\s*[:=]\s*({NUMBER})(?!\w|\.\w)")
 STEP_KEYS = ("step", "epoch")
 STEP_WORD_RE = re.compile(r"(?<![\w.])(?:step|epoch)\s+(\d+)\b", re.IGNORECASE)
 MAX_LINE = 64 * 1024

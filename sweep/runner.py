@@ -34,6 +34,7 @@ class Options:
     gpus: str | None = None
     per_gpu: int = 1
     junit_xml: Path | None = None
+    set: list[str] = dataclasses.field(default_factory=list)
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -71,6 +72,12 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
         changes["timeout"] = opts.timeout
     if opts.max_failures is not None:
         changes["max_failures"] = opts.max_failures
+    for assignment in opts.set:
+        spec = specs.override(spec, assignment)
+    if spec.sampler == "grid" and (opts.smoke or opts.trials is not None) and "sampler" not in changes:
+        # A grid cut short: random over a space of lists is the grid in seeded random order,
+        # without repeats, stopping after the trials asked for.
+        changes["sampler"] = "random"
     spec = dataclasses.replace(spec, **changes)
     if spec.sampler == "grid" and spec.combinations() is None:
         raise SpecError(f"{spec.path}: sampler: grid needs every flag to be a list, a fixed value "
@@ -88,10 +95,10 @@ def parse_gpus(text: str | None) -> list[str]:
 
 
 def run(flags_file: Path, runs_dir: Path, opts: Options) -> int:
+    spec = build_spec(flags_file, opts)  # check the flags file before the heavy imports
+    gpus = parse_gpus(opts.gpus)
     from sweep.driver import Driver, SweepFinished
 
-    spec = build_spec(flags_file, opts)
-    gpus = parse_gpus(opts.gpus)
     if opts.dry_run:
         return dry_run(spec, runs_dir)
     if opts.resume is not None:

@@ -64,14 +64,24 @@ def _mix(seed: int | None, salt: int) -> int | None:
     return int.from_bytes(digest[:4], "little")
 
 
+FINITE_MAX = 10_000  # random search over a finite space this small never repeats a point
+
+
+def uses_grid(spec: SweepSpec) -> bool:
+    """Whether trials come from Optuna's grid sampler: ``sampler: grid``, or random search
+    over a small finite space (lists and integer ranges). Drawing without replacement means
+    no combination repeats and the sweep stops once all have run; the grid sampler visits
+    its grid in seeded random order, which is exactly that. A larger space is sampled
+    with replacement: listing its grid would cost more than a rare repeat."""
+    if spec.sampler == "grid":
+        return True
+    combos = spec.combinations()
+    return spec.sampler == "random" and combos is not None and combos <= FINITE_MAX
+
+
 def sampler(spec: SweepSpec, done: int = 0) -> optuna.samplers.BaseSampler:
     seed = _mix(spec.seed, done)
-    name = spec.sampler
-    if name == "random" and spec.combinations() is not None:
-        # Lists only: draw without replacement, so no combination repeats and the sweep
-        # stops once all have run. Optuna's grid sampler visits its grid in seeded random
-        # order, which is exactly that.
-        name = "grid"
+    name = "grid" if uses_grid(spec) else spec.sampler
     if name == "grid":
         return optuna.samplers.GridSampler(grid(spec) or {"_": [0]}, seed=seed)
     if name == "tpe":

@@ -21,6 +21,7 @@ PRUNERS = ("none", "median", "hyperband", "asha")
 LAUNCHERS = ("fork", "spawn")
 GOALS = ("maximize", "minimize")
 MAX_BYTES = 1 << 20
+MAX_GRID = 1_000_000
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
@@ -30,10 +31,14 @@ SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner",
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
 PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_resource",
                "reduction_factor"}
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # YAML 1.1 (PyYAML) reads 1e-5 as a string: teach the loader the forms people write.
-FLOAT_RE = re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+# The mantissa needs a digit: "-e5" or ".e5" stay text (float() cannot read them).
+FLOAT_RE = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+MAX_SEED = 2**32 - 1  # numpy's RandomState, under Optuna's samplers, takes no more
+MAX_STEPS = 1e15  # a stepped float range with more points breaks Optuna's Decimal arithmetic
 
 Scalar = str | int | float | bool
 
@@ -132,11 +137,44 @@ class SweepSpec:
         return dataclasses.replace(self, **changes)
 
 
+def override(spec: SweepSpec, assignment: str) -> SweepSpec:
+    """Apply ``--set NAME=VALUE``: VALUE is read as YAML (a scalar fixes the flag, a list or a
+    range mapping searches it) and checked by the flags file's own rules."""
+    name, eq, text = assignment.partition("=")
+    name = name.strip()
+    known = [f.name for f in spec.flags]
+    if not eq or not name:
+        raise SpecError(f"--set {assignment!r}: write NAME=VALUE, e.g. --set seed=1")
+    if name not in known:
+        raise SpecError(f"--set {name}: not a flag of {spec.path}; flags: {', '.join(known)}")
+    try:
+        raw = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        raise SpecError(f"--set {name}: cannot read {text!r} as a value") from None
+    checker = _Checker(spec.path)
+    checker.path = Path(f"--set {name}")  # errors name the option, not the file
+    flag = checker.flag(name, raw if raw is not None else "")
+    flag = dataclasses.replace(flag, switch=spec.flag(name).switch or flag.switch)
+    return dataclasses.replace(spec, flags=tuple(flag if f.name == name else f for f in spec.flags))
+
+
 # ---------------------------------------------------------------- loading
 
 
 class _Loader(yaml.SafeLoader):
     """Safe loading, plus: duplicate keys are an error and ``1e-5`` is a number."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors raise plain ValueError/KeyError/... on values such as
+        # 2020-13-45 or !!int abc: turn them into YAML errors with the line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            value = f" {node.value!r}"[:60] if isinstance(node, yaml.ScalarNode) else ""
+            detail = f" ({exc})" if isinstance(exc, (ValueError, OverflowError)) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read{value} as {kind}{detail}", node.start_mark) from None
 
 
 _Loader.add_implicit_resolver(
@@ -147,6 +185,8 @@ _Loader.add_implicit_resolver(
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *defaults": construct_mapping merges
+            continue
         key = loader.construct_object(key_node, deep=True)
         try:
             duplicate = key in seen
@@ -223,7 +263,7 @@ def parse(data: Any, path: Path) -> SweepSpec:
     if "sampler" in data:
         kw["sampler"] = c.choice("sampler", data["sampler"], SAMPLERS)
     if "seed" in data and data["seed"] is not None:
-        kw["seed"] = c.integer("seed", data["seed"], low=0)
+        kw["seed"] = c.integer("seed", data["seed"], low=0, high=MAX_SEED)
     if "metric" in data:
         kw["metric"] = c.name("metric", data["metric"])
     metric = kw.get("metric", "eval_accuracy")
@@ -258,7 +298,18 @@ def parse(data: Any, path: Path) -> SweepSpec:
     if spec.sampler == "grid" and spec.combinations() is None:
         raise c.error("sampler", "grid needs every flag to be a list, a fixed value or an "
                       "integer range without log")
+    if spec.sampler == "grid" and (spec.combinations() or 0) > MAX_GRID:
+        raise c.error("sampler", f"grid has {spec.combinations():,} combinations; at most {MAX_GRID:,} "
+                      "(use random or tpe for a space this large)")
     return spec
+
+
+def _printable(text: str) -> str:
+    """One line of printable text: keys and values from the file may hold newlines or
+    control characters, and an error message must stay one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _kind(value: Any) -> str:
@@ -274,7 +325,7 @@ class _Checker:
 
     def error(self, key: str, rule: str) -> SpecError:
         where = f"{key}: " if key else ""
-        return SpecError(f"{self.path}: {where}{rule}")
+        return SpecError(_printable(f"{self.path}: {where}{rule}"))
 
     def target(self, data: dict) -> tuple[Path | None, str | None]:
         if "script" in data and "module" in data:
@@ -291,11 +342,15 @@ class _Checker:
             raise self.error("script", f"must be a file path, got {_kind(raw)}")
         if "\0" in raw:
             raise self.error("script", "contains a NUL byte")
-        script = (self.path.parent / raw).resolve()
-        if not script.exists():
-            raise self.error("script", f"{raw} not found (looked for {script})")
-        if not script.is_file():
-            raise self.error("script", f"{raw} is not a file ({script})")
+        try:
+            script = (self.path.parent / raw).resolve()
+            if not script.exists():
+                raise self.error("script", f"{raw} not found (looked for {script})")
+            if not script.is_file():
+                raise self.error("script", f"{raw} is not a file ({script})")
+        except (OSError, RuntimeError) as exc:  # name too long, symlink loop, ...
+            reason = getattr(exc, "strerror", None) or exc
+            raise self.error("script", f"{raw} cannot be used ({reason})") from None
         return script, None
 
     def flags(self, raw: Any) -> tuple[Flag, ...]:
@@ -333,12 +388,15 @@ class _Checker:
                 flag = Flag(name, "choice", self.values(f"{key}.values", raw["values"]), switch=switch)
             else:
                 flag = Flag(name, "fixed", (self.scalar(f"{key}.value", raw["value"]),), switch=switch)
-            if switch and not all(isinstance(v, bool) for v in flag.values):
-                raise self.error(key, "a switch takes only true/false values")
+            self.check_switch(key, flag)
             return flag
         if switch:
             raise self.error(key, "a switch needs 'values: [true, false]' or 'value: true'")
         return self.range_flag(key, name, raw)
+
+    def check_switch(self, key: str, flag: Flag) -> None:
+        if flag.switch and not all(isinstance(v, bool) for v in flag.values):
+            raise self.error(key, "a switch takes only true/false values")
 
     def range_flag(self, key: str, name: str, raw: dict) -> Flag:
         for k in raw:
@@ -366,6 +424,11 @@ class _Checker:
             raise self.error(key, f"min ({low:g}) must be less than max ({high:g})")
         if log and low <= 0:
             raise self.error(key, f"a log range must stay above 0, got min {low:g}")
+        if not is_int and not math.isfinite(float(high) - float(low)):
+            raise self.error(key, f"the range {low:g}..{high:g} is too wide (max - min overflows)")
+        if step is not None and not is_int and (high - low) / step > MAX_STEPS:
+            raise self.error(f"{key}.step", f"step {step:g} is too small for the range {low:g}..{high:g} "
+                             f"(more than {MAX_STEPS:g} steps)")
         if is_int and (low != int(low) or high != int(high)):
             raise self.error(key, f"an int range needs whole-number bounds, got {low:g}..{high:g}")
         if is_int:
@@ -394,6 +457,10 @@ class _Checker:
         if isinstance(value, str):
             if "\0" in value:
                 raise self.error(key, "contains a NUL byte")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise self.error(key, "is not valid Unicode text (a lone surrogate)") from None
             return value
         raise self.error(key, f"must be a number, text or true/false, got {_kind(value)}")
 
@@ -406,6 +473,10 @@ class _Checker:
                     raise self.error(key, f"must be a number, got {value!r}") from None
             else:
                 raise self.error(key, f"must be a number, got {_kind(value)}")
+        try:
+            float(value)
+        except OverflowError:
+            raise self.error(key, f"is too large a number ({len(str(value))} digits)") from None
         if not math.isfinite(value):
             raise self.error(key, f"must be a finite number, got {value}")
         return value
@@ -416,11 +487,13 @@ class _Checker:
             raise self.error(key, f"must be greater than 0, got {number:g}")
         return number
 
-    def integer(self, key: str, value: Any, low: int | None = None) -> int:
+    def integer(self, key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"must be a whole number, got {_kind(value)} {value!r}")
         if low is not None and value < low:
             raise self.error(key, f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise self.error(key, f"must be at most {high}, got {value}")
         return value
 
     def boolean(self, key: str, value: Any) -> bool:
@@ -456,7 +529,7 @@ class _Checker:
                 raise self.error(key, f"must be a regex (text), got {_kind(pattern)}")
             try:
                 compiled = re.compile(pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise self.error(key, f"invalid regex ({exc})") from None
             if compiled.groups < 1:
                 raise self.error(key, "the regex needs a capture group around the number")
@@ -503,10 +576,12 @@ class _Checker:
                 out["flags"] = {name: self.flag(name, val) for name, val in v.items()}
                 out["flags"] = {n: dataclasses.replace(f, switch=spec.flag(n).switch or f.switch)
                                 for n, f in out["flags"].items()}
+                for n, f in out["flags"].items():
+                    self.check_switch(f"{key}.{n}", f)
             elif k in ("trials", "max_failures"):
                 out[k] = self.integer(key, v, low=1)
             elif k == "seed":
-                out[k] = self.integer(key, v, low=0)
+                out[k] = self.integer(key, v, low=0, high=MAX_SEED)
             elif k == "timeout":
                 out[k] = self.positive(key, v)
             elif k == "jobs":

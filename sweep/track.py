@@ -63,13 +63,19 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         raise FlagError(f"flag --{name} expects true or false, got {value!r}")
     try:
         if isinstance(default, int):
-            number = float(value)
-            if number != int(number):
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            text = str(value).strip()
+            try:
+                return int(text)  # exact, even past 2**53
+            except ValueError:
+                number = float(text)  # "3.0", "1e3"
+            if not math.isfinite(number) or number != int(number):
                 raise ValueError
             return int(number)
         if isinstance(default, float):
             return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kind = type(default).__name__
         raise FlagError(f"flag --{name} expects {kind}, got {value!r}") from None
     return str(value) if isinstance(default, str) else value
@@ -110,12 +116,24 @@ def flags(**defaults: Any) -> Flags:
     Inside a sweep the values come from ``SWEEP_FLAGS``; run by hand, from
     ``--name=value`` arguments. A flag that is not declared here is an error.
     """
+    try:
+        return _flags(defaults)
+    except FlagError as exc:
+        # SystemExit(2) alone would end the script silently: say why, as argparse does.
+        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "script"
+        sys.stderr.write(f"{prog}: error: {exc.message}\n")
+        raise
+
+
+def _flags(defaults: dict[str, Any]) -> Flags:
     raw = os.environ.get("SWEEP_FLAGS")
     if raw is not None:
         try:
             given = json.loads(raw)
         except ValueError:
             raise FlagError("SWEEP_FLAGS is not valid JSON") from None
+        if not isinstance(given, dict):
+            raise FlagError("SWEEP_FLAGS must be a JSON object of flag values")
         for name in given:
             if name not in defaults:
                 raise _undeclared(name, defaults)
