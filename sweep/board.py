@@ -93,6 +93,8 @@ def rows(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | Non
         diag = diagnose(run.metrics, float(base), gap) if run.status != "broken" else None
         row["diagnosis"] = diag.label if diag else None
         for name, value in run.metrics.items():
+            if name in row or name in FIXED_TAIL or name.startswith("_"):
+                continue  # a script printing "id: 3" or "status: 1" must not rewrite the run's own
             row[name] = value
             metric_names.add(name)
         for name, value in run.flags.items():

@@ -27,6 +27,7 @@ from sweep.spec import SweepSpec
 
 GRACE_S = 5.0  # between SIGTERM and SIGKILL when a trial is asked to stop
 MAX_OUTPUT = 64 << 20  # a trial printing more than this is stopped (disk, not memory)
+MAX_OUTPUT_VAR = "SWEEP_MAX_OUTPUT_MB"  # overrides MAX_OUTPUT (in MiB): a test need not print 64 MiB
 READ_CHUNK = 1 << 20
 TICK_S = 0.1
 ENV_RECORDED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
@@ -64,6 +65,14 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def max_output() -> int:
+    try:
+        mib = float(os.environ.get(MAX_OUTPUT_VAR, ""))
+    except ValueError:
+        return MAX_OUTPUT
+    return int(mib * (1 << 20)) if math.isfinite(mib) and mib > 0 else MAX_OUTPUT
 
 
 def resolve_jobs(jobs: int | str) -> int:
@@ -111,8 +120,11 @@ class _Trial:
     step: int | None = None
     reported: int = 0
     ending: str | None = None  # why we are stopping it: pruned, interrupted, timeout, output
+    pruned_at: int | None = None  # the step at which the pruner said stop
     kill_at: float | None = None
+    killed_at: float | None = None
     slot: int = 0
+    mid_line: bool = False  # output was skipped into the middle of a line: drop up to its end
 
 
 class Driver:
@@ -130,6 +142,7 @@ class Driver:
         self.per_gpu = max(1, per_gpu)
         self.threads = max(1, cpu_count() // self.jobs)
         self.regexes = [(name, re.compile(p)) for name, p in spec.metrics]
+        self.max_output = max_output()
         self._interrupts = 0
         self._active: dict[int, _Trial] = {}
         self._versions: dict[str, str] | None = None
@@ -152,12 +165,15 @@ class Driver:
         for _ in range(self._target(n or self.spec.trials)):
             trial = study.ask(space)
             out.append({**fixed, **trial.params})
-            study.tell(trial, 0.0)
+            try:
+                study.tell(trial, 0.0)
+            except RuntimeError:  # the grid sampler stops the study after its last point
+                pass
         return [{f.name: values[f.name] for f in self.spec.flags} for values in out]
 
     def _target(self, trials: int) -> int:
         combos = self.spec.combinations()
-        if combos is not None and self.spec.sampler in ("random", "grid"):
+        if combos is not None and search.uses_grid(self.spec):
             if self.spec.sampler == "grid":
                 return combos
             return min(trials, combos)
@@ -174,13 +190,14 @@ class Driver:
             launcher.close()
 
     def _run(self, launcher: Any, state: Path) -> Result:
-        record, todo, reruns = self._open_sweep(state)
+        record, todo, runs = self._open_sweep(state)
         sweep_id = record["id"]
         store = search.storage(self.storage_url, state, sweep_id)
-        study = search.open_study(self.spec, store, record["study"], done=record.get("asked", 0))
-        for params in reruns:
-            study.enqueue_trial(params)
-        self._fail_stale(study)
+        study = search.open_study(self.spec, store, record["study"], done=self._salt(record))
+        record.update(pid=os.getpid(), host=rundir.host())  # who runs it now (see _clear_stale_lock)
+        rundir.write_json(state / f"{sweep_id}.json", record)  # only once the study is open
+        if self.resume_ref is not None:
+            self._resume(study, runs)
         space = search.space(self.spec)
         fixed = search.fixed_values(self.spec)
         self.emit(Event("start", sweep=sweep_id, total=todo))
@@ -190,8 +207,10 @@ class Driver:
         stopped = None
         slots = list(range(self.jobs))
         while True:
-            stopping = self._interrupts > 0 or stopped is not None
-            while not stopping and started < todo and len(self._active) < self.jobs:
+            while not self._interrupts and stopped is None and started < todo and len(self._active) < self.jobs:
+                launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
+                if self._interrupts:
+                    break
                 trial = self._start(study, space, fixed, record, launcher, slots.pop(0))
                 self._active[trial.proc.pid] = trial
                 paths.append(trial.path)
@@ -201,8 +220,9 @@ class Driver:
             launcher.wait([t.proc for t in self._active.values()], TICK_S)
             self._handle_interrupts()
             for pid, trial in list(self._active.items()):
+                exited = launcher.poll(trial.proc) is not None  # first: never prune an ended trial
                 self._update(trial, study)
-                if launcher.poll(trial.proc) is None:
+                if not exited:
                     continue
                 del self._active[pid]
                 slots.append(trial.slot)
@@ -220,62 +240,115 @@ class Driver:
         rundir.write_json(state / f"{sweep_id}.json", record)
         return Result(sweep_id, paths, counts, interrupted=self._interrupts > 0, stopped=stopped)
 
-    def _open_sweep(self, state: Path) -> tuple[dict[str, Any], int, list[dict[str, Any]]]:
+    def _grid(self) -> bool:
+        """Whether the sampler is Optuna's grid sampler (also used for random over lists)."""
+        return search.uses_grid(self.spec)
+
+    def _salt(self, record: dict[str, Any]) -> int:
+        """How far the sampler's random sequence has gone. The grid sampler's seed is its
+        order of the grid: it must never change within a sweep, or a resumed sweep's grid ids
+        name other combinations (duplicates, and combinations never run)."""
+        return 0 if self._grid() else record.get("asked", 0)
+
+    def _open_sweep(self, state: Path) -> tuple[dict[str, Any], int, list[rundir.Run]]:
         """The sweep record (new, or the one resumed), the number of trials to start, and the
-        flags of interrupted trials to run again."""
+        resumed sweep's runs."""
         state.mkdir(parents=True, exist_ok=True)
+        rundir.remove_stale_stages(self.runs_dir)
         if self.resume_ref is None:
             sweep_id = "s" + rundir.new_id()
             record = {
                 "format": rundir.FORMAT, "id": sweep_id, "flags_file": str(self.spec.path),
-                "study": self.study_name or sweep_id, "storage": self.storage_url,
+                "study": self.study_name or sweep_id, "storage": redact(self.storage_url),
                 "trials": self._target(self.spec.trials), "created": time.time(), "asked": 0,
             }
-            rundir.write_json(state / f"{sweep_id}.json", record)
             return record, record["trials"], []
         record = find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
         runs = [r for r in rundir.list_runs(self.runs_dir) if r.sweep == record["id"]]
         ended = sum(1 for r in runs if r.status in rundir.ENDED)
-        reruns = []
-        for run in runs:
-            if run.status == "interrupted" and not run.info.get("resumed"):
-                reruns.append(run.info.get("params") or {})
-                run.info["status"] = "interrupted"
-                run.info["resumed"] = True
-                run.info.setdefault("reason", "the sweep process is gone")
-                rundir.write_json(run.path / rundir.RUN_FILE, run.info)
         todo = max(0, record["trials"] - ended)
         if todo == 0:
             raise SweepFinished(f"sweep {record['id']} already finished: {ended} of "
                                 f"{record['trials']} trials ended; nothing to run")
-        self.storage_url = self.storage_url or record.get("storage")
-        return record, todo, [p for p in reruns if p]
+        stored = record.get("storage")
+        if not self.storage_url and stored and REDACTED in stored:
+            raise SweepError(f"sweep {record['id']} uses a storage with a password, which is not "
+                             "saved: pass --storage again to resume it")
+        self.storage_url = self.storage_url or stored
+        self._clear_stale_lock(state, record)
+        return record, todo, runs
 
-    @staticmethod
-    def _fail_stale(study: optuna.Study) -> None:
-        """Trials left RUNNING by a dead sweep would never end; the record says interrupted."""
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    def _clear_stale_lock(self, state: Path, record: dict[str, Any]) -> None:
+        """A sweep killed while appending to its journal leaves Optuna's lock file behind, and
+        Optuna waits 30 s before breaking one. The default journal is this sweep's alone, so
+        once the process that last ran the sweep is gone, its lock is stale."""
+        pid = record.get("pid")
+        if self.storage_url or record.get("host") != rundir.host() or not isinstance(pid, int):
+            return
+        if pid != os.getpid() and rundir.alive(pid):
+            return
+        try:
+            (state / f"{record['id']}.journal.lock").unlink()  # JournalFileSymlinkLock's name
+        except FileNotFoundError:
+            pass
+
+    def _resume(self, study: optuna.Study, runs: list[rundir.Run]) -> None:
+        """Run again, with the same flags, what the dead sweep did not finish: its interrupted
+        runs, and trials it had asked for but died before giving a run directory. Trials it
+        left RUNNING fail (they would never end). A rerun already queued by an earlier resume
+        that was killed too is not queued twice; runs are marked resumed only once queued."""
+        states = optuna.trial.TrialState
+        if not self._grid():
+            # The record's count of asked trials is saved at a clean end only; after kill -9 the
+            # study knows how far the random sequence went: go on from there, never replay it.
+            study.sampler = search.sampler(self.spec, len(study.trials))
+        names = set(search.space(self.spec))
+        reruns = [r for r in runs if r.status == "interrupted" and not r.info.get("resumed")]
+        queue = [r.info.get("params") or {} for r in reruns]
+        known = {r.info.get("trial") for r in runs}
+        for t in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
+            if t.number not in known and self.storage_url:
+                continue  # a shared study: another machine may be running this trial now
+            params = t.system_attrs.get("fixed_params") or t.params
+            if t.number not in known and "grid_id" in t.system_attrs and not names <= set(params):
+                continue  # half-asked: left RUNNING, the grid sampler hands its point out last
             try:
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+                study.tell(t.number, state=states.FAIL)
             except Exception:  # already ended by a concurrent process
                 pass
+            if t.number not in known:
+                queue.append(params if names <= set(params) else {})
+        waiting = [t.system_attrs.get("fixed_params") for t in
+                   study.get_trials(deepcopy=False, states=(states.WAITING,))]
+        for params in queue:
+            if not params:
+                continue  # nothing was drawn: a fresh trial is the same
+            if params in waiting:
+                waiting.remove(params)
+            else:
+                study.enqueue_trial(params)
+        for run in reruns:
+            info = dict(run.info, status="interrupted", resumed=True)
+            info["reason"] = info.get("reason") or "the sweep process is gone"
+            rundir.write_json(run.path / rundir.RUN_FILE, info)
 
     def _start(self, study: optuna.Study, space: dict, fixed: dict, record: dict, launcher: Any,
                slot: int) -> _Trial:
-        launcher.ready()
         otrial = study.ask(space)
         values = {**fixed, **otrial.params}
         flags = {f.name: values[f.name] for f in self.spec.flags}
-        path = rundir.create_run_dir(self.runs_dir)
+        # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
+        # leaves no run directory without one (the trial is run again on resume).
+        stage, path = rundir.stage_run_dir(self.runs_dir)
         work = path / rundir.WORK_DIR
-        work.mkdir()
-        self._link_inputs(work)
-        self._snapshot(path / rundir.SOURCE_DIR)
-        rundir.write_json(path / rundir.FLAGS_FILE, flags)
+        (stage / rundir.WORK_DIR).mkdir()
+        self._link_inputs(stage / rundir.WORK_DIR)
+        self._snapshot(stage / rundir.SOURCE_DIR)
+        rundir.write_json(stage / rundir.FLAGS_FILE, flags)
         env = self._env(path, flags, record, otrial.number, slot)
         job = launch.Job(self.spec.script, self.spec.module, arguments(self.spec, flags), env, work,
                          path / rundir.OUTPUT_FILE, self.threads)
-        (path / rundir.OUTPUT_FILE).touch()
+        (stage / rundir.OUTPUT_FILE).touch()
         now = time.time()
         info = {
             "format": rundir.FORMAT, "id": path.name, "sweep": record["id"], "trial": otrial.number,
@@ -288,7 +361,8 @@ class Driver:
             "versions": self._versions or self._load_versions(),
             "baseline_error": self.spec.baseline_error,
         }
-        rundir.write_json(path / rundir.RUN_FILE, info)
+        rundir.write_json(stage / rundir.RUN_FILE, info)
+        rundir.publish_run_dir(stage, path)
         try:
             proc = launcher.start(job)
         except (OSError, SweepError) as exc:
@@ -357,6 +431,7 @@ class Driver:
             if self._interrupts > 1:
                 trial.ending = trial.ending or "interrupted"
                 trial.proc.signal(signal.SIGKILL)
+                trial.killed_at = trial.killed_at or now
             elif trial.ending is None:
                 self._stop(trial, "interrupted", now)
 
@@ -376,10 +451,14 @@ class Driver:
         if trial.kill_at is not None and now >= trial.kill_at:
             trial.proc.signal(signal.SIGKILL)
             trial.kill_at = None
+            trial.killed_at = now
+        elif trial.killed_at is not None and now >= trial.killed_at + GRACE_S and trial.proc.gone():
+            # Killed, reaped, and still no exit status: never wait forever for a lost message.
+            trial.proc.returncode = -signal.SIGKILL
         if trial.ending is None:
             if trial.deadline is not None and now >= trial.deadline:
                 self._stop(trial, "timeout", now)
-            elif trial.out_pos > MAX_OUTPUT:
+            elif trial.out_pos > self.max_output:
                 self._stop(trial, "output", now)
 
     def _read_output(self, trial: _Trial) -> None:
@@ -394,10 +473,15 @@ class Driver:
             # Far behind (a trial flooding its output): skip to the end; the last value wins.
             trial.out_pos = size - READ_CHUNK
             trial.lines = LineReader()
+            trial.mid_line = True
         with open(path, "rb") as fh:
             fh.seek(trial.out_pos)
             data = fh.read(READ_CHUNK)
         trial.out_pos += len(data)
+        if trial.mid_line:  # the tail of a line is no line: "...curacy: 0.1" is not a metric
+            cut = data.find(b"\n")
+            trial.mid_line = cut < 0
+            data = data[cut + 1:] if cut >= 0 else b""
         lines = trial.lines.feed(data)
         if trial.proc.returncode is not None and trial.out_pos >= size:
             lines += trial.lines.flush()
@@ -426,7 +510,7 @@ class Driver:
         for raw in lines:
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # junk, or "[[[[..." deeper than the parser goes
                 continue
             if isinstance(rec, dict):
                 self._record(trial, rec, study)
@@ -439,16 +523,20 @@ class Driver:
             if key in ("step", "time", "source") or isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):
-                trial.last[key] = float(value)
+                trial.last[key] = rundir.as_float(value)  # a 400-digit int is inf, not an error
         value = rec.get(self.spec.metric)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or trial.ending:
             return
+        value = rundir.as_float(value)
         at = step if isinstance(step, int) and not isinstance(step, bool) else trial.reported
         trial.reported += 1
         if not math.isfinite(value) or self.spec.pruner.name == "none":
             return
         trial.otrial.report(float(value), at)
-        if trial.otrial.should_prune():
+        # A trial that already exited has spent its epochs: its exit code and final metric
+        # judge it (values read after the exit still reach the pruner for later trials).
+        if trial.proc.returncode is None and trial.otrial.should_prune():
+            trial.pruned_at = at
             self._stop(trial, "pruned", time.time())
 
     # -------------------------------------------------------------- ending
@@ -479,13 +567,13 @@ class Driver:
     def _verdict(self, trial: _Trial, code: int | None, value: float | None) -> tuple[str, str | None]:
         metric = self.spec.metric
         if trial.ending == "pruned":
-            return "pruned", f"pruned at step {trial.step if trial.step is not None else trial.reported}"
+            return "pruned", f"pruned at step {trial.pruned_at}"
         if trial.ending == "interrupted":
             return "interrupted", "the sweep was interrupted"
         if trial.ending == "timeout":
             return "failed", f"timed out after {self.spec.timeout:g} s"
         if trial.ending == "output":
-            return "failed", f"printed more than {MAX_OUTPUT >> 20} MiB of output; stopped"
+            return "failed", f"printed more than {self.max_output / (1 << 20):g} MiB of output; stopped"
         if code != 0:
             if code is not None and code < 0:
                 try:
@@ -511,6 +599,25 @@ class Driver:
                 study.tell(trial.otrial, state=state.FAIL)
         except Exception:  # the record is the run directory; a storage hiccup must not lose it
             pass
+
+
+REDACTED = "***"
+
+
+def redact(url: str | None) -> str | None:
+    """A storage URL without its password: the sweep record is a file anyone may read."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class SweepFinished(SweepError):

@@ -174,8 +174,30 @@ def serve(preload: list[str]) -> None:
         while data:
             data = data[os.write(proto_out, data):]
 
-    send({"ready": True, "pid": os.getpid()})
     children: set[int] = set()
+    me = os.getpid()
+
+    def end(*_: Any) -> None:
+        """The sweep ended or died: take every trial's process group (its workers too) along."""
+        if os.getpid() != me:  # a child forked a moment ago, before it reset this handler
+            os._exit(128 + signal.SIGTERM)
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, end)
+    try:
+        send({"ready": True, "pid": os.getpid()})
+        _loop(proto_in, wake_r, wake_w, proto_out, children, send)
+    finally:
+        end()
+
+
+def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set[int],
+          send: Any) -> None:
     buf = b""
     while True:
         try:
@@ -201,11 +223,6 @@ def serve(preload: list[str]) -> None:
             continue
         chunk = os.read(proto_in, 1 << 20)
         if not chunk:
-            for pid in children:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
             return
         buf += chunk
         *lines, buf = buf.split(b"\n")

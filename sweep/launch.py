@@ -78,17 +78,17 @@ class Process:
             self._pidfd = None
 
 
-def die_with_parent(parent: int | None = None) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere). ``parent``
-    is the parent's pid, taken before the fork: if it died before the request was made (the
-    request would never fire), die now."""
+def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (a no-op elsewhere).
+    ``parent`` is the parent's pid, taken before the fork: if it died before the request was
+    made (the request would never fire), die now."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
     if parent is not None and os.getppid() != parent:
@@ -147,7 +147,8 @@ class ForkLauncher:
                                                         env.get("PYTHONPATH", "")] if p)
         self._server = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()), env=env,
+            # SIGTERM, not SIGKILL: the server then kills its trials' whole process groups.
+            preexec_fn=functools.partial(die_with_parent, os.getpid(), signal.SIGTERM), env=env,
         )
         self._buf = b""
         self._ready = False

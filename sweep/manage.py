@@ -28,6 +28,8 @@ def clean(runs_dir: Path, refs: list[str], failed: bool = False, everything: boo
     if busy and refs:
         raise UsageError(f"run {busy[0]} is still running; stop its sweep first")
     archive = runs_dir / rundir.ARCHIVE_DIR
+    if archive.is_symlink() or (archive.exists() and not archive.is_dir()):
+        raise UsageError(f"{archive} is not a plain directory; refusing to move runs there")
     archive.mkdir(parents=True, exist_ok=True)
     moved = []
     for path, run in sorted(chosen.items()):

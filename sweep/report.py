@@ -22,7 +22,8 @@ def _history(run: rundir.Run) -> dict[str, list[tuple[int, float]]]:
             if key in ("step", "time", "source") or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             points = series.setdefault(key, [])
-            points.append((step if isinstance(step, int) else len(points), float(value)))
+            # as_float: a 400-digit integer is inf here, not an OverflowError
+            points.append((step if isinstance(step, int) else len(points), rundir.as_float(value)))
     return series
 
 

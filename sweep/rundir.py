@@ -12,12 +12,14 @@ import math
 import os
 import secrets
 import socket
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 FORMAT = 1
+MAX_JSON = 16 << 20  # no file of a run is this big; a bigger one is not read whole
 RUN_FILE = "run.json"
 FLAGS_FILE = "flags.json"
 METRICS_FILE = "metrics.json"
@@ -44,7 +46,10 @@ def utc_stamp(t: float | None = None) -> str:
 def iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    except (ValueError, OverflowError, OSError):  # NaN or out of range in a damaged run.json
+        return None
 
 
 def write_json(path: Path | str, obj: Any) -> None:
@@ -87,7 +92,7 @@ def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
                 break
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # junk, or "[[[[..." deeper than the parser goes
                 continue
             if isinstance(rec, dict):
                 yield rec
@@ -108,6 +113,49 @@ def create_run_dir(runs_dir: Path) -> Path:
             return path
         except FileExistsError:
             continue
+
+
+STAGE_PREFIX = ".new-"
+
+
+def stage_run_dir(runs_dir: Path) -> tuple[Path, Path]:
+    """A hidden directory to fill in, and the run directory it will become: a run appears
+    (``publish_run_dir``) only once its run.json exists, so a kill -9 halfway through never
+    leaves a run without one. Unique: a name is taken if its stage or its run exists, and a
+    stage only ever turns into its own run, atomically."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        name = new_id()
+        stage = runs_dir / f"{STAGE_PREFIX}{name}"
+        try:
+            stage.mkdir()
+        except FileExistsError:
+            continue
+        if (runs_dir / name).exists():  # published by another process before our mkdir
+            stage.rmdir()
+            continue
+        return stage, runs_dir / name
+
+
+def publish_run_dir(stage: Path, path: Path) -> None:
+    os.rename(stage, path)
+
+
+def remove_stale_stages(runs_dir: Path, age_s: float = 60.0) -> None:
+    """Staging directories left by a sweep killed mid-creation (a stage lives milliseconds)."""
+    import shutil
+
+    now = time.time()
+    try:
+        entries = [e for e in os.scandir(runs_dir) if e.name.startswith(STAGE_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > age_s:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def versions() -> dict[str, str]:
@@ -137,7 +185,7 @@ def final_metrics(history_path: Path) -> tuple[dict[str, float], int | None]:
                 if isinstance(value, int):
                     step = value
             elif key != "time" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                last[key] = float(value)
+                last[key] = as_float(value)
     return last, step
 
 
@@ -167,14 +215,56 @@ class Run:
 
 
 def _load_json(path: Path) -> Any:
-    with open(path, "rb") as fh:
-        return json.loads(fh.read())
+    # Non-blocking and regular files only: a FIFO or a device named run.json must not hang ls.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = fh.read(MAX_JSON + 1)
+    if len(data) > MAX_JSON:
+        raise ValueError(f"larger than {MAX_JSON >> 20} MiB")
+    try:
+        return json.loads(data)
+    except RecursionError:  # "[[[[..." nested deeper than the parser goes
+        raise ValueError("nested too deeply") from None
 
 
-def _alive(pid: int) -> bool:
+# The run.json fields this tool reads, and the JSON types they may have (or null).
+_NUMBER = (int, float)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "sweep": (str,), "trial": (int,), "start": _NUMBER, "end": _NUMBER,
+    "duration": _NUMBER, "exit_code": (int,), "reason": (str,), "error": (str,),
+    "steps": (int,), "metric": (str,), "goal": (str,), "command": (list,),
+    "baseline_error": _NUMBER, "params": (dict,), "sweep_pid": (int,), "host": (str,),
+}
+
+
+def _fits(key: str, value: Any) -> bool:
+    kinds = FIELD_TYPES.get(key)
+    if kinds is None or value is None:
+        return True
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def _wrong_field(info: dict[str, Any]) -> str | None:
+    for key, value in info.items():
+        if not _fits(key, value):
+            kinds = " or ".join(k.__name__ for k in FIELD_TYPES[key])
+            return f"run.json: {key} should be {kinds}, not {type(value).__name__}"
+    return None
+
+
+def _fitting(info: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a damaged run.json that can still be shown without tripping a reader."""
+    return {k: v for k, v in info.items() if _fits(k, v)}
+
+
+def alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and -1 would ask about a process group, or about every process
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
         return False
     except PermissionError:
         return True
@@ -194,11 +284,14 @@ def read_run(path: Path) -> Run:
     if not isinstance(info, dict):
         return Run(path, run_id, "broken", reason="run.json is not a JSON object")
     if info.get("format") != FORMAT:
-        return Run(path, run_id, "broken", info=info,
-                   reason=f"unknown run format {info.get('format')!r} (this sweep reads {FORMAT})")
+        return Run(path, run_id, "broken", info=_fitting(info),
+                   reason=f"unknown run format {_short_repr(info.get('format'))} (this sweep reads {FORMAT})")
     status = info.get("status")
     if status not in STATUSES:
-        return Run(path, run_id, "broken", info=info, reason=f"unknown status {status!r}")
+        return Run(path, run_id, "broken", info=_fitting(info), reason=f"unknown status {_short_repr(status)}")
+    wrong = _wrong_field(info)
+    if wrong:
+        return Run(path, run_id, "broken", info=_fitting(info), reason=wrong)
     run = Run(path, str(info.get("id", run_id)), status, info=info)
     try:
         flags = _load_json(path / FLAGS_FILE)
@@ -211,14 +304,14 @@ def read_run(path: Path) -> Run:
     if status == "running":
         run.metrics, _ = final_metrics(path / METRICS_HISTORY)
         pid = info.get("sweep_pid")
-        if info.get("host") == host() and isinstance(pid, int) and not _alive(pid):
+        if info.get("host") == host() and isinstance(pid, int) and not alive(pid):
             run.status, run.reason = "interrupted", "the sweep process is gone"
         return run
     try:
         metrics = _load_json(path / METRICS_FILE)
         if not isinstance(metrics, dict):
             raise ValueError("not a JSON object")
-        run.metrics = {k: _as_float(v) for k, v in metrics.items()}
+        run.metrics = {k: as_float(v) for k, v in metrics.items()}
     except FileNotFoundError:
         run.metrics, _ = final_metrics(path / METRICS_HISTORY)
     except (OSError, ValueError) as exc:
@@ -228,15 +321,25 @@ def read_run(path: Path) -> Run:
     return run
 
 
-def _as_float(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+def as_float(value: Any) -> float:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # a 400-digit integer
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
     if isinstance(value, str):
         try:
             return float(value)
         except ValueError:
             pass
     return math.nan
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _short(exc: BaseException) -> str:
