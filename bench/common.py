@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -25,19 +24,6 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     return time.perf_counter() - start, proc
-
-
-def peak_rss_mb(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
-    """Peak resident memory of a command, in MiB (from wait4's rusage, children excluded)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    proc.stderr.close()
-    done = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-    return usage.ru_maxrss / 1024, done
 
 
 def fake_runs(runs_dir: Path, n: int, seed: int = 0) -> None:

@@ -5,7 +5,6 @@
 """
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile

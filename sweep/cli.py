@@ -17,7 +17,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from sweep import board, rundir
-from sweep.errors import SpecError, SweepError, UsageError
+from sweep.errors import SweepError, UsageError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -30,6 +30,7 @@ MAX_OUTPUT = 64 << 20  # a trial printing more than this is stopped (disk, not m
 MAX_OUTPUT_VAR = "SWEEP_MAX_OUTPUT_MB"  # overrides MAX_OUTPUT (in MiB): a test need not print 64 MiB
 READ_CHUNK = 1 << 20
 TICK_S = 0.1
+MAX_STEP = 2**31 - 1  # the largest step reported to the pruner
 ENV_RECORDED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -119,6 +120,7 @@ class _Trial:
     last: dict[str, float] = field(default_factory=dict)
     step: int | None = None
     reported: int = 0
+    pruner_steps: set[int] = field(default_factory=set)  # steps already reported to Optuna
     ending: str | None = None  # why we are stopping it: pruned, interrupted, timeout, output
     pruned_at: int | None = None  # the step at which the pruner said stop
     kill_at: float | None = None
@@ -532,6 +534,11 @@ class Driver:
         trial.reported += 1
         if not math.isfinite(value) or self.spec.pruner.name == "none":
             return
+        # Optuna takes one value per step, a step >= 0 that fits its storages (a database column
+        # may be 32 bits); it raises or warns otherwise. The run's own record keeps every value.
+        if not 0 <= at <= MAX_STEP or at in trial.pruner_steps:
+            return
+        trial.pruner_steps.add(at)
         trial.otrial.report(float(value), at)
         # A trial that already exited has spent its epochs: its exit code and final metric
         # judge it (values read after the exit still reach the pruner for later trials).

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import board, rundir
+from sweep import spec as specs
 from sweep.errors import SweepError
 
 MIN_RUNS = 5
@@ -17,7 +18,7 @@ MIN_RUNS = 5
 def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str]]:
     import optuna
 
-    from sweep import search, spec as specs
+    from sweep import search
 
     runs = rundir.list_runs(runs_dir)
     table, _ = board.rows(runs, runs_dir)
@@ -42,15 +43,25 @@ def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value))
         except ValueError:
             continue  # a value outside the space (the flags file changed since): skip it
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    usable = len(study.trials)
+    if usable < MIN_RUNS:
+        raise SweepError(f"sweep {sweep_id} has {usable} completed runs with {metric} and flags inside its "
+                         f"search space; importance needs at least {MIN_RUNS}")
+    values = {t.value for t in study.trials}
+    if len(values) == 1:
+        raise SweepError(f"every completed run of sweep {sweep_id} has {metric} = {values.pop():g}: "
+                         "no flag made a difference")
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    except ImportError:
+        raise SweepError("sweep importance needs scikit-learn for Optuna's fANOVA: "
+                         "pip install scikit-learn") from None
     scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
     rows = [{"flag": f"flag_{name}", "importance": round(float(score), 4)} for name, score in scores.items()]
     return rows, ["flag", "importance"]
 
 
-def _spec_of(runs: list[rundir.Run]):
-    from sweep import spec as specs
-
+def _spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:
     for run in runs:
         source = run.path / rundir.SOURCE_DIR
         flags_file = run.info.get("flags_file")
@@ -64,9 +75,8 @@ def _spec_of(runs: list[rundir.Run]):
     raise SweepError("cannot find the flags file of this sweep (neither its snapshot nor the original)")
 
 
-def _load_loose(path: Path):
+def _load_loose(path: Path) -> specs.SweepSpec:
     """Load a flags file whose script may have moved: only the search space matters here."""
-    from sweep import spec as specs
 
     data = specs.read_yaml(path)
     if isinstance(data, dict):

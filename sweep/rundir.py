@@ -52,11 +52,15 @@ def iso(t: float | None) -> str | None:
         return None
 
 
-def write_json(path: Path | str, obj: Any) -> None:
+def write_json(path: Path | str, obj: Any, compact: bool = False) -> None:
     """Write JSON atomically: a temporary file in the same directory, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    data = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    path = str(path)
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    if compact:
+        data = json.dumps(obj, separators=(",", ":"))
+    else:
+        data = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(data)
@@ -424,24 +428,10 @@ def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
     if use_index and changed:
         try:
             os.makedirs(os.path.dirname(index_path), exist_ok=True)
-            write_json_compact(index_path, {"format": FORMAT, "runs": fresh})
+            write_json(index_path, {"format": FORMAT, "runs": fresh}, compact=True)
         except OSError:
             pass  # a read-only runs directory still lists, just without the index
     return runs
-
-
-def write_json_compact(path: str, obj: Any) -> None:
-    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def check_ref(ref: str) -> None:

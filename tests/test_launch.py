@@ -25,6 +25,8 @@ from typer.testing import CliRunner
 
 from sweep.cli import app
 
+from helpers import flags_of, info, metrics_of, run_dirs
+
 SCRIPTS = Path(__file__).parent / "scripts" / "launch"
 REPO = Path(__file__).resolve().parent.parent
 CORES = len(os.sched_getaffinity(0))
@@ -61,22 +63,12 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_dirs(runs: Path) -> list[Path]:
-    """The run directories, in trial order."""
-    dirs = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(dirs, key=lambda p: info(p)["trial"])
 
 
-def info(run: Path) -> dict[str, Any]:
-    return json.loads((run / "run.json").read_text())
 
 
-def metrics_of(run: Path) -> dict[str, Any]:
-    return json.loads((run / "metrics.json").read_text())
 
 
-def flags_of(run: Path) -> dict[str, Any]:
-    return json.loads((run / "flags.json").read_text())
 
 
 def probes(folder: Path) -> list[dict[str, Any]]:

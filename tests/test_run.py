@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from sweep.cli import app
 
+from helpers import flags_of, info, metrics_of, run_dirs
+
 SCRIPTS = Path(__file__).parent / "scripts"
 REPO = Path(__file__).resolve().parent.parent
 RUN_FILES = {"run.json", "flags.json", "metrics.json", "metrics.jsonl", "output.log", "source"}
@@ -53,23 +55,12 @@ def sweep_cli(*args: Any, env: dict[str, str] | None = None):
     return result
 
 
-def run_dirs(runs: Path) -> list[Path]:
-    """The run directories, in trial order."""
-    dirs = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "archive"] \
-        if runs.is_dir() else []
-    return sorted(dirs, key=lambda p: json.loads((p / "run.json").read_text())["trial"])
 
 
-def info(run: Path) -> dict[str, Any]:
-    return json.loads((run / "run.json").read_text())
 
 
-def flags_of(run: Path) -> dict[str, Any]:
-    return json.loads((run / "flags.json").read_text())
 
 
-def metrics_of(run: Path) -> dict[str, Any]:
-    return json.loads((run / "metrics.json").read_text())
 
 
 def probes(folder: Path) -> dict[str, dict[str, Any]]:
