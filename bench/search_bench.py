@@ -1,8 +1,11 @@
 """What smarter search buys, measured with the real tool (``python -m sweep run``).
 
-(a) Compute to a good model. bench/search_curves.py trains a small numpy MLP for 30 epochs
-    and logs its dev accuracy after each (flags: lr and l2 on log scales, hidden units, batch
-    size; bench/search_curves.yaml). Each method (random, random + hyperband, tpe,
+(a) Compute to a good model. bench/search_curves.py trains a small numpy MLP for 54 epochs
+    (cosine learning-rate decay) and logs its dev accuracy after each (flags: lr and l2 on log
+    scales, hidden units, batch size; bench/search_curves.yaml). A sweep with a pruner runs
+    bench/search_curves_<pruner>.yaml: the same file plus the pruner's settings (median: 5
+    warm-up epochs; hyperband and asha: reduction factor 3, first rung at 2 epochs), fixed
+    for every seed and checked to differ from search_curves.yaml in nothing else. Each method (random, random + hyperband, tpe,
     tpe + median; also tpe + hyperband and random + asha) runs the same number of trials for each seed, one
     trial at a time. A run's epochs are its ``steps`` + 1 from run.json: what it really
     trained, including the epoch or two a pruned trial runs on before SIGTERM lands.
@@ -37,7 +40,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-METHODS = {  # name: (sampler, pruner); Optuna's default settings for each pruner
+METHODS = {  # name: (sampler, pruner); a pruner's settings are in bench/search_curves_<pruner>.yaml
     "random": ("random", "none"),
     "random + hyperband": ("random", "hyperband"),
     "tpe": ("tpe", "none"),
@@ -95,13 +98,30 @@ def fmt_mean(values: list[float], digits: int = 0) -> str:
     return f"{mean:,.{digits}f}"
 
 
+def flags_file_of(pruner: str) -> Path:
+    return BENCH / ("search_curves.yaml" if pruner == "none" else f"search_curves_{pruner}.yaml")
+
+
+def check_same_objective() -> None:
+    """Every method searches the same space with the same script: the pruner files differ from
+    search_curves.yaml only in their pruner."""
+    import yaml
+
+    base = yaml.safe_load(flags_file_of("none").read_text())
+    assert "pruner" not in base
+    for pruner in {p for _, p in METHODS.values()} - {"none"}:
+        data = yaml.safe_load(flags_file_of(pruner).read_text())
+        assert data.pop("pruner")["name"] == pruner, pruner
+        assert data == base, f"{flags_file_of(pruner).name} differs from search_curves.yaml beyond its pruner"
+
+
 def part_a(args: argparse.Namespace, tmp: Path, pool: ThreadPoolExecutor) -> list:
-    flags_file = BENCH / "search_curves.yaml"
+    check_same_objective()
     jobs = []
     for name, (sampler, pruner) in METHODS.items():
         for seed in range(args.seeds):
             runs_dir = tmp / "a" / f"{sampler}-{pruner}-{seed}"
-            cmd = sweep_cmd(flags_file, runs_dir, "--sampler", sampler, "--pruner", pruner, "--seed", str(seed),
+            cmd = sweep_cmd(flags_file_of(pruner), runs_dir, "--sampler", sampler, "--seed", str(seed),
                             "--trials", str(args.trials), "--jobs", "1")
             jobs.append((name, seed, runs_dir, cmd))
     # Epochs are paced only where a pruner watches them; the others' results do not depend on it.
@@ -121,8 +141,8 @@ def report_a(args: argparse.Namespace, jobs: list) -> None:
     finals = [r["metrics"].get("eval_accuracy", 0.0) for m in results.values() for rs in m.values() for r in rs]
     best = max(finals)
     target = best - TOLERANCE
-    print(f"(a) Compute to a good model: {args.seeds} seeds x {args.trials} trials per method, up to 30 epochs "
-          f"a trial, pruners with Optuna's default settings")
+    print(f"(a) Compute to a good model: {args.seeds} seeds x {args.trials} trials per method, up to 54 epochs "
+          f"a trial, pruner settings in bench/search_curves_<pruner>.yaml")
     example = next(j for j in jobs if METHODS[j[0]][1] != "none")
     print(f"    example: SEARCH_CURVES_EPOCH_S={args.epoch_s} {shlex.join(example[3])}")
     print(f"    best dev accuracy any method found: {best:.4f}; target: within 0.5 points, >= {target:.4f}")
@@ -221,7 +241,7 @@ def print_table(head: list[str], rows: list[list[str]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per method in (a)")
-    parser.add_argument("--trials", type=int, default=40, help="trials per sweep in (a)")
+    parser.add_argument("--trials", type=int, default=50, help="trials per sweep in (a)")
     parser.add_argument("--epoch-s", type=float, default=0.05, help="least seconds an epoch takes in pruned sweeps")
     parser.add_argument("--grid-seeds", type=int, default=20, help="seeds in (b)")
     parser.add_argument("--parallel", type=int, default=8, help="sweeps at once")

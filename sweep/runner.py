@@ -63,7 +63,8 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
     if opts.sampler is not None:
         changes["sampler"] = _choice("--sampler", opts.sampler, specs.SAMPLERS)
     if opts.pruner is not None:
-        changes["pruner"] = specs.Pruner(_choice("--pruner", opts.pruner, specs.PRUNERS))
+        # Only the name: the file's settings (warm-up, resources) still apply.
+        changes["pruner"] = dataclasses.replace(spec.pruner, name=_choice("--pruner", opts.pruner, specs.PRUNERS))
     if opts.launcher is not None:
         changes["launcher"] = _choice("--launcher", opts.launcher, specs.LAUNCHERS)
     if opts.timeout is not None:
