@@ -28,3 +28,11 @@ def write(tmp_path: Path) -> Callable[..., Path]:
         return flags
 
     return _write
+
+
+@pytest.fixture
+def probe_dir(tmp_path: Path) -> Path:
+    """A folder where test scripts record what each trial saw."""
+    folder = tmp_path / "probes"
+    folder.mkdir()
+    return folder

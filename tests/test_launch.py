@@ -84,13 +84,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.fixture
-def probe_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "probes"
-    folder.mkdir()
-    return folder
-
-
 # ---------------------------------------------------------------- the warm launcher's isolation
 
 # One real `python -m sweep run` with the fork launcher, one trial at a time; the tests below

@@ -109,13 +109,6 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def probe_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "probes"
-    folder.mkdir()
-    return folder
-
-
 # ---------------------------------------------------------------- an unmodified script
 
 
