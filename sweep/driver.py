@@ -32,13 +32,14 @@ READ_CHUNK = 1 << 20
 TICK_S = 0.1
 MAX_STEP = 2**31 - 1  # the largest step reported to the pruner
 ENV_RECORDED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+PKG_ROOT = str(Path(__file__).resolve().parent.parent)  # so a trial can import sweep
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 @dataclass
 class Event:
-    """``kind`` is one of: start, trial_start, trial_end, tick, note, stop."""
+    """``kind`` is one of: start, trial_start, trial_end, tick, note."""
 
     kind: str
     sweep: str = ""
@@ -162,16 +163,15 @@ class Driver:
         """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
         study = optuna.create_study(direction=self.spec.goal, sampler=search.sampler(self.spec))
         space = search.space(self.spec)
-        fixed = search.fixed_values(self.spec)
         out = []
         for _ in range(self._target(n or self.spec.trials)):
             trial = study.ask(space)
-            out.append({**fixed, **trial.params})
+            out.append(search.trial_flags(self.spec, trial.params))
             try:
                 study.tell(trial, 0.0)
             except RuntimeError:  # the grid sampler stops the study after its last point
                 pass
-        return [{f.name: values[f.name] for f in self.spec.flags} for values in out]
+        return out
 
     def _target(self, trials: int) -> int:
         combos = self.spec.combinations()
@@ -201,7 +201,6 @@ class Driver:
         if self.resume_ref is not None:
             self._resume(study, runs)
         space = search.space(self.spec)
-        fixed = search.fixed_values(self.spec)
         self.emit(Event("start", sweep=sweep_id, total=todo))
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
         paths: list[Path] = []
@@ -213,7 +212,7 @@ class Driver:
                 launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
                 if self._interrupts:
                     break
-                trial = self._start(study, space, fixed, record, launcher, slots.pop(0))
+                trial = self._start(study, space, record, launcher, slots.pop(0))
                 self._active[trial.proc.pid] = trial
                 paths.append(trial.path)
                 started += 1
@@ -242,15 +241,11 @@ class Driver:
         rundir.write_json(state / f"{sweep_id}.json", record)
         return Result(sweep_id, paths, counts, interrupted=self._interrupts > 0, stopped=stopped)
 
-    def _grid(self) -> bool:
-        """Whether the sampler is Optuna's grid sampler (also used for random over lists)."""
-        return search.uses_grid(self.spec)
-
     def _salt(self, record: dict[str, Any]) -> int:
         """How far the sampler's random sequence has gone. The grid sampler's seed is its
         order of the grid: it must never change within a sweep, or a resumed sweep's grid ids
         name other combinations (duplicates, and combinations never run)."""
-        return 0 if self._grid() else record.get("asked", 0)
+        return 0 if search.uses_grid(self.spec) else record.get("asked", 0)
 
     def _open_sweep(self, state: Path) -> tuple[dict[str, Any], int, list[rundir.Run]]:
         """The sweep record (new, or the one resumed), the number of trials to start, and the
@@ -300,7 +295,7 @@ class Driver:
         left RUNNING fail (they would never end). A rerun already queued by an earlier resume
         that was killed too is not queued twice; runs are marked resumed only once queued."""
         states = optuna.trial.TrialState
-        if not self._grid():
+        if not search.uses_grid(self.spec):
             # The record's count of asked trials is saved at a clean end only; after kill -9 the
             # study knows how far the random sequence went: go on from there, never replay it.
             study.sampler = search.sampler(self.spec, len(study.trials))
@@ -334,11 +329,9 @@ class Driver:
             info["reason"] = info.get("reason") or "the sweep process is gone"
             rundir.write_json(run.path / rundir.RUN_FILE, info)
 
-    def _start(self, study: optuna.Study, space: dict, fixed: dict, record: dict, launcher: Any,
-               slot: int) -> _Trial:
+    def _start(self, study: optuna.Study, space: dict, record: dict, launcher: Any, slot: int) -> _Trial:
         otrial = study.ask(space)
-        values = {**fixed, **otrial.params}
-        flags = {f.name: values[f.name] for f in self.spec.flags}
+        flags = search.trial_flags(self.spec, otrial.params)
         # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
         # leaves no run directory without one (the trial is run again on resume).
         stage, path = rundir.stage_run_dir(self.runs_dir)
@@ -395,8 +388,7 @@ class Driver:
         if self.gpus:
             index = slot // self.per_gpu
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[index] if index < len(self.gpus) else ""
-        pkg_root = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [pkg_root, env.get("PYTHONPATH", "")] if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [PKG_ROOT, env.get("PYTHONPATH", "")] if p)
         return env
 
     def _link_inputs(self, work: Path) -> None:

@@ -39,8 +39,13 @@ class Job:
     threads: int = 1
 
     def argv(self, python: str = sys.executable) -> list[str]:
-        head = [python, str(self.script)] if self.script else [python, "-m", str(self.module)]
-        return head + self.args
+        return command(self.script, self.module, self.args, python)
+
+
+def command(script: Path | None, module: str | None, args: list[str], python: str = sys.executable) -> list[str]:
+    """``python script args...`` or ``python -m module args...``: a list, never a shell line."""
+    head = [python, str(script)] if script else [python, "-m", str(module)]
+    return head + args
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import stat
@@ -104,19 +105,6 @@ def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
 
 def new_id(t: float | None = None) -> str:
     return f"{utc_stamp(t)}-{secrets.token_hex(3)}"
-
-
-def create_run_dir(runs_dir: Path) -> Path:
-    """Make a new, uniquely named run directory. ``mkdir`` is atomic, so two processes can
-    never get the same name even if their random suffixes collide."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        path = runs_dir / new_id()
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
 
 
 STAGE_PREFIX = ".new-"
@@ -477,7 +465,8 @@ def tail_text(path: Path, max_bytes: int = 4096, max_lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-max_lines:])
 
 
-def strip_ansi(text: str) -> str:
-    import re
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
-    return re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]", "", text)
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)

@@ -139,13 +139,14 @@ def run(flags_file: Path, runs_dir: Path, opts: Options) -> int:
 
 
 def dry_run(spec: specs.SweepSpec, runs_dir: Path) -> int:
+    from sweep import launch
     from sweep.driver import Driver, arguments
 
     driver = Driver(spec, runs_dir)
-    head = [sys.executable, str(spec.script)] if spec.script else [sys.executable, "-m", str(spec.module)]
     plans = driver.plan()
     for i, flags in enumerate(plans):
-        sys.stdout.write(f"trial {i}: {shlex.join(head + arguments(spec, flags))}\n")
+        argv = launch.command(spec.script, spec.module, arguments(spec, flags))
+        sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")
     sys.stderr.write(f"dry run: {len(plans)} trials; nothing was run or written\n")
     return EXIT_OK
 

@@ -133,3 +133,9 @@ def open_study(spec: SweepSpec, store: Any, name: str, done: int = 0) -> optuna.
 
 def fixed_values(spec: SweepSpec) -> dict[str, Any]:
     return {f.name: f.values[0] for f in spec.flags if f.kind == "fixed"}
+
+
+def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's flags in the flags file's order: the asked params plus the fixed values."""
+    values = {**fixed_values(spec), **params}
+    return {f.name: values[f.name] for f in spec.flags}

@@ -123,17 +123,9 @@ class SweepSpec:
         if "trials" not in smoke:
             smoke["trials"] = 2
         flags = smoke.pop("flags", {}) or {}
-        changes: dict[str, Any] = {k: v for k, v in smoke.items() if k != "pruner"}
-        if "pruner" in smoke:
-            changes["pruner"] = smoke["pruner"]
+        changes: dict[str, Any] = dict(smoke)
         if flags:
-            new = []
-            for f in self.flags:
-                if f.name in flags:
-                    new.append(flags[f.name])
-                else:
-                    new.append(f)
-            changes["flags"] = tuple(new)
+            changes["flags"] = tuple(flags.get(f.name, f) for f in self.flags)
         return dataclasses.replace(self, **changes)
 
 
