@@ -161,6 +161,13 @@ if "atexit" in ACTIONS:
         time.sleep(0.3)
         print("thread_done: 1", flush=True)
 
+    class Resource:
+        pass
+
+    import weakref
+
+    kept = Resource()  # a module global: alive until exit, so only the exit pass finalizes it
+    weakref.finalize(kept, print, "finalized: 1", flush=True)
     threading.Thread(target=late).start()
     atexit.register(lambda: print(f"eval_accuracy: {args.x}", flush=True))
 else:
