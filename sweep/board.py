@@ -159,6 +159,33 @@ def sort_rows(table: list[dict[str, Any]], columns: list[str], by: str | None, f
     return numbers + texts + missing
 
 
+def best_rows(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
+              chunk: int = 256) -> tuple[list[dict[str, Any]], list[str], int]:
+    """The ``keep`` best rows by ``by`` (newest first without it), their columns, and how many
+    runs there were. Reads the runs a chunk at a time, so memory stays flat however many."""
+    best: list[dict[str, Any]] = []
+    metrics: set[str] = set()
+    flags: set[str] = set()
+    total = 0
+    batch: list[rundir.Run] = []
+
+    def merge() -> None:
+        nonlocal best
+        table, columns = rows(batch, runs_dir)
+        metrics.update(c for c in columns if c not in FIXED_HEAD and c not in FIXED_TAIL and not c.startswith("flag_"))
+        flags.update(c for c in columns if c.startswith("flag_"))
+        best = sort_rows(best + table, [by] if by else [], by)[:keep]  # stable: ties keep trial order
+        batch.clear()
+
+    for run in runs:
+        total += 1
+        batch.append(run)
+        if len(batch) >= chunk:
+            merge()
+    merge()
+    return best, [*FIXED_HEAD, *sorted(metrics), *sorted(flags), *FIXED_TAIL], total
+
+
 # ---------------------------------------------------------------- filters
 
 WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")

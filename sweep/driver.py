@@ -237,7 +237,7 @@ class Driver:
                 self.emit(Event("trial_end", number=trial.number, run_id=trial.path.name,
                                 flags=trial.flags, status=status, value=value, reason=reason))
             self.emit(Event("tick"))
-        record["asked"] = len(study.trials)
+        record["asked"] = len(study.get_trials(deepcopy=False))
         rundir.write_json(state / f"{sweep_id}.json", record)
         return Result(sweep_id, paths, counts, interrupted=self._interrupts > 0, stopped=stopped)
 
@@ -298,7 +298,7 @@ class Driver:
         if not search.uses_grid(self.spec):
             # The record's count of asked trials is saved at a clean end only; after kill -9 the
             # study knows how far the random sequence went: go on from there, never replay it.
-            study.sampler = search.sampler(self.spec, len(study.trials))
+            study.sampler = search.sampler(self.spec, len(study.get_trials(deepcopy=False)))
         names = set(search.space(self.spec))
         reruns = [r for r in runs if r.status == "interrupted" and not r.info.get("resumed")]
         queue = [r.info.get("params") or {} for r in reruns]
@@ -560,6 +560,7 @@ class Driver:
             (trial.path / rundir.STOP_FILE).unlink(missing_ok=True)
         except OSError:
             pass
+        rundir.note_ended(self.runs_dir, trial.path, info["sweep"])
         self._tell(study, trial, status, value)
         return status, value, reason
 

@@ -14,6 +14,9 @@ from sweep import board, rundir, spec as specs
 from sweep.errors import SpecError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The board printed after a sweep: a screenful of the best runs, so a sweep of thousands
+# neither floods the terminal nor holds every run in memory; `sweep ls` has them all.
+LEADERBOARD_ROWS = 50
 
 
 @dataclass
@@ -122,12 +125,13 @@ def run(flags_file: Path, runs_dir: Path, opts: Options) -> int:
         view.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    runs = [rundir.read_run(p) for p in result.runs]
-    table, columns = board.rows(runs, runs_dir)
-    table = board.sort_rows(table, columns, spec.metric if spec.metric in columns else None)
+    runs = (rundir.read_run(p) for p in result.runs)
+    table, columns, total = board.best_rows(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
     print_table(table, board.used_columns(table, columns), title=f"sweep {result.sweep}")
+    if total > len(table):
+        sys.stderr.write(f"the best {len(table)} of {total} runs; all of them: sweep ls --sweep {result.sweep}\n")
     if opts.junit_xml:
-        write_junit(opts.junit_xml, result.sweep, runs)
+        write_junit(opts.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
     counts = result.counts
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     sys.stderr.write(f"sweep {result.sweep}: {summary or 'no trials'}\n")
