@@ -373,6 +373,75 @@ def _to_cache(run: Run) -> dict[str, Any]:
             "metrics": run.metrics, "reason": run.reason}
 
 
+INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per sweep
+
+
+def note_ended(runs_dir: Path, path: Path, sweep_id: str) -> None:
+    """Tell the leaderboard's index that a run has ended, so the first ``sweep ls`` after a
+    sweep of thousands need not open every run. One appended line per run keeps the sweep's
+    own memory flat; ``list_runs`` folds the notes into the index and checks each against a
+    stat of the run's files like any cached row. Best effort: the run directory is the record."""
+    run = read_run(path)
+    stamp = _stamp(str(path))
+    if stamp is None or run.status not in _CACHEABLE:
+        return
+    notes = os.path.join(str(runs_dir), STATE_DIR, INDEX_NOTES)
+    try:
+        os.makedirs(notes, exist_ok=True)
+        append_jsonl(os.path.join(notes, f"{sweep_id}.jsonl"),
+                     {"name": path.name, "stamp": stamp, "row": _to_cache(run)})
+    except OSError:
+        pass
+
+
+# A running run's status depends on whether its sweep is alive, so only ended runs are cached.
+_CACHEABLE = ("completed", "failed", "pruned")
+
+
+def _load_index(index_path: str) -> dict[str, Any]:
+    try:
+        with open(index_path, "rb") as fh:
+            loaded = json.loads(fh.read())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(loaded, dict) and loaded.get("format") == FORMAT and isinstance(loaded.get("runs"), dict):
+        return loaded["runs"]
+    return {}
+
+
+def _orphan(name: str) -> bool:
+    pid = name.rpartition(".")[2]
+    return name.startswith(".") and pid.isdigit() and not alive(int(pid))
+
+
+def _claim_notes(state: str) -> tuple[dict[str, Any], list[str]]:
+    """The notes of ended runs, each file renamed before it is read: a sweep still writing
+    then starts a new file, and no note is both read and kept."""
+    notes = os.path.join(state, INDEX_NOTES)
+    out: dict[str, Any] = {}
+    claimed = []
+    try:
+        names = [e.name for e in os.scandir(notes) if _orphan(e.name) or (e.name.endswith(".jsonl") and not e.name.startswith("."))]
+    except OSError:
+        return out, claimed
+    for name in names:
+        src = os.path.join(notes, name)
+        if name.startswith("."):  # claimed by an ls that died before it was done with them
+            taken = src
+            claimed.append(taken)
+        else:
+            taken = os.path.join(notes, f".{name}.{os.getpid()}")
+            try:
+                os.rename(src, taken)
+                claimed.append(taken)
+            except OSError:
+                taken = src  # a read-only runs directory: read the notes where they are
+        for rec in read_jsonl(taken):
+            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict):
+                out[rec["name"]] = {"stamp": rec.get("stamp"), "row": rec["row"]}
+    return out, claimed
+
+
 def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
     """Every run under ``runs_dir`` (the archive and hidden state excluded).
 
@@ -386,19 +455,17 @@ def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
         entries = [e for e in os.scandir(root) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    index_path = os.path.join(root, STATE_DIR, INDEX_FILE)
+    state = os.path.join(root, STATE_DIR)
+    index_path = os.path.join(state, INDEX_FILE)
     cached: dict[str, Any] = {}
+    claimed: list[str] = []
     if use_index:
-        try:
-            with open(index_path, "rb") as fh:
-                loaded = json.loads(fh.read())
-            if isinstance(loaded, dict) and loaded.get("format") == FORMAT:
-                cached = loaded.get("runs") or {}
-        except (OSError, ValueError):
-            cached = {}
+        cached = _load_index(index_path)
+        notes, claimed = _claim_notes(state)
+        cached.update(notes)
     fresh: dict[str, Any] = {}
     runs = []
-    changed = len(cached) != len(entries)
+    changed = bool(claimed) or len(cached) != len(entries)
     for entry in entries:
         stamp = _stamp(entry.path)
         hit = cached.get(entry.name)
@@ -410,13 +477,15 @@ def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
         else:
             run = read_run(Path(entry.path))
             changed = True
-            if stamp is not None and run.status not in ("running", "interrupted"):
+            if stamp is not None and run.status in _CACHEABLE:
                 fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
         runs.append(run)
     if use_index and changed:
         try:
-            os.makedirs(os.path.dirname(index_path), exist_ok=True)
+            os.makedirs(state, exist_ok=True)
             write_json(index_path, {"format": FORMAT, "runs": fresh}, compact=True)
+            for taken in claimed:  # only now: had we died before the write, they'd be lost
+                os.unlink(taken)
         except OSError:
             pass  # a read-only runs directory still lists, just without the index
     return runs
