@@ -614,3 +614,20 @@ def test_module_instead_of_script(tmp_path, probe_dir):
         assert rec["command"][1:3] == ["-m", "probe"]
         assert rec["command"][3:] == [f"--dropout={flags_of(d)['dropout']!r}"]
         assert metrics_of(d)["eval_accuracy"] == pytest.approx(accuracy(flags_of(d)))
+
+
+def test_the_board_after_a_large_sweep_shows_its_best_fifty_in_order(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "t.py").write_text("import sys\nprint('eval_accuracy:', sys.argv[1].split('=')[1])\n")
+    (root / "flags.yaml").write_text(yaml.safe_dump(
+        {"script": "t.py", "trials": 60, "flags": {"x": [i / 100 for i in range(60)]}}))
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", root / "flags.yaml", "--runs-dir", runs, "--launcher", "spawn", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    by_value = sorted(run_dirs(runs), key=lambda r: -metrics_of(r)["eval_accuracy"])
+    assert len(by_value) == 60
+    shown = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("2")]
+    assert shown == [r.name for r in by_value[:50]]
+    sweep_id = info(by_value[0])["sweep"]
+    assert f"the best 50 of 60 runs; all of them: sweep ls --sweep {sweep_id}" in result.stderr
