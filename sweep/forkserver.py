@@ -60,7 +60,8 @@ def warm(preload: list[str]) -> None:
 def _skip_exit_finalizers() -> None:
     """Every child would otherwise run, at exit, the finalizers of what this server created
     (torch registers one per operator library, 170-odd): 30-100 ms per trial that only tidy
-    up a process about to vanish. The script's own finalizers, made after the fork, still run."""
+    up a process about to vanish, and no child should clean up what the server owns (a
+    preloaded module's temporary directory, say). The script's own finalizers still run."""
     for fin in list(getattr(weakref.finalize, "_registry", {})):
         fin.atexit = False
 
