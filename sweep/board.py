@@ -295,6 +295,11 @@ def used_columns(table: list[dict[str, Any]], columns: list[str]) -> list[str]:
 
 
 def cell(value: Any) -> str:
+    kind = type(value)  # exact types first: ls formats every cell of thousands of rows
+    if kind is str:
+        return value
+    if kind is float and math.isfinite(value):
+        return f"{value:.6g}"
     if value is None:
         return ""
     if isinstance(value, bool):
