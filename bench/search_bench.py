@@ -71,7 +71,6 @@ METHODS = {  # name: (sampler, pruner); a pruner's settings are in bench/search_
     "tpe + hyperband": ("tpe", "hyperband"),
     "random + asha": ("random", "asha"),
 }
-BASE_OF = {"random": "random", "tpe": "tpe"}  # the same sampler without a pruner
 TOLERANCE = 0.005  # 0.5 points of accuracy
 PRUNED_AT = re.compile(r"pruned at step (\d+)")
 GRID_X = (1 / 6, 1 / 2, 5 / 6)
@@ -235,7 +234,7 @@ def report_a(args: argparse.Namespace, jobs: list) -> None:
         cost = [e if e is not None else t for e, t in zip(per_seed, total)]
         means[name] = statistics.fmean(cost)
         missed[name] = None in per_seed
-        sampler, pruner = METHODS[name]
+        sampler, pruner = METHODS[name]  # the same sampler without a pruner is the method named after it
         final = [max(r["metrics"].get("eval_accuracy", 0.0) for r in results[name][s]) for s in seeds]
         runs = [r for s in seeds for r in results[name][s]]
         pruned = [r for r in runs if r["status"] == "pruned"]
@@ -244,7 +243,7 @@ def report_a(args: argparse.Namespace, jobs: list) -> None:
             name, f"{sum(e is not None for e in per_seed)}/{args.seeds}",
             f"{means[name]:,.0f}" + ("*" if missed[name] else ""),
             " ".join(str(e) if e is not None else f"{t}*" for e, t in zip(per_seed, total)),
-            ratio("random", name), "-" if pruner == "none" else ratio(BASE_OF[sampler], name),
+            ratio("random", name), "-" if pruner == "none" else ratio(sampler, name),
             f"{statistics.fmean(final):.4f} (min {min(final):.4f})",
             f"{statistics.fmean(total):,.0f}", f"{len(pruned)}/{len(runs)}",
             "-" if pruner == "none" else f"{len(over)} runs, {sum(over)} epochs",

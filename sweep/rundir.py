@@ -419,23 +419,25 @@ def _claim_notes(state: str) -> tuple[dict[str, Any], list[str]]:
     then starts a new file, and no note is both read and kept."""
     notes = os.path.join(state, INDEX_NOTES)
     out: dict[str, Any] = {}
-    claimed = []
+    claimed: list[str] = []
     try:
-        names = [e.name for e in os.scandir(notes) if _orphan(e.name) or (e.name.endswith(".jsonl") and not e.name.startswith("."))]
+        names = [e.name for e in os.scandir(notes)]
     except OSError:
         return out, claimed
     for name in names:
-        src = os.path.join(notes, name)
-        if name.startswith("."):  # claimed by an ls that died before it was done with them
-            taken = src
+        taken = os.path.join(notes, name)
+        if _orphan(name):  # claimed by an ls that died before it was done with them
             claimed.append(taken)
-        else:
-            taken = os.path.join(notes, f".{name}.{os.getpid()}")
+        elif name.endswith(".jsonl") and not name.startswith("."):
+            claim = os.path.join(notes, f".{name}.{os.getpid()}")
             try:
-                os.rename(src, taken)
+                os.rename(taken, claim)
+                taken = claim
                 claimed.append(taken)
             except OSError:
-                taken = src  # a read-only runs directory: read the notes where they are
+                pass  # a read-only runs directory: read the notes where they are
+        else:
+            continue
         for rec in read_jsonl(taken):
             if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict):
                 out[rec["name"]] = {"stamp": rec.get("stamp"), "row": rec["row"]}
