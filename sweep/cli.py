@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -31,6 +33,7 @@ Format = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or
 Baseline = Annotated[Optional[float], typer.Option("--baseline-error", help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
 Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
 DEFAULT_RUNS = Path("runs")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def err(message: str) -> None:
@@ -43,14 +46,11 @@ def errors() -> Iterator[None]:
     try:
         yield
     except SweepError as exc:
-        err(f"Error: {exc}" if exc.exit_code else str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except rundir.RunNotFound as exc:
         err(f"Error: {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err("Interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 # ---------------------------------------------------------------- run
@@ -77,6 +77,7 @@ def run(
     per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, help="Trials packed on one GPU.")] = 1,
     junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report (one test case per trial).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a flag: NAME=VALUE (a value, a [list] or a {min, max} range). Repeatable.")] = None,
+    max_output_mb: Annotated[Optional[float], typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB", help="Stop a trial that prints more than this many MiB (default 64).")] = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -86,10 +87,54 @@ def run(
             trials=trials, seed=seed, jobs=jobs, sampler=sampler, pruner=pruner, launcher=launcher,
             timeout=timeout, max_failures=max_failures, smoke=smoke, dry_run=dry_run, resume=resume,
             storage=storage, study=study, gpus=gpus, per_gpu=per_gpu, junit_xml=junit_xml,
-            set=set_ or [],
+            max_output_mb=max_output_mb, set=set_ or [],
         )
-        code = runner.run(flags_file, runs_dir, options)
+        spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
+        runner.check(options)
+        if options.dry_run:
+            plans = runner.dry_run(spec)
+            for i, argv in enumerate(plans):
+                sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")
+            err(f"dry run: {len(plans)} trials; nothing was run or written")
+            raise typer.Exit(EXIT_OK)
+        code = _sweep(spec, runs_dir, options)
     raise typer.Exit(code)
+
+
+# The board printed after a sweep: a screenful of the best runs, so a sweep of thousands
+# neither floods the terminal nor holds every run in memory; `sweep ls` has them all.
+LEADERBOARD_ROWS = 50
+
+
+def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's types: imported lazily)
+    from sweep import render, runner
+
+    view = render.SweepView(spec.metric, spec.goal)
+    session = runner.SweepRun(spec, runs_dir, options, on_event=view)
+    previous = {sig: signal.signal(sig, lambda *_: session.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = session.run()
+    finally:
+        view.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if result.note:
+        err(result.note)
+        return EXIT_OK
+    runs = (rundir.read_run(p) for p in result.runs)
+    table, columns, total = board.best_rows(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
+    render.print_table(table, board.used_columns(table, columns), title=f"sweep {result.sweep}")
+    if total > len(table):
+        err(f"the best {len(table)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
+    if options.junit_xml:
+        runner.write_junit(options.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
+    summary = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
+    err(f"sweep {result.sweep}: {summary or 'no trials'}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.counts.get("failed") or result.stopped:
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- ls
@@ -98,7 +143,9 @@ def run(
 def _table(runs_dir: Path, baseline: float | None, gap: float) -> tuple[list[dict], list[str]]:
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
-    return board.rows(rundir.list_runs(runs_dir, use_index=True), runs_dir, baseline, gap)
+    from sweep import index
+
+    return board.rows(index.list_runs(runs_dir), runs_dir, baseline, gap)
 
 
 def emit(table: list[dict], columns: list[str], fmt: str, title: str | None = None) -> None:

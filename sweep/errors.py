@@ -1,5 +1,5 @@
-"""The tool's own exceptions. The CLI maps each to a one-line ``Error: ...`` and an exit
-status; the library never prints or exits."""
+"""The tool's own exceptions, one hierarchy. The CLI maps each to a one-line ``Error: ...``
+and its exit status; the library never prints or exits."""
 
 
 class SweepError(Exception):
@@ -16,3 +16,15 @@ class SpecError(SweepError):
 
 class UsageError(SpecError):
     """A bad command-line option or argument. Exit status 2."""
+
+
+class RunNotFound(SweepError):
+    """A run or sweep reference that names nothing (or too many things)."""
+
+
+class StorageError(SweepError):
+    """The study's storage (journal file or database) cannot be opened or written."""
+
+
+class LauncherError(SweepError):
+    """A trial could not be started, or the launcher died."""

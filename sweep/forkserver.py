@@ -45,10 +45,6 @@ def warm(preload: list[str]) -> None:
         loss.backward()
         opt.step()
     torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
-    try:
-        import sweep.nn  # noqa: F401
-    except ImportError:
-        pass
     for name in preload:
         try:
             __import__(name)

@@ -20,6 +20,7 @@ def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str
 
     from sweep import search
 
+    search.quiet()
     runs = rundir.list_runs(runs_dir)
     table, _ = board.rows(runs, runs_dir)
     sweep_id = board.match_sweep(table, ref)

@@ -19,10 +19,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Protocol
 
-from sweep.errors import SweepError
+from sweep.errors import LauncherError
 
-LAUNCHERS = ("fork", "spawn")
+PKG_ROOT = str(Path(__file__).resolve().parent.parent)  # on a trial's path, so it can import sweep
 
 
 @dataclass
@@ -107,6 +108,25 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+class Launcher(Protocol):
+    """What the sweep loop needs of a launcher: start a job, and learn when it ends."""
+
+    name: str
+
+    def ready(self) -> None:
+        """Block until a trial can start (the warm launcher warms up first)."""
+
+    def start(self, job: Job) -> Process: ...
+
+    def poll(self, proc: Process) -> int | None:
+        """The exit status, once the process has ended."""
+
+    def wait(self, procs: list[Process], timeout: float) -> None:
+        """Sleep until one of ``procs`` may have ended, or ``timeout`` seconds."""
+
+    def close(self) -> None: ...
+
+
 class SpawnLauncher:
     name = "spawn"
 
@@ -148,8 +168,7 @@ class ForkLauncher:
     def __init__(self, preload: tuple[str, ...] = ()) -> None:
         cmd = [sys.executable, "-m", "sweep.forkserver", *preload]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).parent.parent),
-                                                        env.get("PYTHONPATH", "")] if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [PKG_ROOT, env.get("PYTHONPATH", "")] if p)
         self._server = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
             # SIGTERM, not SIGKILL: the server then kills its trials' whole process groups.
@@ -170,7 +189,7 @@ class ForkLauncher:
             return []
         chunk = os.read(fd, 65536)
         if not chunk:
-            raise SweepError("the warm launcher died (see messages above); try --launcher spawn")
+            raise LauncherError("the warm launcher died (see messages above); try --launcher spawn")
         self._buf += chunk
         *lines, self._buf = self._buf.split(b"\n")
         return [json.loads(line) for line in lines if line.strip()]
@@ -193,7 +212,7 @@ class ForkLauncher:
             self._server.stdin.write(data)
             self._server.stdin.flush()
         except BrokenPipeError:
-            raise SweepError("the warm launcher died; try --launcher spawn") from None
+            raise LauncherError("the warm launcher died; try --launcher spawn") from None
 
     def _expect(self, key: str, ident: int | None = None) -> dict:
         """Read until the reply we wait for. Every other message in the same read (another
@@ -206,7 +225,7 @@ class ForkLauncher:
                     if "error" in msg or key in msg:
                         reply = msg
             if reply is not None and "error" in reply:
-                raise SweepError(f"warm launcher: {reply['error']}")
+                raise LauncherError(f"warm launcher: {reply['error']}")
             if reply is not None:
                 return reply
 
@@ -254,7 +273,11 @@ class ForkLauncher:
                 self._server.wait()
 
 
-def make(name: str, preload: tuple[str, ...] = ()) -> SpawnLauncher | ForkLauncher:
-    if name == "fork" and hasattr(os, "fork"):
-        return ForkLauncher(preload)
-    return SpawnLauncher()
+LAUNCHERS: dict[str, Callable[[], Launcher]] = {"fork": ForkLauncher, "spawn": SpawnLauncher}
+
+
+def make(name: str) -> Launcher:
+    """A launcher by name; fork falls back to spawn where there is no fork."""
+    if name == "fork" and not hasattr(os, "fork"):
+        name = "spawn"
+    return LAUNCHERS[name]()

@@ -1,23 +1,30 @@
-"""The one owner of the run-directory format: writer and reader both. Stdlib only.
+"""The one owner of the record: the run-directory format, its writer and its reader, the
+sweep record, and the one reader of ``metrics.jsonl``. Stdlib only.
 
 A run is ``<runs>/<UTC timestamp>-<suffix>/`` holding ``run.json``, ``flags.json``,
 ``metrics.json``, ``metrics.jsonl``, ``output.log`` and ``source/``. Every JSON file is
-written to a temporary name and renamed, so a reader never sees half a file.
+written to a temporary name and renamed, so a reader never sees half a file; a run appears
+only once its ``run.json`` exists. Nothing in a run directory is opened unless it is a
+regular file, so no read can block on a FIFO or a device a trial left there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Protocol
+
+from sweep.errors import RunNotFound
 
 FORMAT = 1
 MAX_JSON = 16 << 20  # no file of a run is this big; a bigger one is not read whole
@@ -31,26 +38,27 @@ WORK_DIR = "work"
 STOP_FILE = ".stop"
 ARCHIVE_DIR = "archive"
 STATE_DIR = ".sweep"  # sampler state (Optuna journals, sweep records): rebuildable, not the record
+STAGE_PREFIX = ".new-"
 
 STATUSES = ("running", "completed", "failed", "pruned", "interrupted", "broken")
 ENDED = ("completed", "failed", "pruned")
+HISTORY_META = ("step", "time", "source")  # keys of a history line that are not metrics
 
 
-class RunNotFound(LookupError):
-    pass
+# ---------------------------------------------------------------- files
 
 
-def utc_stamp(t: float | None = None) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if t is None else t))
-
-
-def iso(t: float | None) -> str | None:
-    if t is None:
-        return None
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a file for reading only if it is a regular file: a FIFO or a device a trial
+    left in its run directory must never block a reader. Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-    except (ValueError, OverflowError, OSError):  # NaN or out of range in a damaged run.json
-        return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{os.fspath(path)}: not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return open(fd, "rb")
 
 
 def write_json(path: Path | str, obj: Any, compact: bool = False) -> None:
@@ -85,133 +93,31 @@ def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def _json_line(raw: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(raw)
+    except (ValueError, RecursionError):  # junk, or "[[[[..." deeper than the parser goes
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def read_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
     """Yield the whole, valid JSON objects of a JSON-lines file; skip torn or junk lines."""
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except OSError:
         return
     with fh:
         for raw in fh:
             if not raw.endswith(b"\n"):
                 break
-            try:
-                rec = json.loads(raw)
-            except (ValueError, RecursionError):  # junk, or "[[[[..." deeper than the parser goes
-                continue
-            if isinstance(rec, dict):
+            rec = _json_line(raw)
+            if rec is not None:
                 yield rec
 
 
-def new_id(t: float | None = None) -> str:
-    return f"{utc_stamp(t)}-{secrets.token_hex(3)}"
-
-
-STAGE_PREFIX = ".new-"
-
-
-def stage_run_dir(runs_dir: Path) -> tuple[Path, Path]:
-    """A hidden directory to fill in, and the run directory it will become: a run appears
-    (``publish_run_dir``) only once its run.json exists, so a kill -9 halfway through never
-    leaves a run without one. Unique: a name is taken if its stage or its run exists, and a
-    stage only ever turns into its own run, atomically."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        name = new_id()
-        stage = runs_dir / f"{STAGE_PREFIX}{name}"
-        try:
-            stage.mkdir()
-        except FileExistsError:
-            continue
-        if (runs_dir / name).exists():  # published by another process before our mkdir
-            stage.rmdir()
-            continue
-        return stage, runs_dir / name
-
-
-def publish_run_dir(stage: Path, path: Path) -> None:
-    os.rename(stage, path)
-
-
-def remove_stale_stages(runs_dir: Path, age_s: float = 60.0) -> None:
-    """Staging directories left by a sweep killed mid-creation (a stage lives milliseconds)."""
-    import shutil
-
-    now = time.time()
-    try:
-        entries = [e for e in os.scandir(runs_dir) if e.name.startswith(STAGE_PREFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > age_s:
-                shutil.rmtree(entry.path, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def versions() -> dict[str, str]:
-    from importlib import metadata
-    import platform
-
-    out = {"python": platform.python_version()}
-    for dist in ("sweep", "torch", "optuna", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def host() -> str:
-    return socket.gethostname()
-
-
-def final_metrics(history_path: Path) -> tuple[dict[str, float], int | None]:
-    """Last value of each metric in a history file, and the last step seen."""
-    last: dict[str, float] = {}
-    step = None
-    for rec in read_jsonl(history_path):
-        for key, value in rec.items():
-            if key == "step":
-                if isinstance(value, int):
-                    step = value
-            elif key != "time" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                last[key] = as_float(value)
-    return last, step
-
-
-# ---------------------------------------------------------------- reading
-
-
-@dataclass
-class Run:
-    """One run directory as read back. ``status`` is ``broken`` when it cannot be read."""
-
-    path: Path
-    id: str
-    status: str
-    info: dict[str, Any] = field(default_factory=dict)
-    flags: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    reason: str | None = None
-
-    @property
-    def sweep(self) -> str | None:
-        return self.info.get("sweep")
-
-    @property
-    def start(self) -> float | None:
-        value = self.info.get("start")
-        return value if isinstance(value, (int, float)) else None
-
-
 def _load_json(path: Path) -> Any:
-    # Non-blocking and regular files only: a FIFO or a device named run.json must not hang ls.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with open(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
+    with open_regular(path) as fh:
         data = fh.read(MAX_JSON + 1)
     if len(data) > MAX_JSON:
         raise ValueError(f"larger than {MAX_JSON >> 20} MiB")
@@ -221,13 +127,156 @@ def _load_json(path: Path) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-# The run.json fields this tool reads, and the JSON types they may have (or null).
+def tail_text(path: Path, max_bytes: int = 4096, max_lines: int = 20) -> str:
+    """The last lines of a (possibly huge, possibly binary) output file, as text."""
+    try:
+        with open_regular(path) as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = strip_ansi(data.decode("utf-8", errors="replace"))
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
+    return "\n".join(text.splitlines()[-max_lines:])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def as_float(value: Any) -> float:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # a 400-digit integer
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return math.nan
+
+
+# ---------------------------------------------------------------- metrics history
+
+
+def history_point(rec: dict[str, Any]) -> tuple[int | None, dict[str, float]]:
+    """One line of ``metrics.jsonl`` -> (its step, its metrics). The one rule every reader
+    uses: a step is an integer (not a boolean); a metric is any other numeric, non-boolean
+    key; a 400-digit integer is inf, not an error."""
+    step = rec.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        step = None
+    metrics = {k: as_float(v) for k, v in rec.items()
+               if k not in HISTORY_META and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return step, metrics
+
+
+def read_history(path: Path) -> Iterator[tuple[int | None, dict[str, float]]]:
+    for rec in read_jsonl(path):
+        yield history_point(rec)
+
+
+def final_metrics(history_path: Path) -> tuple[dict[str, float], int | None]:
+    """Last value of each metric in a history file, and the last step seen."""
+    last: dict[str, float] = {}
+    step = None
+    for at, metrics in read_history(history_path):
+        if at is not None:
+            step = at
+        last.update(metrics)
+    return last, step
+
+
+class HistoryTail:
+    """Follows a growing ``metrics.jsonl`` (a trial still writing it): each ``read`` returns
+    the points of the whole lines added since the last one, by the same rule as
+    ``read_history``. Memory stays bounded: a line longer than ``max_line`` is dropped."""
+
+    def __init__(self, path: Path, max_line: int = 1 << 20) -> None:
+        self.path = path
+        self.pos = 0
+        self.max_line = max_line
+        self._partial = b""
+
+    def read(self, limit: int | None = None) -> list[tuple[int | None, dict[str, float]]]:
+        try:
+            with open_regular(self.path) as fh:
+                fh.seek(self.pos)
+                data = fh.read(-1 if limit is None else limit)
+        except OSError:
+            return []
+        self.pos += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        if len(self._partial) > self.max_line:
+            self._partial = b""
+        points = []
+        for raw in lines:
+            rec = _json_line(raw)
+            if rec is not None:
+                points.append(history_point(rec))
+        return points
+
+
+# ---------------------------------------------------------------- the run.json schema
+
+
+def _field(*kinds: type, default: Any = None) -> Any:
+    return field(default=default, metadata={"kinds": kinds})
+
+
 _NUMBER = (int, float)
+
+
+@dataclass
+class RunInfo:
+    """``run.json``: what one trial was and how it ended. The one declaration of the schema:
+    the writer fills it, and the reader checks a file against the kinds given here."""
+
+    id: str = _field(str, default="")
+    sweep: str = _field(str, default="")
+    trial: int = _field(int, default=-1)
+    status: str = _field(str, default="running")
+    start: float | None = _field(*_NUMBER)
+    end: float | None = _field(*_NUMBER)
+    duration: float | None = _field(*_NUMBER)
+    exit_code: int | None = _field(int)
+    reason: str | None = _field(str)
+    error: str | None = _field(str)
+    steps: int | None = _field(int)
+    metric: str | None = _field(str)
+    goal: str | None = _field(str)
+    command: list[str] | None = _field(list)
+    flags_file: str | None = _field(str)
+    launcher: str | None = _field(str)
+    threads: int | None = _field(int)
+    env: dict[str, str] | None = _field(dict)
+    params: dict[str, Any] | None = _field(dict)
+    host: str | None = _field(str)
+    sweep_pid: int | None = _field(int)
+    pid: int | None = _field(int)
+    versions: dict[str, str] | None = _field(dict)
+    baseline_error: float | None = _field(*_NUMBER)
+    resumed: bool | None = None
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if out["resumed"] is None:
+            del out["resumed"]
+        return out
+
+
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,), "sweep": (str,), "trial": (int,), "start": _NUMBER, "end": _NUMBER,
-    "duration": _NUMBER, "exit_code": (int,), "reason": (str,), "error": (str,),
-    "steps": (int,), "metric": (str,), "goal": (str,), "command": (list,),
-    "baseline_error": _NUMBER, "params": (dict,), "sweep_pid": (int,), "host": (str,),
+    f.name: f.metadata["kinds"] for f in dataclasses.fields(RunInfo) if f.metadata
 }
 
 
@@ -251,6 +300,128 @@ def _fitting(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if _fits(k, v)}
 
 
+# ---------------------------------------------------------------- writing a run
+
+
+def utc_stamp(t: float | None = None) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if t is None else t))
+
+
+def iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    except (ValueError, OverflowError, OSError):  # NaN or out of range in a damaged run.json
+        return None
+
+
+def new_id(t: float | None = None) -> str:
+    return f"{utc_stamp(t)}-{secrets.token_hex(3)}"
+
+
+def stage_run_dir(runs_dir: Path) -> tuple[Path, Path]:
+    """A hidden directory to fill in, and the run directory it will become. Unique: a name
+    is taken if its stage or its run exists, and a stage only ever turns into its own run."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        name = new_id()
+        stage = runs_dir / f"{STAGE_PREFIX}{name}"
+        try:
+            stage.mkdir()
+        except FileExistsError:
+            continue
+        if (runs_dir / name).exists():  # published by another process before our mkdir
+            stage.rmdir()
+            continue
+        return stage, runs_dir / name
+
+
+def remove_stale_stages(runs_dir: Path, age_s: float = 60.0) -> None:
+    """Staging directories left by a sweep killed mid-creation (a stage lives milliseconds)."""
+    now = time.time()
+    try:
+        entries = [e for e in os.scandir(runs_dir) if e.name.startswith(STAGE_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > age_s:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
+
+
+class Store(Protocol):
+    """A second place that learns of each ended run, beside the run directory (the record):
+    the ``ls`` index today, a database row per trial for a shared study. Best effort: a
+    store that fails must not lose the run, so its errors are the writer's to report."""
+
+    def ended(self, path: Path, info: RunInfo, metrics: dict[str, float]) -> None: ...
+
+
+class RunWriter:
+    """The one writer of run directories: stages, fills and publishes a run, then ends it.
+    A kill -9 at any point leaves either no run or a run with its run.json."""
+
+    def __init__(self, runs_dir: Path, stores: list[Store] | None = None) -> None:
+        self.runs_dir = runs_dir
+        self.stores = list(stores or [])
+
+    def create(self, info: RunInfo, flags: dict[str, Any], fill: Callable[[Path, Path], None]) -> Path:
+        """Publish a new run. ``fill(stage, path)`` adds what the trial needs (its working
+        directory, the source snapshot) to the stage that will become ``path``."""
+        stage, path = stage_run_dir(self.runs_dir)
+        try:
+            info.id = path.name
+            fill(stage, path)
+            write_json(stage / FLAGS_FILE, flags)
+            (stage / OUTPUT_FILE).touch()
+            write_json(stage / RUN_FILE, info.to_json())
+            os.rename(stage, path)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        return path
+
+    def update(self, path: Path, info: RunInfo | dict[str, Any]) -> None:
+        write_json(path / RUN_FILE, info.to_json() if isinstance(info, RunInfo) else info)
+
+    def end(self, path: Path, info: RunInfo, metrics: dict[str, float]) -> list[str]:
+        """Write an ended run's metrics and run.json; tell the stores. Returns the stores'
+        failures as messages: the run directory is the record, a store is not."""
+        write_json(path / METRICS_FILE, metrics)
+        write_json(path / RUN_FILE, info.to_json())
+        try:
+            (path / STOP_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
+        problems = []
+        for store in self.stores:
+            try:
+                store.ended(path, info, metrics)
+            except Exception as exc:  # reported, never raised: the run itself is saved
+                problems.append(f"{type(store).__name__}: {type(exc).__name__}: {exc}")
+        return problems
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for dist in ("sweep", "torch", "optuna", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
 def alive(pid: int) -> bool:
     if pid <= 0:  # 0 and -1 would ask about a process group, or about every process
         return False
@@ -261,6 +432,31 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# ---------------------------------------------------------------- reading a run
+
+
+@dataclass
+class Run:
+    """One run directory as read back. ``status`` is ``broken`` when it cannot be read."""
+
+    path: Path
+    id: str
+    status: str
+    info: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def sweep(self) -> str | None:
+        return self.info.get("sweep")
+
+    @property
+    def start(self) -> float | None:
+        value = self.info.get("start")
+        return value if isinstance(value, (int, float)) else None
 
 
 def read_run(path: Path) -> Run:
@@ -313,22 +509,6 @@ def read_run(path: Path) -> Run:
     return run
 
 
-def as_float(value: Any) -> float:
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:  # a 400-digit integer
-            return math.inf if value > 0 else -math.inf
-    if isinstance(value, float):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    return math.nan
-
-
 def _short_repr(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -343,154 +523,21 @@ def is_run_name(name: str) -> bool:
     return not name.startswith(".") and name != ARCHIVE_DIR
 
 
-INDEX_FILE = "ls-index.json"
-# flags.json is written once, before the first run.json, so run.json's stamp covers it.
-_KEYED = (RUN_FILE, METRICS_FILE)
-
-
-def _stamp(dir_path: str) -> list[int] | None:
-    """What decides whether a cached row is still true: size, mtime and inode of each file
-    the row comes from (an atomic rename always gives a new inode)."""
-    out: list[int] = []
-    for name in _KEYED:
-        try:
-            st = os.stat(os.path.join(dir_path, name))
-        except FileNotFoundError:
-            out.append(-1)
-            continue
-        except OSError:
-            return None
-        out += [st.st_size, st.st_mtime_ns, st.st_ino]
-    return out
-
-
-BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error")
-
-
-def _to_cache(run: Run) -> dict[str, Any]:
-    info = {k: run.info[k] for k in BOARD_INFO if k in run.info}
-    return {"id": run.id, "status": run.status, "info": info, "flags": run.flags,
-            "metrics": run.metrics, "reason": run.reason}
-
-
-INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per sweep
-
-
-def note_ended(runs_dir: Path, path: Path, sweep_id: str) -> None:
-    """Tell the leaderboard's index that a run has ended, so the first ``sweep ls`` after a
-    sweep of thousands need not open every run. One appended line per run keeps the sweep's
-    own memory flat; ``list_runs`` folds the notes into the index and checks each against a
-    stat of the run's files like any cached row. Best effort: the run directory is the record."""
-    run = read_run(path)
-    stamp = _stamp(str(path))
-    if stamp is None or run.status not in _CACHEABLE:
-        return
-    notes = os.path.join(str(runs_dir), STATE_DIR, INDEX_NOTES)
+def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
+    """The directory entries of the runs (the archive and hidden state excluded)."""
     try:
-        os.makedirs(notes, exist_ok=True)
-        append_jsonl(os.path.join(notes, f"{sweep_id}.jsonl"),
-                     {"name": path.name, "stamp": stamp, "row": _to_cache(run)})
-    except OSError:
-        pass
-
-
-# A running run's status depends on whether its sweep is alive, so only ended runs are cached.
-_CACHEABLE = ("completed", "failed", "pruned")
-
-
-def _load_index(index_path: str) -> dict[str, Any]:
-    try:
-        with open(index_path, "rb") as fh:
-            loaded = json.loads(fh.read())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(loaded, dict) and loaded.get("format") == FORMAT and isinstance(loaded.get("runs"), dict):
-        return loaded["runs"]
-    return {}
-
-
-def _orphan(name: str) -> bool:
-    pid = name.rpartition(".")[2]
-    return name.startswith(".") and pid.isdigit() and not alive(int(pid))
-
-
-def _claim_notes(state: str) -> tuple[dict[str, Any], list[str]]:
-    """The notes of ended runs, each file renamed before it is read: a sweep still writing
-    then starts a new file, and no note is both read and kept."""
-    notes = os.path.join(state, INDEX_NOTES)
-    out: dict[str, Any] = {}
-    claimed: list[str] = []
-    try:
-        names = [e.name for e in os.scandir(notes)]
-    except OSError:
-        return out, claimed
-    for name in names:
-        taken = os.path.join(notes, name)
-        if _orphan(name):  # claimed by an ls that died before it was done with them
-            claimed.append(taken)
-        elif name.endswith(".jsonl") and not name.startswith("."):
-            claim = os.path.join(notes, f".{name}.{os.getpid()}")
-            try:
-                os.rename(taken, claim)
-                taken = claim
-                claimed.append(taken)
-            except OSError:
-                pass  # a read-only runs directory: read the notes where they are
-        else:
-            continue
-        for rec in read_jsonl(taken):
-            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict):
-                out[rec["name"]] = {"stamp": rec.get("stamp"), "row": rec["row"]}
-    return out, claimed
-
-
-def list_runs(runs_dir: Path, use_index: bool = False) -> list[Run]:
-    """Every run under ``runs_dir`` (the archive and hidden state excluded).
-
-    With ``use_index`` (for the leaderboard), an index under ``.sweep/`` keeps the rows of
-    ended runs, each checked against a stat of its files on every call, so ``sweep ls`` over
-    thousands of runs reads only what changed; such runs carry only the leaderboard's part
-    of run.json in ``info``. The run directories stay the record: the index can be deleted
-    at any time."""
-    root = str(runs_dir)
-    try:
-        entries = [e for e in os.scandir(root) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
+        return [e for e in os.scandir(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    state = os.path.join(root, STATE_DIR)
-    index_path = os.path.join(state, INDEX_FILE)
-    cached: dict[str, Any] = {}
-    claimed: list[str] = []
-    if use_index:
-        cached = _load_index(index_path)
-        notes, claimed = _claim_notes(state)
-        cached.update(notes)
-    fresh: dict[str, Any] = {}
-    runs = []
-    changed = bool(claimed) or len(cached) != len(entries)
-    for entry in entries:
-        stamp = _stamp(entry.path)
-        hit = cached.get(entry.name)
-        if stamp is not None and hit is not None and hit.get("stamp") == stamp:
-            row = hit["row"]
-            run = Run(Path(entry.path), row["id"], row["status"], row["info"], row["flags"],
-                      row["metrics"], row["reason"])
-            fresh[entry.name] = hit
-        else:
-            run = read_run(Path(entry.path))
-            changed = True
-            if stamp is not None and run.status in _CACHEABLE:
-                fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
-        runs.append(run)
-    if use_index and changed:
-        try:
-            os.makedirs(state, exist_ok=True)
-            write_json(index_path, {"format": FORMAT, "runs": fresh}, compact=True)
-            for taken in claimed:  # only now: had we died before the write, they'd be lost
-                os.unlink(taken)
-        except OSError:
-            pass  # a read-only runs directory still lists, just without the index
-    return runs
+
+
+def list_runs(runs_dir: Path) -> list[Run]:
+    """Every run under ``runs_dir``, each read from its files (``sweep.index`` caches this
+    for the leaderboard)."""
+    return [read_run(Path(e.path)) for e in run_entries(runs_dir)]
+
+
+# ---------------------------------------------------------------- references
 
 
 def check_ref(ref: str) -> None:
@@ -521,23 +568,66 @@ def resolve(runs_dir: Path, ref: str, runs: list[Run] | None = None) -> Run:
     return matches[0]
 
 
-def tail_text(path: Path, max_bytes: int = 4096, max_lines: int = 20) -> str:
-    """The last lines of a (possibly huge, possibly binary) output file, as text."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except OSError:
-        return ""
-    text = strip_ansi(data.decode("utf-8", errors="replace"))
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
-    return "\n".join(text.splitlines()[-max_lines:])
+# ---------------------------------------------------------------- the sweep record
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+@dataclass
+class SweepRecord:
+    """``<runs>/.sweep/<id>.json``: what a sweep was asked to do, so it can be resumed."""
+
+    id: str
+    flags_file: str
+    study: str
+    storage: str | None
+    trials: int
+    created: float
+    asked: int = 0
+    pid: int | None = None
+    host: str | None = None
+    format: int = FORMAT
+
+    @classmethod
+    def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int) -> SweepRecord:
+        sweep_id = "s" + new_id()
+        return cls(sweep_id, str(flags_file), study or sweep_id, storage, trials, time.time())
+
+    def save(self, runs_dir: Path) -> None:
+        state = runs_dir / STATE_DIR
+        state.mkdir(parents=True, exist_ok=True)
+        write_json(state / f"{self.id}.json", dataclasses.asdict(self))
 
 
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
+def load_sweeps(runs_dir: Path) -> list[SweepRecord]:
+    state = runs_dir / STATE_DIR
+    names = {f.name for f in dataclasses.fields(SweepRecord)}
+    out = []
+    for path in state.glob("*.json") if state.is_dir() else []:
+        try:
+            rec = _load_json(path)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
+            continue
+        try:
+            out.append(SweepRecord(**{k: v for k, v in rec.items() if k in names}))
+        except TypeError:  # a field missing: not a record this version wrote
+            continue
+    return out
+
+
+def find_sweep(runs_dir: Path, ref: str, flags_file: Path | None = None) -> SweepRecord:
+    """A sweep record by id (or unique prefix), or ``last``: the newest sweep (of
+    ``flags_file``, when given)."""
+    records = load_sweeps(runs_dir)
+    if ref == "last":
+        mine = [r for r in records if flags_file is None or r.flags_file == str(flags_file)]
+        if not mine:
+            of = f" of {flags_file}" if flags_file else ""
+            raise RunNotFound(f"no earlier sweep{of} in {runs_dir}")
+        return max(mine, key=lambda r: r.created)
+    check_ref(ref)
+    matches = [r for r in records if r.id == ref] or [r for r in records if r.id.startswith(ref)]
+    if len(matches) != 1:
+        raise RunNotFound(f"no sweep matches {ref!r} in {runs_dir}" if not matches
+                          else f"{ref!r} matches {len(matches)} sweeps: give more of the id")
+    return matches[0]

@@ -1,22 +1,19 @@
-"""``sweep run``: the flags file and options -> a sweep, its leaderboard and exit status."""
+"""``sweep run`` as a library call: the flags file and options -> a checked spec, then a
+sweep that returns its result. It never prints and never exits: the CLI renders the events
+and the result and picks the exit status."""
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from sweep import board, rundir, spec as specs
+from sweep import board, launch, rundir, samplers, spec as specs
 from sweep.errors import SpecError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# The board printed after a sweep: a screenful of the best runs, so a sweep of thousands
-# neither floods the terminal nor holds every run in memory; `sweep ls` has them all.
-LEADERBOARD_ROWS = 50
+if TYPE_CHECKING:
+    from sweep.driver import Event, Result
 
 
 @dataclass
@@ -37,6 +34,7 @@ class Options:
     gpus: str | None = None
     per_gpu: int = 1
     junit_xml: Path | None = None
+    max_output_mb: float | None = None  # a trial printing more is stopped (default 64 MiB)
     set: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -78,14 +76,12 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
         changes["max_failures"] = opts.max_failures
     for assignment in opts.set:
         spec = specs.override(spec, assignment)
-    if spec.sampler == "grid" and (opts.smoke or opts.trials is not None) and "sampler" not in changes:
-        # A grid cut short: random over a space of lists is the grid in seeded random order,
-        # without repeats, stopping after the trials asked for.
-        changes["sampler"] = "random"
+    if (opts.smoke or opts.trials is not None) and "sampler" not in changes:
+        changes["sampler"] = samplers.cut_short(spec)
     spec = dataclasses.replace(spec, **changes)
-    if spec.sampler == "grid" and spec.combinations() is None:
-        raise SpecError(f"{spec.path}: sampler: grid needs every flag to be a list, a fixed value "
-                        "or an integer range without log")
+    problem = samplers.grid_problem(spec)
+    if problem:
+        raise SpecError(f"{spec.path}: sampler: {problem}")
     return spec
 
 
@@ -98,61 +94,71 @@ def parse_gpus(text: str | None) -> list[str]:
     return ids
 
 
-def run(flags_file: Path, runs_dir: Path, opts: Options) -> int:
-    spec = build_spec(flags_file, opts)  # check the flags file before the heavy imports
-    gpus = parse_gpus(opts.gpus)
-    from sweep.driver import Driver, SweepFinished
-
-    if opts.dry_run:
-        return dry_run(spec, runs_dir)
+def check(opts: Options) -> None:
+    """The options that need no flags file, checked before anything heavy is imported."""
+    parse_gpus(opts.gpus)
     if opts.resume is not None:
+        from sweep import rundir
+
         rundir.check_ref(opts.resume)
-    if gpus:
-        jobs = spec.jobs if spec.jobs != "auto" else len(gpus) * opts.per_gpu
-        spec = dataclasses.replace(spec, jobs=jobs)
-    from sweep.render import SweepView, print_table
-
-    view = SweepView(spec.metric, spec.goal)
-    driver = Driver(spec, runs_dir, on_event=view, storage=opts.storage, study=opts.study,
-                    resume=opts.resume, gpus=gpus, per_gpu=opts.per_gpu)
-    previous = {sig: signal.signal(sig, lambda *_: driver.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = driver.run()
-    except SweepFinished as done:
-        sys.stderr.write(f"{done}\n")
-        return EXIT_OK
-    finally:
-        view.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    runs = (rundir.read_run(p) for p in result.runs)
-    table, columns, total = board.best_rows(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
-    print_table(table, board.used_columns(table, columns), title=f"sweep {result.sweep}")
-    if total > len(table):
-        sys.stderr.write(f"the best {len(table)} of {total} runs; all of them: sweep ls --sweep {result.sweep}\n")
-    if opts.junit_xml:
-        write_junit(opts.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
-    counts = result.counts
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    sys.stderr.write(f"sweep {result.sweep}: {summary or 'no trials'}\n")
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    if counts.get("failed") or result.stopped:
-        return EXIT_FAILED
-    return EXIT_OK
+    if opts.max_output_mb is not None and not opts.max_output_mb > 0:
+        raise UsageError(f"--max-output-mb must be greater than 0; got {opts.max_output_mb:g}")
 
 
-def dry_run(spec: specs.SweepSpec, runs_dir: Path) -> int:
-    from sweep import launch
-    from sweep.driver import Driver, arguments
+class SweepRun:
+    """One ``sweep run``: build it, then ``run()`` it; ``interrupt()`` is safe to call from a
+    signal handler (the first stops starting trials and asks running ones to end, the
+    second kills them)."""
 
-    driver = Driver(spec, runs_dir)
-    plans = driver.plan()
-    for i, flags in enumerate(plans):
-        argv = launch.command(spec.script, spec.module, arguments(spec, flags))
-        sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")
-    sys.stderr.write(f"dry run: {len(plans)} trials; nothing was run or written\n")
-    return EXIT_OK
+    def __init__(self, spec: specs.SweepSpec, runs_dir: Path, opts: Options,
+                 on_event: Callable[[Event], None] = lambda e: None) -> None:
+        check(opts)
+        gpus = parse_gpus(opts.gpus)
+        if gpus:
+            jobs = spec.jobs if spec.jobs != "auto" else len(gpus) * opts.per_gpu
+            spec = dataclasses.replace(spec, jobs=jobs)
+        self.spec = spec
+        self.runs_dir = runs_dir
+        self.opts = opts
+        self.gpus = gpus
+        self.on_event = on_event
+        self._driver: Any = None
+        self._interrupts = 0
+
+    def interrupt(self) -> None:
+        self._interrupts += 1
+        if self._driver is not None:
+            self._driver.interrupt()
+
+    def run(self) -> Result:
+        from sweep import search
+        from sweep.driver import Driver
+
+        search.quiet()
+        # After numpy's import (through optuna): the launcher's fork makes OpenBLAS shut its
+        # thread pool here, so the sweep process stays single-threaded. Before the study
+        # opens: the warm server warms up meanwhile.
+        launcher = launch.make(self.spec.launcher)
+        try:
+            max_output = None if self.opts.max_output_mb is None else int(self.opts.max_output_mb * (1 << 20))
+            driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
+                            storage=self.opts.storage, study=self.opts.study, resume=self.opts.resume,
+                            gpus=self.gpus, per_gpu=self.opts.per_gpu, max_output=max_output)
+            for _ in range(self._interrupts):  # a Ctrl-C during the imports still counts
+                driver.interrupt()
+            self._driver = driver
+            return driver.run()
+        finally:
+            launcher.close()
+
+
+def dry_run(spec: specs.SweepSpec) -> list[list[str]]:
+    """The command line of each trial the sweep would run; nothing is run or written."""
+    from sweep import search, trial
+
+    search.quiet()
+    return [launch.command(spec.script, spec.module, trial.arguments(spec, flags))
+            for flags in search.plan(spec)]
 
 
 def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:

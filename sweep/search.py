@@ -1,12 +1,13 @@
-"""Optuna, used as it is: the search space as distributions, samplers and pruners by name,
-and the study in a storage (a journal file under the runs directory by default)."""
+"""The one owner of the Optuna study: opens or resumes it, asks (returns a trial's flags),
+takes reports for the pruner, tells outcomes, and plans a dry run. Optuna is used as it is;
+the names of samplers and pruners and the grid policy are ``sweep.samplers``' tables."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import (
@@ -16,10 +17,15 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep.errors import SweepError
-from sweep.spec import Flag, SweepSpec
+from sweep import samplers
+from sweep.errors import StorageError
 
-optuna.logging.set_verbosity(logging.WARNING)
+if TYPE_CHECKING:
+    from sweep.rundir import Run
+    from sweep.spec import Flag, SweepSpec
+
+MAX_STEP = 2**31 - 1  # the largest step reported to the pruner (a database column may be 32 bits)
+_STATE = optuna.trial.TrialState
 
 
 def distribution(flag: Flag) -> BaseDistribution | None:
@@ -42,67 +48,14 @@ def space(spec: SweepSpec) -> dict[str, BaseDistribution]:
     return out
 
 
-def grid(spec: SweepSpec) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for flag in spec.flags:
-        if flag.kind == "choice":
-            out[flag.name] = list(flag.values)
-        elif flag.kind == "range":
-            step = int(flag.step or 1)
-            out[flag.name] = list(range(int(flag.low), int(flag.high) + 1, step))
-    return out
+def fixed_values(spec: SweepSpec) -> dict[str, Any]:
+    return {f.name: f.values[0] for f in spec.flags if f.kind == "fixed"}
 
 
-def _mix(seed: int | None, salt: int) -> int | None:
-    """A seed for a sampler rebuilt after ``salt`` trials: resuming a sweep continues its
-    random sequence instead of replaying the start of it."""
-    if seed is None:
-        return None
-    if salt == 0:
-        return seed
-    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-FINITE_MAX = 10_000  # random search over a finite space this small never repeats a point
-
-
-def uses_grid(spec: SweepSpec) -> bool:
-    """Whether trials come from Optuna's grid sampler: ``sampler: grid``, or random search
-    over a small finite space (lists and integer ranges). Drawing without replacement means
-    no combination repeats and the sweep stops once all have run; the grid sampler visits
-    its grid in seeded random order, which is exactly that. A larger space is sampled
-    with replacement: listing its grid would cost more than a rare repeat."""
-    if spec.sampler == "grid":
-        return True
-    combos = spec.combinations()
-    return spec.sampler == "random" and combos is not None and combos <= FINITE_MAX
-
-
-def sampler(spec: SweepSpec, done: int = 0) -> optuna.samplers.BaseSampler:
-    seed = _mix(spec.seed, done)
-    name = "grid" if uses_grid(spec) else spec.sampler
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid(spec) or {"_": [0]}, seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
-                                          warn_asynchronous_seeding=False)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    p = spec.pruner
-    if p.name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_steps)
-    if p.name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=p.min_resource, max_resource=p.max_resource,
-                                              reduction_factor=p.reduction_factor)
-    if p.name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource,
-                                                      reduction_factor=p.reduction_factor)
-    return optuna.pruners.NopPruner()
+def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's flags in the flags file's order: the asked params plus the fixed values."""
+    values = {**fixed_values(spec), **params}
+    return {f.name: values[f.name] for f in spec.flags}
 
 
 def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.BaseStorage | str:
@@ -117,25 +70,135 @@ def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.
     return JournalStorage(JournalFileBackend(str(state_dir / f"{sweep_id}.journal")))
 
 
-def open_study(spec: SweepSpec, store: Any, name: str, done: int = 0) -> optuna.Study:
-    try:
-        return optuna.create_study(
-            storage=store, study_name=name, direction=spec.goal, sampler=sampler(spec, done),
-            pruner=pruner(spec), load_if_exists=True,
-        )
-    except ValueError as exc:
-        raise SweepError(f"cannot open study {name!r}: {exc}") from None
-    except ImportError as exc:
-        raise SweepError(f"storage needs a driver that is not installed: {exc}") from None
-    except Exception as exc:  # storages raise many kinds (sqlalchemy, OSError): name it plainly
-        raise SweepError(f"cannot open the study storage: {type(exc).__name__}: {exc}") from None
+@dataclass
+class Ask:
+    """One asked trial: its number, its flags, and what the study needs to hear back."""
+
+    number: int
+    flags: dict[str, Any]
+    params: dict[str, Any]
+    handle: optuna.trial.Trial
+    reported: set[int] = field(default_factory=set)  # steps already given to the pruner
 
 
-def fixed_values(spec: SweepSpec) -> dict[str, Any]:
-    return {f.name: f.values[0] for f in spec.flags if f.kind == "fixed"}
+class Search:
+    def __init__(self, spec: SweepSpec, study: optuna.Study) -> None:
+        self.spec = spec
+        self.study = study
+        self.space = space(spec)
+
+    @classmethod
+    def open(cls, spec: SweepSpec, url: str | None, state_dir: Path, sweep_id: str, name: str,
+             done: int = 0) -> Search:
+        """The sweep's study in its storage, created or loaded. ``done``: how far the sampler's
+        random sequence has gone (a resumed sweep goes on from there)."""
+        try:
+            study = optuna.create_study(
+                storage=storage(url, state_dir, sweep_id), study_name=name, direction=spec.goal,
+                sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
+            )
+        except ValueError as exc:
+            raise StorageError(f"cannot open study {name!r}: {exc}") from None
+        except ImportError as exc:
+            raise StorageError(f"storage needs a driver that is not installed: {exc}") from None
+        except Exception as exc:  # storages raise many kinds (sqlalchemy, OSError): name it plainly
+            raise StorageError(f"cannot open the study storage: {type(exc).__name__}: {exc}") from None
+        return cls(spec, study)
+
+    def asked(self) -> int:
+        return len(self.study.get_trials(deepcopy=False))
+
+    def ask(self) -> Ask:
+        trial = self.study.ask(self.space)
+        return Ask(trial.number, trial_flags(self.spec, trial.params), dict(trial.params), trial)
+
+    def report(self, ask: Ask, value: float, step: int) -> bool:
+        """Give the pruner one intermediate value; True when it says stop. Optuna takes one
+        value per step, a step >= 0 that fits its storages, and finite values; the run's own
+        record keeps every value anyway."""
+        if self.spec.pruner.name == "none" or not math.isfinite(value):
+            return False
+        if not 0 <= step <= MAX_STEP or step in ask.reported:
+            return False
+        ask.reported.add(step)
+        ask.handle.report(float(value), step)
+        return ask.handle.should_prune()
+
+    def tell(self, ask: Ask, status: str, value: float | None = None) -> None:
+        """The outcome of a trial. Raises StorageError when the storage cannot take it: the
+        run directory keeps the result, and the caller reports the failure."""
+        try:
+            if status == "completed":
+                self.study.tell(ask.handle, value)
+            elif status == "pruned":
+                self.study.tell(ask.handle, state=_STATE.PRUNED)
+            else:
+                self.study.tell(ask.handle, state=_STATE.FAIL)
+        except RuntimeError as exc:
+            # The grid sampler calls study.stop() after its last point, which raises outside
+            # study.optimize once the outcome is already stored: that is no failure.
+            if "Study.stop" not in str(exc):
+                raise StorageError(f"could not record trial {ask.number} in the study: {exc}") from None
+        except Exception as exc:
+            raise StorageError(f"could not record trial {ask.number} in the study: "
+                               f"{type(exc).__name__}: {exc}") from None
+
+    def resume(self, runs: list[Run], shared: bool) -> list[Run]:
+        """Queue again, with the same flags, what a dead sweep did not finish: its interrupted
+        runs, and trials it had asked for but died before giving a run directory. Trials it
+        left RUNNING fail (they would never end). A rerun already queued by an earlier resume
+        that was killed too is not queued twice. Returns the interrupted runs now queued, for
+        the caller to mark resumed."""
+        study = self.study
+        if not samplers.uses_grid(self.spec):
+            # The record's count of asked trials is saved at a clean end only; after kill -9 the
+            # study knows how far the random sequence went: go on from there, never replay it.
+            study.sampler = samplers.sampler(self.spec, self.asked())
+        names = set(self.space)
+        reruns = [r for r in runs if r.status == "interrupted" and not r.info.get("resumed")]
+        queue = [r.info.get("params") or {} for r in reruns]
+        known = {r.info.get("trial") for r in runs}
+        for t in study.get_trials(deepcopy=False, states=(_STATE.RUNNING,)):
+            if t.number not in known and shared:
+                continue  # a shared study: another machine may be running this trial now
+            params = t.system_attrs.get("fixed_params") or t.params
+            if t.number not in known and "grid_id" in t.system_attrs and not names <= set(params):
+                continue  # half-asked: left RUNNING, the grid sampler hands its point out last
+            try:
+                study.tell(t.number, state=_STATE.FAIL)
+            except (ValueError, RuntimeError):  # already ended by a concurrent process
+                pass
+            if t.number not in known:
+                queue.append(params if names <= set(params) else {})
+        waiting = [t.system_attrs.get("fixed_params") for t in study.get_trials(deepcopy=False, states=(_STATE.WAITING,))]
+        for params in queue:
+            if not params:
+                continue  # nothing was drawn: a fresh trial is the same
+            if params in waiting:
+                waiting.remove(params)
+            else:
+                study.enqueue_trial(params)
+        return reruns
 
 
-def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """A trial's flags in the flags file's order: the asked params plus the fixed values."""
-    values = {**fixed_values(spec), **params}
-    return {f.name: values[f.name] for f in spec.flags}
+def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
+    """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
+    study = optuna.create_study(direction=spec.goal, sampler=samplers.sampler(spec))
+    search = Search(spec, study)
+    out = []
+    for _ in range(samplers.target(spec, n)):
+        ask = search.ask()
+        out.append(ask.flags)
+        try:
+            study.tell(ask.handle, 0.0)
+        except RuntimeError:  # the grid sampler stops the study after its last point
+            pass
+    return out
+
+
+def quiet() -> None:
+    """Optuna logs every trial at INFO; a sweep shows its own progress instead."""
+    import logging
+
+    optuna.logging.set_verbosity(logging.WARNING)
+

@@ -14,14 +14,15 @@ from typing import Any
 
 import yaml
 
+from sweep import launch, samplers
 from sweep.errors import SpecError
 
-SAMPLERS = ("random", "grid", "tpe", "qmc")
-PRUNERS = ("none", "median", "hyperband", "asha")
-LAUNCHERS = ("fork", "spawn")
+# The names come from the tables that build them: a new sampler is one entry there.
+SAMPLERS = tuple(samplers.SAMPLERS)
+PRUNERS = tuple(samplers.PRUNERS)
+LAUNCHERS = tuple(launch.LAUNCHERS)
 GOALS = ("maximize", "minimize")
 MAX_BYTES = 1 << 20
-MAX_GRID = 1_000_000
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
@@ -287,12 +288,9 @@ def parse(data: Any, path: Path) -> SweepSpec:
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
-    if spec.sampler == "grid" and spec.combinations() is None:
-        raise c.error("sampler", "grid needs every flag to be a list, a fixed value or an "
-                      "integer range without log")
-    if spec.sampler == "grid" and (spec.combinations() or 0) > MAX_GRID:
-        raise c.error("sampler", f"grid has {spec.combinations():,} combinations; at most {MAX_GRID:,} "
-                      "(use random or tpe for a space this large)")
+    problem = samplers.grid_problem(spec)
+    if problem:
+        raise c.error("sampler", problem)
     return spec
 
 

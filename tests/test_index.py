@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sweep import rundir
+from sweep.index import INDEX_FILE, INDEX_NOTES
 from sweep.cli import app
 
 SCRIPT = Path(__file__).parent / "scripts" / "reliability" / "trial.py"
@@ -49,7 +50,7 @@ def from_scratch(runs: Path, tmp: Path) -> dict[str, dict[str, Any]]:
 
 
 def notes(runs: Path) -> list[Path]:
-    folder = runs / rundir.STATE_DIR / rundir.INDEX_NOTES
+    folder = runs / rundir.STATE_DIR / INDEX_NOTES
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -65,7 +66,7 @@ def test_a_sweep_notes_each_ended_run_and_ls_folds_the_notes_in(tmp_path):
     rows = ls(runs)
     assert rows == from_scratch(runs, tmp_path)
     assert notes(runs) == []  # folded into the index, which now holds every run
-    index = json.loads((runs / rundir.STATE_DIR / rundir.INDEX_FILE).read_text())
+    index = json.loads((runs / rundir.STATE_DIR / INDEX_FILE).read_text())
     assert set(index["runs"]) == dirs
     assert ls(runs) == rows
 

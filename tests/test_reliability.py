@@ -29,7 +29,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sweep import driver, rundir
+from sweep import rundir, trial
 from sweep.cli import app
 
 SCRIPT = Path(__file__).parent / "scripts" / "reliability" / "trial.py"
@@ -461,9 +461,9 @@ def test_a_trial_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     sweep, runs = _stubborn(tmp_path)
     t0 = time.time()
     sweep.proc.send_signal(signal.SIGINT)
-    assert sweep.wait(driver.GRACE_S + 30) == 130, sweep.err
+    assert sweep.wait(trial.GRACE_S + 30) == 130, sweep.err
     waited = time.time() - t0
-    assert waited >= driver.GRACE_S - 0.5, f"killed after {waited:.1f} s, before the grace"
+    assert waited >= trial.GRACE_S - 0.5, f"killed after {waited:.1f} s, before the grace"
     (run,) = records(runs)
     assert "got SIGTERM" in (run.path / "output.log").read_text()  # asked first
     assert run.status == "interrupted"
@@ -480,7 +480,7 @@ def test_a_second_interrupt_stops_at_once(tmp_path, sig):
     sweep.proc.send_signal(sig)
     assert sweep.wait(30) == 130, sweep.err
     waited = time.time() - t0
-    assert waited < driver.GRACE_S - 2, f"the second interrupt took {waited:.1f} s (grace {driver.GRACE_S} s)"
+    assert waited < trial.GRACE_S - 2, f"the second interrupt took {waited:.1f} s (grace {trial.GRACE_S} s)"
     assert rundir.read_run(run_dir).status == "interrupted"
     assert_gone(trial_pids(runs))
 
@@ -825,7 +825,7 @@ def test_no_secret_from_the_environment_lands_in_a_run_directory(tmp_path):
     assert result.exit_code == 0, result.output
     (run,) = records(runs)
     recorded = run.info["env"]
-    assert set(recorded) <= {k for k in recorded if k.startswith("SWEEP_")} | set(driver.ENV_RECORDED)
+    assert set(recorded) <= {k for k in recorded if k.startswith("SWEEP_")} | set(trial.ENV_RECORDED)
     assert recorded["SWEEP_NOTE"] == "kept" and "AWS_SECRET_ACCESS_KEY" not in recorded
     assert f"my secret is {SECRET}" in (run.path / "output.log").read_text()  # the trial saw it
     leaks = [p for p in runs.rglob("*") if p.is_file() and not p.is_symlink() and p.name != "output.log"

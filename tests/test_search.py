@@ -1,5 +1,5 @@
 """The search: which flags each trial gets, planned from an in-memory Optuna study
-(``Driver.plan``, what ``--dry-run`` prints). Nothing here runs a trial or writes a file."""
+(``search.plan``, what ``--dry-run`` prints). Nothing here runs a trial or writes a file."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import math
 import optuna
 import pytest
 
-from sweep import search, spec
-from sweep.driver import Driver
+from sweep import samplers, search, spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -30,11 +29,10 @@ def _draw(s: spec.SweepSpec, runs) -> list[dict]:
     """What ``sweep run`` asks for: the driver's own count of trials, ask, tell. Its ``_tell``
     swallows errors from tell, and so does this: Optuna's grid sampler calls ``study.stop()``
     after the last grid point, which raises outside ``study.optimize``."""
-    driver = Driver(s, runs)
-    study = optuna.create_study(direction=s.goal, sampler=search.sampler(s))
+    study = optuna.create_study(direction=s.goal, sampler=samplers.sampler(s))
     space, fixed = search.space(s), search.fixed_values(s)
     out = []
-    for _ in range(driver._target(s.trials)):
+    for _ in range(samplers.target(s)):
         trial = study.ask(space)
         out.append({**fixed, **trial.params})
         try:
@@ -63,7 +61,7 @@ def plan(write, tmp_path):
     def _plan(text: str, n: int | None = None) -> list[dict]:
         s = spec.load(write(text))
         runs = tmp_path / "runs"
-        out = Driver(s, runs).plan(n)
+        out = search.plan(s, n)
         assert not runs.exists()
         return out
 
@@ -209,7 +207,7 @@ def test_distributions(write):
 ])
 def test_sampler_by_name(write, name, cls):
     s = spec.load(write(RANGES + f"sampler: {name}\n"))
-    assert isinstance(search.sampler(s), cls)
+    assert isinstance(samplers.sampler(s), cls)
 
 
 @pytest.mark.parametrize("name,cls", [
@@ -218,4 +216,4 @@ def test_sampler_by_name(write, name, cls):
 ])
 def test_pruner_by_name(write, name, cls):
     s = spec.load(write(RANGES + f"pruner: {name}\n"))
-    assert isinstance(search.pruner(s), cls)
+    assert isinstance(samplers.pruner(s), cls)

@@ -120,11 +120,11 @@ def test_sampler_runs_and_is_reproducible(tmp_path: Path, name: str) -> None:
 
 
 def test_tpe_with_two_jobs_uses_constant_liar(tmp_path: Path) -> None:
-    from sweep import search, spec as specs
+    from sweep import samplers, spec as specs
 
     path = flags_file(tmp_path, "flags:\n  x: {min: 0.0, max: 1.0}\n  y: {min: 0.0, max: 1.0}\n"
                       "  sleep: 0.03\ntrials: 14\nseed: 3\nsampler: tpe\n", CURVE)
-    sampler = search.sampler(specs.load(path))
+    sampler = samplers.sampler(specs.load(path))
     assert getattr(sampler, "_constant_liar", None) is True
     sweep("run", str(path), "-d", "runs", "--launcher", "spawn", "--jobs", "2", cwd=tmp_path)
     done = runs(tmp_path / "runs")

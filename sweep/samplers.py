@@ -1,0 +1,158 @@
+"""The plug-in tables of the search: each sampler and pruner name -> what builds it, and the
+grid policy. The flags file's checks, the CLI's help and the study all read these tables,
+so a new sampler is one entry here. Light on purpose: optuna is imported only when a
+builder runs, so checking a flags file stays fast.
+
+To add a sampler: write ``def _mine(spec, seed) -> BaseSampler`` and add ``"mine": _mine``
+to ``SAMPLERS``. A pruner: ``def _mine(p: spec.Pruner) -> BasePruner`` in ``PRUNERS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
+
+    from sweep.spec import Pruner, SweepSpec
+
+FINITE_MAX = 10_000  # random search over a finite space this small never repeats a point
+MAX_GRID = 1_000_000
+
+
+def grid_values(spec: SweepSpec) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for flag in spec.flags:
+        if flag.kind == "choice":
+            out[flag.name] = list(flag.values)
+        elif flag.kind == "range":
+            step = int(flag.step or 1)
+            out[flag.name] = list(range(int(flag.low), int(flag.high) + 1, step))
+    return out
+
+
+def _grid(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.GridSampler(grid_values(spec) or {"_": [0]}, seed=seed)
+
+
+def _random(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _tpe(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def _qmc(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    import optuna
+
+    return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
+                                      warn_asynchronous_seeding=False)
+
+
+SAMPLERS: dict[str, Callable[[SweepSpec, int | None], BaseSampler]] = {
+    "random": _random, "grid": _grid, "tpe": _tpe, "qmc": _qmc,
+}
+
+
+def _no_pruner(p: Pruner) -> BasePruner:
+    import optuna
+
+    return optuna.pruners.NopPruner()
+
+
+def _median(p: Pruner) -> BasePruner:
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_steps)
+
+
+def _hyperband(p: Pruner) -> BasePruner:
+    import optuna
+
+    return optuna.pruners.HyperbandPruner(min_resource=p.min_resource, max_resource=p.max_resource,
+                                          reduction_factor=p.reduction_factor)
+
+
+def _asha(p: Pruner) -> BasePruner:
+    import optuna
+
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource, reduction_factor=p.reduction_factor)
+
+
+PRUNERS: dict[str, Callable[[Pruner], BasePruner]] = {
+    "none": _no_pruner, "median": _median, "hyperband": _hyperband, "asha": _asha,
+}
+
+
+# ---------------------------------------------------------------- the grid policy
+
+
+def grid_problem(spec: SweepSpec) -> str | None:
+    """Why ``sampler: grid`` cannot run this space, or None."""
+    if spec.sampler != "grid":
+        return None
+    combos = spec.combinations()
+    if combos is None:
+        return "grid needs every flag to be a list, a fixed value or an integer range without log"
+    if combos > MAX_GRID:
+        return f"grid has {combos:,} combinations; at most {MAX_GRID:,} (use random or tpe for a space this large)"
+    return None
+
+
+def cut_short(spec: SweepSpec) -> str:
+    """The sampler of a grid cut short by --trials or --smoke: random over a space of lists
+    is the grid in seeded random order, without repeats, stopping after the trials asked."""
+    return "random" if spec.sampler == "grid" else spec.sampler
+
+
+def uses_grid(spec: SweepSpec) -> bool:
+    """Whether trials come from Optuna's grid sampler: ``sampler: grid``, or random search
+    over a small finite space (lists and integer ranges). Drawing without replacement means
+    no combination repeats and the sweep stops once all have run; the grid sampler visits
+    its grid in seeded random order, which is exactly that. A larger space is sampled
+    with replacement: listing its grid would cost more than a rare repeat."""
+    if spec.sampler == "grid":
+        return True
+    combos = spec.combinations()
+    return spec.sampler == "random" and combos is not None and combos <= FINITE_MAX
+
+
+def target(spec: SweepSpec, trials: int | None = None) -> int:
+    """How many trials a sweep runs: every combination of a grid, at most every combination
+    of a finite random space, else the trials asked for."""
+    trials = spec.trials if trials is None else trials
+    combos = spec.combinations()
+    if combos is not None and uses_grid(spec):
+        return combos if spec.sampler == "grid" else min(trials, combos)
+    return trials
+
+
+def mix(seed: int | None, salt: int) -> int | None:
+    """A seed for a sampler rebuilt after ``salt`` trials: resuming a sweep continues its
+    random sequence instead of replaying the start of it."""
+    if seed is None or salt == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def sampler(spec: SweepSpec, done: int = 0) -> BaseSampler:
+    """The sweep's sampler, rebuilt after ``done`` trials. The grid sampler's seed is its
+    order of the grid: it never changes within a sweep, or a resumed sweep's grid ids would
+    name other combinations (duplicates, and combinations never run)."""
+    if uses_grid(spec):
+        return _grid(spec, spec.seed)
+    return SAMPLERS[spec.sampler](spec, mix(spec.seed, done))
+
+
+def pruner(spec: SweepSpec) -> BasePruner:
+    return PRUNERS[spec.pruner.name](spec.pruner)
