@@ -17,6 +17,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from sweep import board, rundir
+from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import SweepError, UsageError
 
 app = typer.Typer(
@@ -127,7 +128,7 @@ def ls(
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
     fmt: Format = "table",
     baseline_error: Baseline = None,
-    gap: Gap = board.DEFAULT_GAP,
+    gap: Gap = DEFAULT_GAP,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
@@ -148,7 +149,7 @@ def show(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or 'last'.")],
     runs_dir: RunsDir = DEFAULT_RUNS,
     baseline_error: Baseline = None,
-    gap: Gap = board.DEFAULT_GAP,
+    gap: Gap = DEFAULT_GAP,
 ) -> None:
     """One run: flags, metrics, status, command, diagnosis, learning curves, output tail."""
     from sweep import report

@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from sweep import board, rundir
+from sweep.diagnosis import DEFAULT_GAP, diagnose
 from sweep.render import stdout_console
 
 CURVE_PAIRS = (("train_loss", "eval_loss"), ("train_accuracy", "eval_accuracy"),
@@ -62,7 +63,7 @@ def turning_point(dev: list[tuple[int, float]]) -> int | None:
     return best_step if best_step != finite[-1][0] else None
 
 
-def show(run: rundir.Run, baseline: float | None = None, gap: float = board.DEFAULT_GAP) -> None:
+def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GAP) -> None:
     out = stdout_console()
     say = lambda text="": out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     info = run.info
@@ -85,7 +86,7 @@ def show(run: rundir.Run, baseline: float | None = None, gap: float = board.DEFA
     for key, value in sorted(run.metrics.items()):
         say(f"  {key:<20} {board.cell(value)}")
     base = baseline if baseline is not None else float(info.get("baseline_error") or 0.0)
-    diag = board.diagnose(run.metrics, base, gap)
+    diag = diagnose(run.metrics, base, gap)
     if diag:
         say()
         say(f"diagnosis  {diag.label}")
