@@ -16,7 +16,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from sweep import board, rundir
+from sweep import board, render, rundir
 from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import SweepError, UsageError
 
@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", help="Runs directory.", envvar="SWEEP_RUNS_DIR")]
-Format = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")]
+Format = Annotated[str, typer.Option("--format", "-f", help=f"{', '.join(render.FORMATS[:-1])} or {render.FORMATS[-1]}.")]
 Baseline = Annotated[Optional[float], typer.Option("--baseline-error", help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
 Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
 DEFAULT_RUNS = Path("runs")
@@ -96,25 +96,10 @@ def run(
 # ---------------------------------------------------------------- ls
 
 
-def _table(runs_dir: Path, baseline: float | None, gap: float) -> tuple[list[dict], list[str]]:
+def _board(runs_dir: Path, baseline: float | None, gap: float) -> board.Board:
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
-    return board.rows(rundir.list_runs(runs_dir, use_index=True), runs_dir, baseline, gap)
-
-
-def emit(table: list[dict], columns: list[str], fmt: str, title: str | None = None) -> None:
-    if fmt not in board.FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(board.FORMATS)}")
-    if fmt == "csv":
-        sys.stdout.write(board.to_csv(table, columns))
-    elif fmt == "json":
-        sys.stdout.write(board.to_json(table, columns) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(board.to_markdown(table, columns))
-    else:
-        from sweep import render
-
-        render.print_table(table, board.used_columns(table, columns), title)
+    return board.build(rundir.list_runs(runs_dir, use_index=True), runs_dir, baseline, gap)
 
 
 @app.command("ls")
@@ -132,13 +117,12 @@ def ls(
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
-        table, columns = _table(runs_dir, baseline_error, gap)
-        sweep_id = board.match_sweep(table, sweep) if sweep else None
-        table = board.filter_rows(table, columns, where or [], status or [], sweep_id)
-        table = board.sort_rows(table, columns, sort, asc)
+        found = _board(runs_dir, baseline_error, gap)
+        sweep_id = board.match_sweep(found, sweep) if sweep else None
+        found = board.sort(board.select(found, where or [], status or [], sweep_id), sort, asc)
         if top:
-            table = table[:top]
-        emit(table, columns, fmt)
+            found = board.top(found, top)
+        render.write(found, fmt)
 
 
 # ---------------------------------------------------------------- show / compare
@@ -224,8 +208,7 @@ def importance(
     from sweep import importance as imp
 
     with errors():
-        table, columns = imp.importance(runs_dir, sweep_ref)
-        emit(table, columns, fmt)
+        render.write(imp.importance(runs_dir, sweep_ref), fmt)
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

@@ -1,4 +1,6 @@
-"""Everything the user sees in a terminal: the only module that imports rich.
+"""Every writer: boards in each ``--format`` and the sweep's progress. The only module that
+imports rich, and only inside the functions that draw with it, so ``sweep ls --format csv``
+never loads it.
 
 Data goes to stdout, progress and chatter to stderr. No live bar and no colour when stdout
 is not a terminal or ``NO_COLOR`` is set.
@@ -6,30 +8,40 @@ is not a terminal or ``NO_COLOR`` is set.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
-from rich.console import Console
-from rich.table import Table
+from sweep.board import Board, cell, is_number, used_columns
+from sweep.errors import UsageError
 
-from sweep.board import cell
-
-
-def plain() -> bool:
-    return bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
-def stdout_console() -> Console:
-    if plain():
-        return Console(file=sys.stdout, no_color=True, highlight=False, force_terminal=False,
+def plain(stream: TextIO | None = None) -> bool:
+    return bool(os.environ.get("NO_COLOR")) or not (stream or sys.stdout).isatty()
+
+
+def stdout_console(out: TextIO | None = None) -> Console:
+    from rich.console import Console
+
+    out = out or sys.stdout
+    if plain(out):
+        return Console(file=out, no_color=True, highlight=False, force_terminal=False,
                        width=_width(), soft_wrap=False, emoji=False, markup=False)
-    return Console(file=sys.stdout, highlight=False, emoji=False)
+    return Console(file=out, highlight=False, emoji=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     if plain():
         return Console(file=sys.stderr, no_color=True, highlight=False, force_terminal=False,
                        soft_wrap=True, emoji=False)
@@ -43,43 +55,118 @@ def _width() -> int:
         return 200
 
 
+# ---------------------------------------------------------------- boards
+
+
+def to_text(board: Board) -> str:
+    """A plain, aligned table: for pipes, NO_COLOR and boards too long to draw with rich."""
+    columns = board.columns
+    cells = [[cell(row.get(c)) for c in columns] for row in board.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = _numeric(board)
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
+
+
+def _numeric(board: Board) -> list[bool]:
+    """Which columns hold a number in some row (drawn right-aligned)."""
+    return [any(is_number(row.get(c)) for row in board.rows) for c in board.columns]
+
+
+def to_csv(board: Board) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(board.columns)
+    for row in board.rows:
+        writer.writerow([cell(row.get(c)) for c in board.columns])
+    return buf.getvalue()
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return cell(value)  # JSON has no NaN: say it in words rather than write invalid JSON
+    return value
+
+
+def to_json(board: Board) -> str:
+    return json.dumps([{c: json_value(row.get(c)) for c in board.columns} for row in board.rows], indent=2)
+
+
+def to_markdown(board: Board) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    columns = board.columns
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in board.rows:
+        lines.append("| " + " | ".join(esc(cell(row.get(c))) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
 STATUS_STYLE = {"completed": "green", "failed": "red", "pruned": "yellow", "interrupted": "magenta",
                 "running": "cyan", "broken": "red"}
-
-
-def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
-    t = Table(title=title, show_lines=False, header_style="bold", box=None if plain() else None,
-              pad_edge=False)
-    for col in columns:
-        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows)
-        t.add_column(col, justify="right" if numeric else "left", no_wrap=True,
-                     overflow="fold" if col == "reason" else "ellipsis")
-    for row in rows:
-        cells = []
-        for col in columns:
-            text = cell(row.get(col))
-            if col == "status" and not plain():
-                text = f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
-            cells.append(text)
-        t.add_row(*cells)
-    return t
-
-
 RICH_MAX_ROWS = 500  # beyond this rich's layout costs seconds; plain text is instant
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    if not rows:
-        sys.stdout.write("no runs\n")
-        return
-    if plain() or len(rows) > RICH_MAX_ROWS:
-        from sweep.board import to_text
+def rich_table(board: Board, colour: bool = True) -> Table:
+    from rich.table import Table
 
-        if title:
-            sys.stdout.write(title + "\n")
-        sys.stdout.write(to_text(rows, columns))
+    table = Table(title=board.title, show_lines=False, header_style="bold", box=None, pad_edge=False)
+    for col, numeric in zip(board.columns, _numeric(board)):
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True,
+                         overflow="fold" if col == "reason" else "ellipsis")
+    for row in board.rows:
+        cells = []
+        for col in board.columns:
+            text = cell(row.get(col))
+            if col == "status" and colour:
+                text = f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
+            cells.append(text)
+        table.add_row(*cells)
+    return table
+
+
+def write_table(board: Board, out: TextIO) -> None:
+    """Rich on a terminal, plain text otherwise; only the columns some row has a value in."""
+    board = Board(used_columns(board.rows, board.columns), board.rows, board.title)
+    if not board.rows:
+        out.write("no runs\n")
         return
-    stdout_console().print(table(rows, columns, title))
+    if plain(out) or len(board.rows) > RICH_MAX_ROWS:
+        if board.title:
+            out.write(board.title + "\n")
+        out.write(to_text(board))
+        return
+    stdout_console(out).print(rich_table(board, colour=not plain(out)))
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    """The table writer as runner calls it today, with the columns already narrowed."""
+    write_table(Board(columns, rows, title), sys.stdout)
+
+
+WRITERS: dict[str, Callable[[Board, TextIO], None]] = {
+    "table": write_table,
+    "csv": lambda board, out: out.write(to_csv(board)),
+    "json": lambda board, out: out.write(to_json(board) + "\n"),
+    "markdown": lambda board, out: out.write(to_markdown(board)),
+}
+FORMATS = tuple(WRITERS)
+
+
+def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
+    """Write ``board`` in the format named ``fmt`` (one of ``FORMATS``) to stdout."""
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    writer(board, out or sys.stdout)
+
+
+# ---------------------------------------------------------------- a sweep
 
 
 class SweepView:
