@@ -140,7 +140,7 @@ def show(
 
     with errors():
         run_ = rundir.resolve(runs_dir, run_ref)
-        report.show(run_, baseline_error, gap)
+        render.print_show(report.show(run_, baseline_error, gap))
 
 
 @app.command()
@@ -154,7 +154,8 @@ def compare(
 
     with errors():
         runs = rundir.list_runs(runs_dir)
-        report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+        view = report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+        render.print_compare(view)
 
 
 # ---------------------------------------------------------------- clean / purge

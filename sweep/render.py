@@ -1,6 +1,6 @@
-"""Every writer: boards in each ``--format`` and the sweep's progress. The only module that
-imports rich, and only inside the functions that draw with it, so ``sweep ls --format csv``
-never loads it.
+"""Every writer: boards in each ``--format``, ``show`` and ``compare`` as text, and the
+sweep's progress. The only module that imports rich, and only inside the functions
+that draw with it, so ``sweep ls --format csv`` never loads it.
 
 Data goes to stdout, progress and chatter to stderr. No live bar and no colour when stdout
 is not a terminal or ``NO_COLOR`` is set.
@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, TextIO
@@ -23,6 +24,8 @@ from sweep.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from sweep.report import CompareView, ShowView
 
 
 def plain(stream: TextIO | None = None) -> bool:
@@ -164,6 +167,88 @@ def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
     if writer is None:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     writer(board, out or sys.stdout)
+
+
+# ---------------------------------------------------------------- show / compare
+
+
+def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: int = 10,
+          width: int = 60) -> list[str]:
+    """A text plot of two series against the step: ``t`` train, ``d`` dev, ``*`` both."""
+    points = [(s, v) for s, v in train + dev if math.isfinite(v)]
+    if not points:
+        return []
+    lo, hi = min(v for _, v in points), max(v for _, v in points)
+    first, last = min(s for s, _ in points), max(s for s, _ in points)
+    span, steps = (hi - lo) or 1.0, (last - first) or 1
+    grid = [[" "] * width for _ in range(height)]
+    for mark, data in (("t", train), ("d", dev)):
+        for s, v in data:
+            if not math.isfinite(v):
+                continue
+            x = round((s - first) / steps * (width - 1))
+            y = height - 1 - round((v - lo) / span * (height - 1))
+            grid[y][x] = "*" if grid[y][x] not in (" ", mark) else mark
+    lines = []
+    for i, row in enumerate(grid):
+        label = hi - i * span / (height - 1)
+        lines.append(f"{label:>9.4g} |" + "".join(row))
+    lines.append(" " * 10 + "+" + "-" * width)
+    lines.append(" " * 11 + f"step {first}" + " " * max(1, width - 12 - len(str(last))) + f"{last}")
+    return lines
+
+
+def show_lines(view: ShowView) -> list[str]:
+    lines = [f"run      {view.run_id}", f"dir      {view.path}",
+             f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
+    rec = view.record
+    if rec is not None:
+        lines.append(f"sweep    {rec.sweep}  trial {rec.trial}")
+        lines.append(f"started  {rec.started}  duration {cell(rec.duration)} s  exit code {rec.exit_code}")
+        if rec.command is not None:
+            lines.append(f"command  {shlex.join(str(c) for c in rec.command)}")
+    lines += ["", "flags", *_pairs(view.flags), "", "metrics", *_pairs(view.metrics)]
+    diag = view.diagnosis
+    if diag:
+        lines += [
+            "", f"diagnosis  {diag.label}",
+            f"  train error {diag.train_error:.2f}%  dev error {diag.dev_error:.2f}%  "
+            f"baseline {view.baseline:.2f}%",
+            f"  avoidable bias {diag.bias:.2f} points  variance {diag.variance:.2f} points  "
+            f"(high above {view.gap:g})",
+            *(f"  - {tip}" for tip in diag.recipe()),
+        ]
+    for c in view.curves:
+        lines += ["", f"learning curve: {c.train_key} (t) vs {c.dev_key} (d)", *curve(c.train, c.dev)]
+        if c.turning_point is not None:
+            lines.append(f"  {c.dev_key} is lowest at step {c.turning_point} and rises after it: "
+                         "overfitting from there")
+    if view.tail:
+        lines += ["", "output (last lines)", *(f"  {line}" for line in view.tail.splitlines())]
+    return lines
+
+
+def _pairs(values: dict[str, Any]) -> list[str]:
+    return [f"  {key:<20} {cell(value)}" for key, value in values.items()]
+
+
+def print_show(view: ShowView, out: TextIO | None = None) -> None:
+    console = stdout_console(out)
+    for line in show_lines(view):
+        # through rich, as ever: it makes an output tail's tabs and control bytes harmless
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_compare(view: CompareView, out: TextIO | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{view.a} vs {view.b}", header_style="bold")
+    for col in ("", view.a, view.b, "diff"):
+        table.add_column(col)
+    for row in view.rows:
+        mark = "" if row.same else "*" if row.delta is None else f"* {cell(row.delta)}"
+        table.add_row(row.key, cell(row.left), cell(row.right), mark)
+    stdout_console(out).print(table)
 
 
 # ---------------------------------------------------------------- a sweep

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sweep import diagnosis, report
+from sweep import diagnosis, render, report
 from sweep.cli import app
 
 runner = CliRunner()
@@ -62,7 +62,7 @@ def test_turning_point_finds_where_dev_loss_rises():
     dev = [(0, 1.0), (1, 0.6), (2, 0.4), (3, 0.5), (4, 0.7)]
     assert report.turning_point(dev) == 2
     assert report.turning_point([(0, 1.0), (1, 0.5), (2, 0.3)]) is None
-    lines = report.curve([(0, 1.0), (1, 0.5)], dev)
+    lines = render.curve([(0, 1.0), (1, 0.5)], dev)
     assert any("t" in line for line in lines) and any("d" in line for line in lines)
 
 
