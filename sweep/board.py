@@ -209,7 +209,8 @@ def _compare(left: Any, op: str, right: Any) -> bool:
 
 
 def _num_text(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
+    """``3.0`` as ``3`` (a text column holding "3" matches ``==3``); inf and nan as written."""
+    return str(int(value)) if math.isfinite(value) and value == int(value) else repr(value)
 
 
 def select(board: Board, where: Iterable[str] = (), status: Iterable[str] = (),
