@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from sweep import rundir
 from sweep.diagnosis import DEFAULT_GAP, diagnose
@@ -232,7 +232,8 @@ def select(board: Board, where: Iterable[str] = (), status: Iterable[str] = (),
     return dataclasses.replace(board, rows=kept)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A number, but not a bool (a flag of true/false is not 1/0 on the board)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

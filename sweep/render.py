@@ -25,6 +25,7 @@ from sweep.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
     from sweep.report import CompareView, ShowView
@@ -154,7 +155,7 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | Non
     write_table(Board(columns, rows, title), sys.stdout)
 
 
-WRITERS: dict[str, Callable[[Board, TextIO], None]] = {
+WRITERS: dict[str, Callable[[Board, TextIO], object]] = {  # name -> writes a board to a stream
     "table": write_table,
     "csv": lambda board, out: out.write(to_csv(board)),
     "json": lambda board, out: out.write(to_json(board) + "\n"),
@@ -270,8 +271,8 @@ class SweepView:
         self.best: float | None = None
         self.started = time.time()
         self.sweep = ""
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, event: Any) -> None:
         kind = event.kind
@@ -313,7 +314,7 @@ class SweepView:
         return f"failed {self.failed}  best {self.metric} {best}"
 
     def _refresh(self) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=self.done, info=self._info())
             self._progress.refresh()
 
