@@ -1,4 +1,6 @@
-"""The leaderboard: runs -> rows -> filtered, sorted, formatted. Pure (no rich, no optuna).
+"""The leaderboard as data: runs -> a ``Board`` (columns and rows), then filtered, sorted and cut
+by pure functions that return a new Board. Stdlib only (``sweep ls`` must start fast); writing
+a board out in any format is ``render``'s.
 
 Columns: ``id``, ``sweep``, ``status``, ``start``, ``duration_s``, ``steps``, ``diagnosis``,
 each metric by its own name, each flag as ``flag_<name>``, ``dir``, ``reason``. Missing and
@@ -7,78 +9,39 @@ NaN values always sort last.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import dataclasses
 import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from sweep import rundir
+from sweep.diagnosis import DEFAULT_GAP, diagnose
 from sweep.errors import UsageError
 
 FIXED_HEAD = ("id", "sweep", "status", "start", "duration_s", "steps", "diagnosis")
 FIXED_TAIL = ("dir", "reason")
-FORMATS = ("table", "csv", "json", "markdown")
-PAIRS = (("train_accuracy", "eval_accuracy", True), ("train_error", "eval_error", False))
-DEFAULT_GAP = 5.0
-
-
-# ---------------------------------------------------------------- diagnosis
+ALWAYS_SHOWN = ("id", "sweep", "status", "start", "duration_s", "dir")
 
 
 @dataclass(frozen=True)
-class Diagnosis:
-    """Bias and variance in percentage points of error (Ng's recipe for deep learning)."""
+class Board:
+    """Rows in column order. A row may also hold keys outside ``columns`` (``_metric``,
+    ``_goal``, ``_start``): what sorting needs, never written out."""
 
-    train_error: float
-    dev_error: float
-    bias: float
-    variance: float
-    label: str
-
-    def recipe(self) -> list[str]:
-        tips = []
-        if "bias" in self.label:
-            tips.append("high bias: try a bigger network, train longer, or another architecture")
-        if "variance" in self.label:
-            tips.append("high variance: get more data, regularize more (raise dropout or lambda), "
-                        "or try another architecture")
-        if not tips:
-            tips.append("good fit: bias and variance are both within the threshold")
-        return tips
-
-
-def _as_error(value: float, is_accuracy: bool) -> float:
-    """Percent error from an accuracy or error given as a fraction (0..1) or a percentage."""
-    percent = value * 100 if abs(value) <= 1 else value
-    return 100 - percent if is_accuracy else percent
-
-
-def diagnose(metrics: dict[str, float], baseline_error: float = 0.0,
-             gap: float = DEFAULT_GAP) -> Diagnosis | None:
-    for train_key, dev_key, is_accuracy in PAIRS:
-        train, dev = metrics.get(train_key), metrics.get(dev_key)
-        if train is None or dev is None or not (math.isfinite(train) and math.isfinite(dev)):
-            continue
-        train_err, dev_err = _as_error(train, is_accuracy), _as_error(dev, is_accuracy)
-        bias = train_err - baseline_error
-        variance = dev_err - train_err
-        high = [name for name, part in (("high bias", bias), ("high variance", variance)) if part > gap]
-        label = " + ".join(high) if high else "good fit"
-        return Diagnosis(train_err, dev_err, bias, variance, label)
-    return None
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    title: str | None = None
 
 
 # ---------------------------------------------------------------- rows
 
 
-def rows(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | None = None,
-         gap: float = DEFAULT_GAP) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per run, and the column names in order."""
+def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | None = None,
+          gap: float = DEFAULT_GAP) -> Board:
+    """One row per run, with the columns the runs have, in order."""
     out = []
     base_dir = str(runs_dir)
     metric_names: set[str] = set()
@@ -107,8 +70,11 @@ def rows(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | Non
         row["_start"] = run.start  # the exact start time: the ISO column has whole seconds
         out.append(row)
     metrics = sorted(m for m in metric_names if f"flag_{m}" not in flag_names and m not in FIXED_HEAD)
-    columns = [*FIXED_HEAD, *metrics, *sorted(flag_names), *FIXED_TAIL]
-    return out, columns
+    return Board(_columns(metrics, flag_names), out)
+
+
+def _columns(metrics: Iterable[str], flags: Iterable[str]) -> list[str]:
+    return [*FIXED_HEAD, *sorted(metrics), *sorted(flags), *FIXED_TAIL]
 
 
 def _round(value: Any) -> Any:
@@ -128,53 +94,60 @@ def _started(row: dict[str, Any]) -> tuple[float, str, str]:
     return (row.get("_start") or 0.0, row.get("start") or "", row["id"])
 
 
-def sort_rows(table: list[dict[str, Any]], columns: list[str], by: str | None, flip: bool = False) -> list[dict[str, Any]]:
-    """Sort by a column; without one, newest first. Missing and NaN always last."""
+# ---------------------------------------------------------------- order
+
+
+def sort(board: Board, by: str | None, flip: bool = False) -> Board:
+    """Sort by a column, best first; without one, newest first. Missing and NaN always last."""
+    if by is not None and by not in board.columns:
+        raise UsageError(f"unknown sort column {by!r}; available: {', '.join(board.columns)}")
+    return dataclasses.replace(board, rows=_sorted(board.rows, by, flip))
+
+
+def _sorted(rows: list[dict[str, Any]], by: str | None, flip: bool) -> list[dict[str, Any]]:
     if by is None:
-        present = [r for r in table if r.get("start")]
-        absent = [r for r in table if not r.get("start")]
+        present = [r for r in rows if r.get("start")]
+        absent = [r for r in rows if not r.get("start")]
         return sorted(present, key=_started, reverse=not flip) + absent
-    if by not in columns:
-        raise UsageError(f"unknown sort column {by!r}; available: {', '.join(columns)}")
-    descending = True
-    goals = {r["_goal"] for r in table if r.get("_metric") == by and r.get("_goal")}
-    if goals == {"minimize"}:
-        descending = False
-    if flip:
-        descending = not descending
+    # Best is the highest value, unless every sweep that made `by` its metric minimizes it.
+    goals = {r["_goal"] for r in rows if r.get("_metric") == by and r.get("_goal")}
+    descending = (goals != {"minimize"}) != flip
     # NaN and inf are kept as such in the data, but never rank: they sort last, with missing.
-    have = [r for r in table if not _unranked(r.get(by))]
-    missing = [r for r in table if _unranked(r.get(by))]
+    have = [r for r in rows if not _unranked(r.get(by))]
+    unranked = [r for r in rows if _unranked(r.get(by))]
 
     def key(row: dict[str, Any]) -> tuple[int, Any]:
         value = row[by]
-        if isinstance(value, bool):
-            return (0, float(value))
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)):  # bool is an int: true ranks above false
             return (0, float(value))
         return (1, str(value))
 
     numbers = sorted((r for r in have if key(r)[0] == 0), key=key, reverse=descending)
     texts = sorted((r for r in have if key(r)[0] == 1), key=key, reverse=descending)
-    return numbers + texts + missing
+    return numbers + texts + unranked
 
 
-def best_rows(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
-              chunk: int = 256) -> tuple[list[dict[str, Any]], list[str], int]:
-    """The ``keep`` best rows by ``by`` (newest first without it), their columns, and how many
-    runs there were. Reads the runs a chunk at a time, so memory stays flat however many."""
-    best: list[dict[str, Any]] = []
+def top(board: Board, count: int) -> Board:
+    return dataclasses.replace(board, rows=board.rows[:count])
+
+
+def best(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
+         chunk: int = 256) -> tuple[Board, int]:
+    """The ``keep`` best rows by ``by`` (newest first without it), and how many runs there
+    were. Reads the runs a chunk at a time, so memory stays flat however many."""
+    rows: list[dict[str, Any]] = []
     metrics: set[str] = set()
     flags: set[str] = set()
     total = 0
     batch: list[rundir.Run] = []
 
     def merge() -> None:
-        nonlocal best
-        table, columns = rows(batch, runs_dir)
-        metrics.update(c for c in columns if c not in FIXED_HEAD and c not in FIXED_TAIL and not c.startswith("flag_"))
-        flags.update(c for c in columns if c.startswith("flag_"))
-        best = sort_rows(best + table, [by] if by else [], by)[:keep]  # stable: ties keep trial order
+        nonlocal rows
+        part = build(batch, runs_dir)
+        metrics.update(c for c in part.columns
+                       if c not in FIXED_HEAD and c not in FIXED_TAIL and not c.startswith("flag_"))
+        flags.update(c for c in part.columns if c.startswith("flag_"))
+        rows = _sorted(rows + part.rows, by, False)[:keep]  # stable: ties keep trial order
         batch.clear()
 
     for run in runs:
@@ -183,7 +156,7 @@ def best_rows(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: 
         if len(batch) >= chunk:
             merge()
     merge()
-    return best, [*FIXED_HEAD, *sorted(metrics), *sorted(flags), *FIXED_TAIL], total
+    return Board(_columns(metrics, flags), rows), total
 
 
 # ---------------------------------------------------------------- filters
@@ -229,48 +202,50 @@ def _compare(left: Any, op: str, right: Any) -> bool:
 
 
 def _num_text(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
+    """``3.0`` as ``3`` (a text column holding "3" matches ``==3``); inf and nan as written."""
+    return str(int(value)) if math.isfinite(value) and value == int(value) else repr(value)
 
 
-def filter_rows(table: list[dict[str, Any]], columns: list[str], where: list[str] = (),
-                status: list[str] = (), sweep: str | None = None) -> list[dict[str, Any]]:
-    conditions = [parse_where(w, columns) for w in where]
-    for col, op, value in conditions:
-        numeric = [r.get(col) for r in table if isinstance(r.get(col), (int, float))
-                   and not isinstance(r.get(col), bool)]
-        if numeric and isinstance(value, str):
+def select(board: Board, where: Iterable[str] = (), status: Iterable[str] = (),
+           sweep: str | None = None) -> Board:
+    """The rows matching every ``--where`` condition, one of the statuses, and the sweep."""
+    conditions = [parse_where(w, board.columns) for w in where]
+    for col, _op, value in conditions:
+        if isinstance(value, str) and any(is_number(r.get(col)) for r in board.rows):
             raise UsageError(f"--where compares {col} (a number) with the text {value!r}; "
                              "give a number")
     wanted = {s.strip() for item in status for s in item.split(",") if s.strip()}
     bad = wanted - set(rundir.STATUSES)
     if bad:
         raise UsageError(f"unknown status {sorted(bad)[0]!r}; known: {', '.join(rundir.STATUSES)}")
-    out = []
-    for row in table:
-        if wanted and row["status"] not in wanted:
-            continue
-        if sweep is not None and row["sweep"] != sweep:
-            continue
-        if all(_compare(row.get(c), op, v) for c, op, v in conditions):
-            out.append(row)
-    return out
+    kept = [row for row in board.rows
+            if (not wanted or row["status"] in wanted)
+            and (sweep is None or row["sweep"] == sweep)
+            and all(_compare(row.get(c), op, v) for c, op, v in conditions)]
+    return dataclasses.replace(board, rows=kept)
 
 
-def last_sweep(table: list[dict[str, Any]]) -> str | None:
-    dated = [r for r in table if r.get("start") and r.get("sweep")]
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A number, but not a bool (a flag of true/false is not 1/0 on the board)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def last_sweep(board: Board) -> str | None:
+    dated = [r for r in board.rows if r.get("start") and r.get("sweep")]
     if not dated:
         return None
     return max(dated, key=_started)["sweep"]
 
 
-def match_sweep(table: list[dict[str, Any]], ref: str) -> str:
+def match_sweep(board: Board, ref: str) -> str:
+    """A sweep id from ``last``, a whole id or a unique prefix of one."""
     if ref == "last":
-        found = last_sweep(table)
+        found = last_sweep(board)
         if found is None:
             raise UsageError("no sweeps in this runs directory")
         return found
     rundir.check_ref(ref)
-    ids = {r["sweep"] for r in table if r.get("sweep")}
+    ids = {r["sweep"] for r in board.rows if r.get("sweep")}
     if ref in ids:
         return ref
     matches = sorted(i for i in ids if i.startswith(ref))
@@ -280,21 +255,17 @@ def match_sweep(table: list[dict[str, Any]], ref: str) -> str:
     return matches[0]
 
 
-# ---------------------------------------------------------------- output
+def used_columns(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    """The columns without optional ones no row has a value for (so a table stays narrow)."""
+    return [c for c in columns if c in ALWAYS_SHOWN or any(not _missing(r.get(c)) for r in rows)]
 
 
-def used_columns(table: list[dict[str, Any]], columns: list[str]) -> list[str]:
-    """Drop optional columns no row has a value for (the table stays narrow)."""
-    keep = []
-    for col in columns:
-        if col in ("id", "sweep", "status", "start", "duration_s", "dir"):
-            keep.append(col)
-        elif any(not _missing(r.get(col)) for r in table):
-            keep.append(col)
-    return keep
+# ---------------------------------------------------------------- text form
 
 
 def cell(value: Any) -> str:
+    """A value as the board shows it: the one text form every writer uses, and what
+    ``compare`` tests for sameness (two runs differ where their cells differ)."""
     kind = type(value)  # exact types first: ls formats every cell of thousands of rows
     if kind is str:
         return value
@@ -311,46 +282,3 @@ def cell(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.6g}"
     return str(value)
-
-
-def json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return cell(value)  # JSON has no NaN: say it in words rather than write invalid JSON
-    return value
-
-
-def to_text(table: list[dict[str, Any]], columns: list[str]) -> str:
-    """A plain, aligned table: for pipes, NO_COLOR and boards too long to draw with rich."""
-    cells = [[cell(row.get(c)) for c in columns] for row in table]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    numeric = [any(isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool)
-                   for row in table) for c in columns]
-
-    def line(values: list[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
-
-
-def to_csv(table: list[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in table:
-        writer.writerow([cell(row.get(c)) for c in columns])
-    return buf.getvalue()
-
-
-def to_json(table: list[dict[str, Any]], columns: list[str]) -> str:
-    return json.dumps([{c: json_value(row.get(c)) for c in columns} for row in table], indent=2)
-
-
-def to_markdown(table: list[dict[str, Any]], columns: list[str]) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in table:
-        lines.append("| " + " | ".join(esc(cell(row.get(c))) for c in columns) + " |")
-    return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ commands that need them, so ``sweep ls`` starts fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
@@ -18,7 +19,8 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from sweep import board, rundir
+from sweep import board, render, rundir
+from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import SweepError, UsageError
 
 app = typer.Typer(
@@ -29,7 +31,7 @@ app = typer.Typer(
 )
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", help="Runs directory.", envvar="SWEEP_RUNS_DIR")]
-Format = Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")]
+Format = Annotated[str, typer.Option("--format", "-f", help=f"{', '.join(render.FORMATS[:-1])} or {render.FORMATS[-1]}.")]
 Baseline = Annotated[Optional[float], typer.Option("--baseline-error", help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
 Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
 DEFAULT_RUNS = Path("runs")
@@ -122,12 +124,12 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
         err(result.note)
         return EXIT_OK
     runs = (rundir.read_run(p) for p in result.runs)
-    table, columns, total = board.best_rows(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
-    render.print_table(table, board.used_columns(table, columns), title=f"sweep {result.sweep}")
-    if total > len(table):
-        err(f"the best {len(table)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
+    found, total = board.best(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
+    render.write(dataclasses.replace(found, title=f"sweep {result.sweep}"), "table")
+    if total > len(found.rows):
+        err(f"the best {len(found.rows)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
     if options.junit_xml:
-        runner.write_junit(options.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
+        render.write_junit(options.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
     summary = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
     err(f"sweep {result.sweep}: {summary or 'no trials'}")
     if result.interrupted:
@@ -140,27 +142,12 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
 # ---------------------------------------------------------------- ls
 
 
-def _table(runs_dir: Path, baseline: float | None, gap: float) -> tuple[list[dict], list[str]]:
+def _board(runs_dir: Path, baseline: float | None, gap: float) -> board.Board:
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
     from sweep import index
 
-    return board.rows(index.list_runs(runs_dir), runs_dir, baseline, gap)
-
-
-def emit(table: list[dict], columns: list[str], fmt: str, title: str | None = None) -> None:
-    if fmt not in board.FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(board.FORMATS)}")
-    if fmt == "csv":
-        sys.stdout.write(board.to_csv(table, columns))
-    elif fmt == "json":
-        sys.stdout.write(board.to_json(table, columns) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(board.to_markdown(table, columns))
-    else:
-        from sweep import render
-
-        render.print_table(table, board.used_columns(table, columns), title)
+    return board.build(index.list_runs(runs_dir), runs_dir, baseline, gap)
 
 
 @app.command("ls")
@@ -174,17 +161,16 @@ def ls(
     sweep: Annotated[Optional[str], typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
     fmt: Format = "table",
     baseline_error: Baseline = None,
-    gap: Gap = board.DEFAULT_GAP,
+    gap: Gap = DEFAULT_GAP,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
-        table, columns = _table(runs_dir, baseline_error, gap)
-        sweep_id = board.match_sweep(table, sweep) if sweep else None
-        table = board.filter_rows(table, columns, where or [], status or [], sweep_id)
-        table = board.sort_rows(table, columns, sort, asc)
+        found = _board(runs_dir, baseline_error, gap)
+        sweep_id = board.match_sweep(found, sweep) if sweep else None
+        found = board.sort(board.select(found, where or [], status or [], sweep_id), sort, asc)
         if top:
-            table = table[:top]
-        emit(table, columns, fmt)
+            found = board.top(found, top)
+        render.write(found, fmt)
 
 
 # ---------------------------------------------------------------- show / compare
@@ -195,14 +181,14 @@ def show(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or 'last'.")],
     runs_dir: RunsDir = DEFAULT_RUNS,
     baseline_error: Baseline = None,
-    gap: Gap = board.DEFAULT_GAP,
+    gap: Gap = DEFAULT_GAP,
 ) -> None:
     """One run: flags, metrics, status, command, diagnosis, learning curves, output tail."""
     from sweep import report
 
     with errors():
         run_ = rundir.resolve(runs_dir, run_ref)
-        report.show(run_, baseline_error, gap)
+        render.print_show(report.show(run_, baseline_error, gap))
 
 
 @app.command()
@@ -216,7 +202,8 @@ def compare(
 
     with errors():
         runs = rundir.list_runs(runs_dir)
-        report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+        view = report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+        render.print_compare(view)
 
 
 # ---------------------------------------------------------------- clean / purge
@@ -270,8 +257,7 @@ def importance(
     from sweep import importance as imp
 
     with errors():
-        table, columns = imp.importance(runs_dir, sweep_ref)
-        emit(table, columns, fmt)
+        render.write(imp.importance(runs_dir, sweep_ref), fmt)
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

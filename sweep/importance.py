@@ -6,7 +6,6 @@ runs are still there, whatever happened to the sampler's journal."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sweep import board, rundir
 from sweep import spec as specs
@@ -15,15 +14,14 @@ from sweep.errors import SweepError
 MIN_RUNS = 5
 
 
-def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str]]:
+def importance(runs_dir: Path, ref: str) -> board.Board:
     import optuna
 
     from sweep import search
 
     search.quiet()
     runs = rundir.list_runs(runs_dir)
-    table, _ = board.rows(runs, runs_dir)
-    sweep_id = board.match_sweep(table, ref)
+    sweep_id = board.match_sweep(board.build(runs, runs_dir), ref)
     mine = [r for r in runs if r.sweep == sweep_id]
     done = [r for r in mine if r.status == "completed"]
     metric = next((r.info.get("metric") for r in mine if r.info.get("metric")), "eval_accuracy")
@@ -59,7 +57,7 @@ def importance(runs_dir: Path, ref: str) -> tuple[list[dict[str, Any]], list[str
                          "pip install scikit-learn") from None
     scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
     rows = [{"flag": f"flag_{name}", "importance": round(float(score), 4)} for name, score in scores.items()]
-    return rows, ["flag", "importance"]
+    return board.Board(["flag", "importance"], rows)
 
 
 def _spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:

@@ -1,4 +1,6 @@
-"""Everything the user sees in a terminal: the only module that imports rich.
+"""Every writer: boards in each ``--format``, ``show`` and ``compare`` as text, the sweep's
+progress, and JUnit XML. The only module that imports rich, and only inside the functions
+that draw with it, so ``sweep ls --format csv`` never loads it.
 
 Data goes to stdout, progress and chatter to stderr. No live bar and no colour when stdout
 is not a terminal or ``NO_COLOR`` is set.
@@ -6,30 +8,46 @@ is not a terminal or ``NO_COLOR`` is set.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import os
+import shlex
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
-from rich.console import Console
-from rich.table import Table
+from sweep import rundir
+from sweep.board import Board, cell, is_number, used_columns
+from sweep.errors import UsageError
 
-from sweep.board import cell
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
+    from sweep.report import CompareView, ShowView
 
 
-def plain() -> bool:
-    return bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
+def plain(stream: TextIO | None = None) -> bool:
+    return bool(os.environ.get("NO_COLOR")) or not (stream or sys.stdout).isatty()
 
 
-def stdout_console() -> Console:
-    if plain():
-        return Console(file=sys.stdout, no_color=True, highlight=False, force_terminal=False,
+def stdout_console(out: TextIO | None = None) -> Console:
+    from rich.console import Console
+
+    out = out or sys.stdout
+    if plain(out):
+        return Console(file=out, no_color=True, highlight=False, force_terminal=False,
                        width=_width(), soft_wrap=False, emoji=False, markup=False)
-    return Console(file=sys.stdout, highlight=False, emoji=False)
+    return Console(file=out, highlight=False, emoji=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     if plain():
         return Console(file=sys.stderr, no_color=True, highlight=False, force_terminal=False,
                        soft_wrap=True, emoji=False)
@@ -43,43 +61,195 @@ def _width() -> int:
         return 200
 
 
+# ---------------------------------------------------------------- boards
+
+
+def to_text(board: Board) -> str:
+    """A plain, aligned table: for pipes, NO_COLOR and boards too long to draw with rich."""
+    columns = board.columns
+    cells = [[cell(row.get(c)) for c in columns] for row in board.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = _numeric(board)
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
+
+
+def _numeric(board: Board) -> list[bool]:
+    """Which columns hold a number in some row (drawn right-aligned)."""
+    return [any(is_number(row.get(c)) for row in board.rows) for c in board.columns]
+
+
+def to_csv(board: Board) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(board.columns)
+    for row in board.rows:
+        writer.writerow([cell(row.get(c)) for c in board.columns])
+    return buf.getvalue()
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return cell(value)  # JSON has no NaN: say it in words rather than write invalid JSON
+    return value
+
+
+def to_json(board: Board) -> str:
+    return json.dumps([{c: json_value(row.get(c)) for c in board.columns} for row in board.rows], indent=2)
+
+
+def to_markdown(board: Board) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    columns = board.columns
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in board.rows:
+        lines.append("| " + " | ".join(esc(cell(row.get(c))) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
 STATUS_STYLE = {"completed": "green", "failed": "red", "pruned": "yellow", "interrupted": "magenta",
                 "running": "cyan", "broken": "red"}
-
-
-def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
-    t = Table(title=title, show_lines=False, header_style="bold", box=None if plain() else None,
-              pad_edge=False)
-    for col in columns:
-        numeric = any(isinstance(r.get(col), (int, float)) and not isinstance(r.get(col), bool) for r in rows)
-        t.add_column(col, justify="right" if numeric else "left", no_wrap=True,
-                     overflow="fold" if col == "reason" else "ellipsis")
-    for row in rows:
-        cells = []
-        for col in columns:
-            text = cell(row.get(col))
-            if col == "status" and not plain():
-                text = f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
-            cells.append(text)
-        t.add_row(*cells)
-    return t
-
-
 RICH_MAX_ROWS = 500  # beyond this rich's layout costs seconds; plain text is instant
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    if not rows:
-        sys.stdout.write("no runs\n")
-        return
-    if plain() or len(rows) > RICH_MAX_ROWS:
-        from sweep.board import to_text
+def rich_table(board: Board, colour: bool = True) -> Table:
+    from rich.table import Table
 
-        if title:
-            sys.stdout.write(title + "\n")
-        sys.stdout.write(to_text(rows, columns))
+    table = Table(title=board.title, show_lines=False, header_style="bold", box=None, pad_edge=False)
+    for col, numeric in zip(board.columns, _numeric(board)):
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True,
+                         overflow="fold" if col == "reason" else "ellipsis")
+    for row in board.rows:
+        cells = []
+        for col in board.columns:
+            text = cell(row.get(col))
+            if col == "status" and colour:
+                text = f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
+            cells.append(text)
+        table.add_row(*cells)
+    return table
+
+
+def write_table(board: Board, out: TextIO) -> None:
+    """Rich on a terminal, plain text otherwise; only the columns some row has a value in."""
+    board = Board(used_columns(board.rows, board.columns), board.rows, board.title)
+    if not board.rows:
+        out.write("no runs\n")
         return
-    stdout_console().print(table(rows, columns, title))
+    if plain(out) or len(board.rows) > RICH_MAX_ROWS:
+        if board.title:
+            out.write(board.title + "\n")
+        out.write(to_text(board))
+        return
+    stdout_console(out).print(rich_table(board, colour=not plain(out)))
+
+
+WRITERS: dict[str, Callable[[Board, TextIO], object]] = {  # name -> writes a board to a stream
+    "table": write_table,
+    "csv": lambda board, out: out.write(to_csv(board)),
+    "json": lambda board, out: out.write(to_json(board) + "\n"),
+    "markdown": lambda board, out: out.write(to_markdown(board)),
+}
+FORMATS = tuple(WRITERS)
+
+
+def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
+    """Write ``board`` in the format named ``fmt`` (one of ``FORMATS``) to stdout."""
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    writer(board, out or sys.stdout)
+
+
+# ---------------------------------------------------------------- show / compare
+
+
+def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: int = 10,
+          width: int = 60) -> list[str]:
+    """A text plot of two series against the step: ``t`` train, ``d`` dev, ``*`` both."""
+    points = [(s, v) for s, v in train + dev if math.isfinite(v)]
+    if not points:
+        return []
+    lo, hi = min(v for _, v in points), max(v for _, v in points)
+    first, last = min(s for s, _ in points), max(s for s, _ in points)
+    span, steps = (hi - lo) or 1.0, (last - first) or 1
+    grid = [[" "] * width for _ in range(height)]
+    for mark, data in (("t", train), ("d", dev)):
+        for s, v in data:
+            if not math.isfinite(v):
+                continue
+            x = round((s - first) / steps * (width - 1))
+            y = height - 1 - round((v - lo) / span * (height - 1))
+            grid[y][x] = "*" if grid[y][x] not in (" ", mark) else mark
+    lines = []
+    for i, row in enumerate(grid):
+        label = hi - i * span / (height - 1)
+        lines.append(f"{label:>9.4g} |" + "".join(row))
+    lines.append(" " * 10 + "+" + "-" * width)
+    lines.append(" " * 11 + f"step {first}" + " " * max(1, width - 12 - len(str(last))) + f"{last}")
+    return lines
+
+
+def show_lines(view: ShowView) -> list[str]:
+    lines = [f"run      {view.run_id}", f"dir      {view.path}",
+             f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
+    rec = view.record
+    if rec is not None:
+        lines.append(f"sweep    {rec.sweep}  trial {rec.trial}")
+        lines.append(f"started  {rec.started}  duration {cell(rec.duration)} s  exit code {rec.exit_code}")
+        if rec.command is not None:
+            lines.append(f"command  {shlex.join(str(c) for c in rec.command)}")
+    lines += ["", "flags", *_pairs(view.flags), "", "metrics", *_pairs(view.metrics)]
+    diag = view.diagnosis
+    if diag:
+        lines += [
+            "", f"diagnosis  {diag.label}",
+            f"  train error {diag.train_error:.2f}%  dev error {diag.dev_error:.2f}%  "
+            f"baseline {view.baseline:.2f}%",
+            f"  avoidable bias {diag.bias:.2f} points  variance {diag.variance:.2f} points  "
+            f"(high above {view.gap:g})",
+            *(f"  - {tip}" for tip in diag.recipe()),
+        ]
+    for c in view.curves:
+        lines += ["", f"learning curve: {c.train_key} (t) vs {c.dev_key} (d)", *curve(c.train, c.dev)]
+        if c.turning_point is not None:
+            lines.append(f"  {c.dev_key} is lowest at step {c.turning_point} and rises after it: "
+                         "overfitting from there")
+    if view.tail:
+        lines += ["", "output (last lines)", *(f"  {line}" for line in view.tail.splitlines())]
+    return lines
+
+
+def _pairs(values: dict[str, Any]) -> list[str]:
+    return [f"  {key:<20} {cell(value)}" for key, value in values.items()]
+
+
+def print_show(view: ShowView, out: TextIO | None = None) -> None:
+    console = stdout_console(out)
+    for line in show_lines(view):
+        # through rich, as ever: it makes an output tail's tabs and control bytes harmless
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_compare(view: CompareView, out: TextIO | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{view.a} vs {view.b}", header_style="bold")
+    for col in ("", view.a, view.b, "diff"):
+        table.add_column(col)
+    for row in view.rows:
+        mark = "" if row.same else "*" if row.delta is None else f"* {cell(row.delta)}"
+        table.add_row(row.key, cell(row.left), cell(row.right), mark)
+    stdout_console(out).print(table)
+
+
+# ---------------------------------------------------------------- a sweep
 
 
 class SweepView:
@@ -96,8 +266,8 @@ class SweepView:
         self.best: float | None = None
         self.started = time.time()
         self.sweep = ""
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, event: Any) -> None:
         kind = event.kind
@@ -139,7 +309,7 @@ class SweepView:
         return f"failed {self.failed}  best {self.metric} {best}"
 
     def _refresh(self) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=self.done, info=self._info())
             self._progress.refresh()
 
@@ -153,3 +323,41 @@ class SweepView:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
+    """One test case per trial, for CI systems; failed trials carry their error tail."""
+    import xml.etree.ElementTree as ET
+
+    failures = sum(r.status in ("failed", "broken") for r in runs)
+    errors = sum(r.status == "interrupted" for r in runs)
+    skipped = sum(r.status == "pruned" for r in runs)
+    total_time = sum(float(r.info.get("duration") or 0) for r in runs)
+    suite = ET.Element("testsuite", name=f"sweep {sweep_id}", tests=str(len(runs)), failures=str(failures),
+                       errors=str(errors), skipped=str(skipped), time=f"{total_time:.3f}")
+    for run in runs:
+        flags = " ".join(f"{k}={cell(v)}" for k, v in run.flags.items())
+        case = ET.SubElement(suite, "testcase", classname=f"sweep.{sweep_id}",
+                             name=f"trial {run.info.get('trial')} [{flags}]",
+                             time=f"{float(run.info.get('duration') or 0):.3f}")
+        if run.status in ("failed", "broken"):
+            node = ET.SubElement(case, "failure", message=str(run.reason or run.status))
+            node.text = _xml_safe(run.info.get("error") or run.reason or "")
+        elif run.status == "interrupted":
+            ET.SubElement(case, "error", message=str(run.reason or "interrupted"))
+        elif run.status == "pruned":
+            ET.SubElement(case, "skipped", message=str(run.reason or "pruned"))
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml_safe(f"run {run.path.name}; metrics " + " ".join(
+            f"{k}={cell(v)}" for k, v in run.metrics.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+    tmp.replace(path)
+
+
+def _xml_safe(text: str) -> str:
+    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)

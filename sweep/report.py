@@ -1,59 +1,89 @@
-"""``sweep show`` and ``sweep compare``: one run in full, or two side by side."""
+"""``sweep show`` and ``sweep compare`` as data: one run in full, or two side by side.
+Values only; ``render`` writes them out."""
 
 from __future__ import annotations
 
 import math
-import shlex
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sweep import board, rundir
-from sweep.render import stdout_console
+from sweep.diagnosis import DEFAULT_GAP, Diagnosis, diagnose
 
 CURVE_PAIRS = (("train_loss", "eval_loss"), ("train_accuracy", "eval_accuracy"),
                ("train_error", "eval_error"))
+TAIL_LINES = 15
+
+Series = list[tuple[int, float]]
 
 
-def _history(run: rundir.Run) -> dict[str, list[tuple[int, float]]]:
+@dataclass(frozen=True)
+class Record:
+    """What run.json says about how the run went (raw: any field may be missing)."""
+
+    sweep: Any
+    trial: Any
+    started: str | None
+    duration: Any
+    exit_code: Any
+    command: list[Any] | None
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A train/dev pair of series; ``turning_point`` is where dev loss starts to rise."""
+
+    train_key: str
+    dev_key: str
+    train: Series
+    dev: Series
+    turning_point: int | None
+
+
+@dataclass(frozen=True)
+class ShowView:
+    run_id: str
+    path: Path
+    status: str
+    reason: str | None
+    record: Record | None  # None when run.json could not be read at all
+    flags: dict[str, Any]
+    metrics: dict[str, float]  # sorted by name
+    baseline: float
+    gap: float
+    diagnosis: Diagnosis | None
+    curves: list[Curve]
+    tail: str  # the error tail, else the last lines of the output
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    key: str
+    left: Any
+    right: Any
+    same: bool
+    delta: float | None  # right - left, when both are numbers and differ
+
+
+@dataclass(frozen=True)
+class CompareView:
+    a: str
+    b: str
+    rows: list[CompareRow]
+
+
+def history(run: rundir.Run) -> dict[str, Series]:
     """Per-metric (step, value) series; lines without a step are numbered in order."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    for rec in rundir.read_jsonl(run.path / rundir.METRICS_HISTORY):
-        step = rec.get("step")
-        for key, value in rec.items():
-            if key in ("step", "time", "source") or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
+    series: dict[str, Series] = {}
+    for step, metrics in rundir.read_history(run.path / rundir.METRICS_HISTORY):
+        for key, value in metrics.items():
             points = series.setdefault(key, [])
-            # as_float: a 400-digit integer is inf here, not an OverflowError
-            points.append((step if isinstance(step, int) else len(points), rundir.as_float(value)))
+            points.append((step if step is not None else len(points), value))
     return series
 
 
-def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: int = 10,
-          width: int = 60) -> list[str]:
-    """A text plot of two series against the step: ``t`` train, ``d`` dev, ``*`` both."""
-    points = [(s, v) for s, v in train + dev if math.isfinite(v)]
-    if not points:
-        return []
-    lo, hi = min(v for _, v in points), max(v for _, v in points)
-    first, last = min(s for s, _ in points), max(s for s, _ in points)
-    span, steps = (hi - lo) or 1.0, (last - first) or 1
-    grid = [[" "] * width for _ in range(height)]
-    for mark, data in (("t", train), ("d", dev)):
-        for s, v in data:
-            if not math.isfinite(v):
-                continue
-            x = round((s - first) / steps * (width - 1))
-            y = height - 1 - round((v - lo) / span * (height - 1))
-            grid[y][x] = "*" if grid[y][x] not in (" ", mark) else mark
-    lines = []
-    for i, row in enumerate(grid):
-        label = hi - i * span / (height - 1)
-        lines.append(f"{label:>9.4g} |" + "".join(row))
-    lines.append(" " * 10 + "+" + "-" * width)
-    lines.append(" " * 11 + f"step {first}" + " " * max(1, width - 12 - len(str(last))) + f"{last}")
-    return lines
-
-
-def turning_point(dev: list[tuple[int, float]]) -> int | None:
+def turning_point(dev: Series) -> int | None:
     """The step after which dev loss only got worse (where overfitting starts)."""
     finite = [(s, v) for s, v in dev if math.isfinite(v)]
     if len(finite) < 3:
@@ -62,80 +92,49 @@ def turning_point(dev: list[tuple[int, float]]) -> int | None:
     return best_step if best_step != finite[-1][0] else None
 
 
-def show(run: rundir.Run, baseline: float | None = None, gap: float = board.DEFAULT_GAP) -> None:
-    out = stdout_console()
-    say = lambda text="": out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
-    info = run.info
-    say(f"run      {run.path.name}")
-    say(f"dir      {run.path}")
-    say(f"status   {run.status}" + (f" ({run.reason})" if run.reason else ""))
-    if info:
-        say(f"sweep    {info.get('sweep')}  trial {info.get('trial')}")
-        say(f"started  {rundir.iso(run.start)}  duration {board.cell(info.get('duration'))} s  "
-            f"exit code {info.get('exit_code')}")
-        cmd = info.get("command")
-        if isinstance(cmd, list):
-            say(f"command  {shlex.join(str(c) for c in cmd)}")
-    say()
-    say("flags")
-    for key, value in run.flags.items():
-        say(f"  {key:<20} {board.cell(value)}")
-    say()
-    say("metrics")
-    for key, value in sorted(run.metrics.items()):
-        say(f"  {key:<20} {board.cell(value)}")
-    base = baseline if baseline is not None else float(info.get("baseline_error") or 0.0)
-    diag = board.diagnose(run.metrics, base, gap)
-    if diag:
-        say()
-        say(f"diagnosis  {diag.label}")
-        say(f"  train error {diag.train_error:.2f}%  dev error {diag.dev_error:.2f}%  "
-            f"baseline {base:.2f}%")
-        say(f"  avoidable bias {diag.bias:.2f} points  variance {diag.variance:.2f} points  "
-            f"(high above {gap:g})")
-        for tip in diag.recipe():
-            say(f"  - {tip}")
-    series = _history(run)
+def curves(run: rundir.Run) -> list[Curve]:
+    series = history(run)
+    out = []
     for train_key, dev_key in CURVE_PAIRS:
         train, dev = series.get(train_key, []), series.get(dev_key, [])
         if len(train) + len(dev) < 2:
             continue
-        say()
-        say(f"learning curve: {train_key} (t) vs {dev_key} (d)")
-        for line in curve(train, dev):
-            say(line)
-        if train_key.endswith("loss"):
-            turn = turning_point(dev)
-            if turn is not None:
-                say(f"  {dev_key} is lowest at step {turn} and rises after it: overfitting from there")
-    error = info.get("error")
-    tail = error or rundir.tail_text(run.path / rundir.OUTPUT_FILE, max_lines=15)
-    if tail:
-        say()
-        say("output (last lines)")
-        for line in tail.splitlines():
-            say(f"  {line}")
+        turn = turning_point(dev) if train_key.endswith("loss") else None
+        out.append(Curve(train_key, dev_key, train, dev, turn))
+    return out
 
 
-def compare(a: rundir.Run, b: rundir.Run) -> None:
-    from rich.table import Table
+def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GAP) -> ShowView:
+    info = run.info
+    record = None
+    if info:
+        cmd = info.get("command")
+        record = Record(info.get("sweep"), info.get("trial"), rundir.iso(run.start), info.get("duration"),
+                        info.get("exit_code"), cmd if isinstance(cmd, list) else None)
+    base = baseline if baseline is not None else float(info.get("baseline_error") or 0.0)
+    tail = info.get("error") or rundir.tail_text(run.path / rundir.OUTPUT_FILE, max_lines=TAIL_LINES)
+    return ShowView(
+        run_id=run.path.name, path=run.path, status=run.status, reason=run.reason, record=record,
+        flags=dict(run.flags), metrics=dict(sorted(run.metrics.items())), baseline=base, gap=gap,
+        diagnosis=diagnose(run.metrics, base, gap), curves=curves(run), tail=tail,
+    )
 
-    out = stdout_console()
-    table = Table(title=f"{a.path.name} vs {b.path.name}", header_style="bold")
-    for col in ("", a.path.name, b.path.name, "diff"):
-        table.add_column(col)
 
-    def add(section: str, left: dict[str, Any], right: dict[str, Any]) -> None:
-        for key in sorted(set(left) | set(right)):
-            lv, rv = left.get(key), right.get(key)
-            same = board.cell(lv) == board.cell(rv)
-            mark = "" if same else "*"
-            if not same and isinstance(lv, (int, float)) and isinstance(rv, (int, float)) \
-                    and not isinstance(lv, bool) and not isinstance(rv, bool):
-                mark = f"* {board.cell(float(rv) - float(lv))}"
-            table.add_row(f"{section}{key}", board.cell(lv), board.cell(rv), mark)
+def compare(a: rundir.Run, b: rundir.Run) -> CompareView:
+    rows = [*_differences("", {"status": a.status}, {"status": b.status}),
+            *_differences("flag_", a.flags, b.flags),
+            *_differences("", a.metrics, b.metrics)]
+    return CompareView(a.path.name, b.path.name, rows)
 
-    add("", {"status": a.status}, {"status": b.status})
-    add("flag_", a.flags, b.flags)
-    add("", a.metrics, b.metrics)
-    out.print(table)
+
+def _differences(prefix: str, left: dict[str, Any], right: dict[str, Any]) -> list[CompareRow]:
+    rows = []
+    for key in sorted(set(left) | set(right)):
+        lv, rv = left.get(key), right.get(key)
+        same = board.cell(lv) == board.cell(rv)  # alike as shown: 0.1 and 0.1000000001 are the same
+        delta = None
+        if not same and board.is_number(lv) and board.is_number(rv):
+            delta = float(rv) - float(lv)
+        rows.append(CompareRow(f"{prefix}{key}", lv, rv, same, delta))
+    return rows
+

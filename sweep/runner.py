@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from sweep import board, launch, rundir, samplers, spec as specs
+from sweep import launch, samplers, spec as specs
 from sweep.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
@@ -160,37 +160,3 @@ def dry_run(spec: specs.SweepSpec) -> list[list[str]]:
     return [launch.command(spec.script, spec.module, trial.arguments(spec, flags))
             for flags in search.plan(spec)]
 
-
-def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
-    """One test case per trial, for CI systems; failed trials carry their error tail."""
-    import xml.etree.ElementTree as ET
-
-    failures = sum(r.status in ("failed", "broken") for r in runs)
-    errors = sum(r.status == "interrupted" for r in runs)
-    skipped = sum(r.status == "pruned" for r in runs)
-    total_time = sum(float(r.info.get("duration") or 0) for r in runs)
-    suite = ET.Element("testsuite", name=f"sweep {sweep_id}", tests=str(len(runs)), failures=str(failures),
-                       errors=str(errors), skipped=str(skipped), time=f"{total_time:.3f}")
-    for run in runs:
-        flags = " ".join(f"{k}={board.cell(v)}" for k, v in run.flags.items())
-        case = ET.SubElement(suite, "testcase", classname=f"sweep.{sweep_id}",
-                             name=f"trial {run.info.get('trial')} [{flags}]",
-                             time=f"{float(run.info.get('duration') or 0):.3f}")
-        if run.status in ("failed", "broken"):
-            node = ET.SubElement(case, "failure", message=str(run.reason or run.status))
-            node.text = _xml_safe(run.info.get("error") or run.reason or "")
-        elif run.status == "interrupted":
-            ET.SubElement(case, "error", message=str(run.reason or "interrupted"))
-        elif run.status == "pruned":
-            ET.SubElement(case, "skipped", message=str(run.reason or "pruned"))
-        out = ET.SubElement(case, "system-out")
-        out.text = _xml_safe(f"run {run.path.name}; metrics " + " ".join(
-            f"{k}={board.cell(v)}" for k, v in run.metrics.items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)
-
-
-def _xml_safe(text: str) -> str:
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)

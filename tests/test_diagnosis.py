@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sweep import board, report
+from sweep import diagnosis, render, report
 from sweep.cli import app
 
 runner = CliRunner()
@@ -35,7 +35,7 @@ runner = CliRunner()
     ({"train_accuracy": 80.0, "eval_accuracy": 79.0}, 0.0, "high bias", 20.0, 1.0),
 ])
 def test_diagnose_by_hand(metrics, baseline, label, bias, variance):
-    d = board.diagnose(metrics, baseline_error=baseline)
+    d = diagnosis.diagnose(metrics, baseline_error=baseline)
     assert d.label == label
     assert math.isclose(d.bias, bias, abs_tol=1e-9)
     assert math.isclose(d.variance, variance, abs_tol=1e-9)
@@ -43,18 +43,18 @@ def test_diagnose_by_hand(metrics, baseline, label, bias, variance):
 
 def test_gap_is_the_threshold():
     metrics = {"train_accuracy": 0.99, "eval_accuracy": 0.92}  # variance 7 points
-    assert board.diagnose(metrics, gap=5).label == "high variance"
-    assert board.diagnose(metrics, gap=8).label == "good fit"
+    assert diagnosis.diagnose(metrics, gap=5).label == "high variance"
+    assert diagnosis.diagnose(metrics, gap=8).label == "good fit"
 
 
 def test_no_diagnosis_without_a_pair_or_with_nan():
-    assert board.diagnose({"eval_accuracy": 0.9}) is None
-    assert board.diagnose({"train_accuracy": math.nan, "eval_accuracy": 0.9}) is None
+    assert diagnosis.diagnose({"eval_accuracy": 0.9}) is None
+    assert diagnosis.diagnose({"train_accuracy": math.nan, "eval_accuracy": 0.9}) is None
 
 
 def test_recipes_name_the_remedies():
-    assert "bigger network" in " ".join(board.diagnose({"train_accuracy": 0.7, "eval_accuracy": 0.69}).recipe())
-    tips = " ".join(board.diagnose({"train_accuracy": 1.0, "eval_accuracy": 0.7}).recipe())
+    assert "bigger network" in " ".join(diagnosis.diagnose({"train_accuracy": 0.7, "eval_accuracy": 0.69}).recipe())
+    tips = " ".join(diagnosis.diagnose({"train_accuracy": 1.0, "eval_accuracy": 0.7}).recipe())
     assert "more data" in tips and "regularize" in tips
 
 
@@ -62,7 +62,7 @@ def test_turning_point_finds_where_dev_loss_rises():
     dev = [(0, 1.0), (1, 0.6), (2, 0.4), (3, 0.5), (4, 0.7)]
     assert report.turning_point(dev) == 2
     assert report.turning_point([(0, 1.0), (1, 0.5), (2, 0.3)]) is None
-    lines = report.curve([(0, 1.0), (1, 0.5)], dev)
+    lines = render.curve([(0, 1.0), (1, 0.5)], dev)
     assert any("t" in line for line in lines) and any("d" in line for line in lines)
 
 
