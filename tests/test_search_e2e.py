@@ -11,10 +11,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from helpers import alive, killed_on_exit, wait_for
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts" / "search"
 CURVE = SCRIPTS / "curve.py"
@@ -58,15 +59,6 @@ def runs(runs_dir: Path) -> list[dict]:
 
 def by_status(all_runs: list[dict], status: str) -> list[dict]:
     return [r for r in all_runs if r["info"]["status"] == status]
-
-
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie (an orphan reaped late by init)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return fields[0] not in ("Z", "X")
 
 
 def check_pruned(run: dict, epochs: int = EPOCHS) -> int:
@@ -225,22 +217,14 @@ def test_pruning_survives_interrupt_and_resume(tmp_path: Path) -> None:
     path = flags_file(tmp_path, curve_flags(0.03) + f"trials: {trials}\nseed: 4\n"
                       "pruner: {name: median, startup_trials: 3}\n")
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "run", str(path), "-d", "runs", "--launcher",
-                             "spawn"], cwd=tmp_path, env=dict(os.environ, NO_COLOR="1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if runs_dir.is_dir() and sum(r["info"]["status"] != "running" for r in runs(runs_dir)) >= 5:
-                break
-            time.sleep(0.1)
+    with killed_on_exit(subprocess.Popen([sys.executable, "-m", "sweep", "run", str(path), "-d", "runs",
+                                          "--launcher", "spawn"], cwd=tmp_path, env=dict(os.environ, NO_COLOR="1"),
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
+        wait_for(lambda: runs_dir.is_dir() and sum(r["info"]["status"] != "running" for r in runs(runs_dir)) >= 5,
+                 proc, timeout=120, poll=0.1)
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     first = {r["path"].name: r["info"]["status"] for r in runs(runs_dir)}
     assert "interrupted" in first.values()
