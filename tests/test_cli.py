@@ -105,7 +105,7 @@ def test_ls_columns_and_default_order_newest_first(sweeps):
     newest_first = sorted(sweeps.info, key=lambda name: sweeps.info[name]["start"], reverse=True)
     assert ids == newest_first
     for row in rows:
-        values = dict(zip(header, row))
+        values = dict(zip(header, row, strict=True))
         rec = sweeps.info[values["id"]]
         assert values["sweep"] == rec["sweep"] and values["status"] == rec["status"]
         assert float(values["flag_dropout"]) == sweeps.flags[values["id"]]["dropout"]
@@ -184,7 +184,7 @@ def test_ls_formats(sweeps):
     header, *rows = list(csv.reader(io.StringIO(csv_out.stdout)))
     data = ls_json(sweeps.runs, "--sort", "eval_accuracy")
     assert isinstance(data, list) and len(data) == len(rows) == 10
-    for obj, row in zip(data, rows):
+    for obj, row in zip(data, rows, strict=True):
         assert list(obj) == header  # exactly the csv columns, in order
         assert obj["id"] == row[0]
     # JSON has no NaN: the value is kept, in words, and the output stays strict JSON.
@@ -282,7 +282,7 @@ def test_show_a_run_by_id_prefix_and_last(sweeps):
     assert "status   completed" in out
     assert f"duration {rec['duration']:.6g} s" in out
     assert re.search(rf"^\s+dropout\s+{flags['dropout']:g}$", out, re.M)
-    assert re.search(rf"^\s+lr\s+0.01$", out, re.M)
+    assert re.search(r"^\s+lr\s+0.01$", out, re.M)
     assert re.search(rf"^\s+eval_accuracy\s+{metrics['eval_accuracy']:.6g}$", out, re.M)
     assert f"--dropout={flags['dropout']!r} --lr=0.01" in out
     assert "probe.py" in out.split("command", 1)[1].splitlines()[0]
@@ -324,7 +324,7 @@ def test_compare_marks_differences(sweeps):
     lines = result.stdout.splitlines()
 
     def row(key: str) -> str:
-        (line,) = [l for l in lines if re.search(rf"\b{key}\b", l) and "vs" not in l]
+        (line,) = [text for text in lines if re.search(rf"\b{key}\b", text) and "vs" not in text]
         return line
 
     assert "0.1" in row("flag_dropout") and "0.3" in row("flag_dropout") and "*" in row("flag_dropout")

@@ -22,8 +22,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -64,10 +65,10 @@ class Sweep:
     def wait(self, timeout: float = 90) -> int:
         try:
             return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as err:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"sweep did not end in {timeout} s: {self.err}")
+            raise AssertionError(f"sweep did not end in {timeout} s: {self.err}") from err
 
     def kill9(self) -> bool:
         """SIGKILL now; whether it was still running (else it had ended by itself)."""
@@ -213,10 +214,12 @@ def test_resume_after_kill_9_with_an_explicit_sweep_id(tmp_path):
     runs = tmp_path / "runs"
     seen: set[str] = set()
     sweep_id = None
-    for round_, goal in enumerate((2, 4)):
+    for goal in (2, 4):
         args = ["--launcher", "spawn"] + (["--resume", sweep_id] if sweep_id else [])
         sweep = Sweep(tmp_path, flags_file, runs, *args)
-        assert wait_for(lambda: count(runs, "completed") >= goal and running_with_pid(runs) >= 1, sweep), sweep.err
+        # The lambda runs within this iteration, so it sees this round's goal.
+        assert wait_for(lambda: count(runs, "completed") >= goal and running_with_pid(runs) >= 1,  # noqa: B023
+                        sweep), sweep.err
         assert sweep.kill9()
         assert_gone(trial_pids(runs))
         dead = [r for r in records(runs) if r.status == "interrupted" and not r.info.get("resumed")]
@@ -569,7 +572,8 @@ def _cases(good: dict[str, Any]) -> list[tuple[str, Callable[[Path], None], str]
         ("running, sweep pid 0", info(status="running", sweep_pid=0), "interrupted"),
         ("empty directory", lambda d: [shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
                                        for p in list(d.iterdir())], "broken:not a run directory"),
-        ("only junk files", lambda d: [(d / n).unlink() for n in ("run.json", "flags.json")], "broken:not a run directory"),
+        ("only junk files", lambda d: [(d / n).unlink() for n in ("run.json", "flags.json")],
+         "broken:not a run directory"),
     ]
     wrong = [("start", "yesterday"), ("start", [1]), ("end", "later"), ("duration", "long"),
              ("trial", {"n": 1}), ("trial", 1.5), ("sweep", ["s"]), ("sweep", {"x": 1}), ("metric", ["m"]),
@@ -603,7 +607,7 @@ def test_damaged_runs_never_crash_ls_show_or_compare(tmp_path):
     (runs / "20990202T000001Z-dangling").symlink_to(tmp_path / "nowhere")
     (runs / ".hidden-run").mkdir()
 
-    for attempt in range(2):  # the second time through the ls index
+    for _ in range(2):  # the second time through the ls index
         rows = {r["id"]: r for r in ls_json(runs)}
         assert set(rows) == set(good) | set(expected), set(rows) ^ (set(good) | set(expected))
         for run_id, (name, want) in expected.items():

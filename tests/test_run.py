@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ def test_threads_are_shared_between_parallel_trials(tmp_path, probe_dir):
         assert probe["out_ok"] is True  # each wrote and read back its own out.txt
     # Two at a time really ran at once (so the out.txt check above meant something).
     seen.sort(key=lambda p: p["start"])
-    assert any(b["start"] < a["end"] for a, b in zip(seen, seen[1:]))
+    assert any(b["start"] < a["end"] for a, b in pairwise(seen))
     assert len({p["cwd"] for p in seen}) == 4
     for run in run_dirs(runs):
         assert info(run)["threads"] == int(share)

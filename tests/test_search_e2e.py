@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -83,8 +84,10 @@ def check_pruned(run: dict, epochs: int = EPOCHS) -> int:
 
 
 SAMPLER_SPACES = {
-    "random": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: {min: 0, max: 9, int: true, step: 3}",
-    "qmc": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: {min: 0, max: 9, int: true, step: 3}",
+    "random": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n"
+              "  z: {min: 0, max: 9, int: true, step: 3}",
+    "qmc": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n"
+           "  z: {min: 0, max: 9, int: true, step: 3}",
     "tpe": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: [0, 1, 2]",
     "grid": "x: [0.1, 0.3, 0.5]\n  y: [1.0, 2.0]\n  z: 4",
 }
@@ -112,7 +115,8 @@ def test_sampler_runs_and_is_reproducible(tmp_path: Path, name: str) -> None:
 
 
 def test_tpe_with_two_jobs_uses_constant_liar(tmp_path: Path) -> None:
-    from sweep import search, spec as specs
+    from sweep import search
+    from sweep import spec as specs
 
     path = flags_file(tmp_path, "flags:\n  x: {min: 0.0, max: 1.0}\n  y: {min: 0.0, max: 1.0}\n"
                       "  sleep: 0.03\ntrials: 14\nseed: 3\nsampler: tpe\n", CURVE)
@@ -122,11 +126,11 @@ def test_tpe_with_two_jobs_uses_constant_liar(tmp_path: Path) -> None:
     done = runs(tmp_path / "runs")
     assert len(done) == 14 and all(r["info"]["status"] == "completed" for r in done)
     points = [(r["flags"]["x"], r["flags"]["y"]) for r in done]
-    assert all(a != b for a, b in zip(points, points[1:]))
+    assert all(a != b for a, b in pairwise(points))
     assert len(set(points)) == len(points)
     # The two jobs really ran side by side.
     spans = [(r["info"]["start"], r["info"]["end"]) for r in done]
-    assert any(a[0] < b[1] and b[0] < a[1] for a, b in zip(spans, spans[1:]))
+    assert any(a[0] < b[1] and b[0] < a[1] for a, b in pairwise(spans))
 
 
 # ---------------------------------------------------------------- pruners
@@ -209,7 +213,7 @@ def test_pruning_with_two_jobs(tmp_path: Path) -> None:
     for run in pruned:
         check_pruned(run)
     spans = sorted((r["info"]["start"], r["info"]["end"]) for r in done)
-    assert any(a[1] > b[0] for a, b in zip(spans, spans[1:]))  # trials overlapped
+    assert any(a[1] > b[0] for a, b in pairwise(spans))  # trials overlapped
 
 
 def test_pruning_survives_interrupt_and_resume(tmp_path: Path) -> None:
