@@ -95,7 +95,8 @@ def test_sort_best_first_with_missing_nan_and_inf_last_both_ways():
 
 def test_sort_follows_a_minimize_goal_only_when_every_sweep_minimizes():
     assert ids(board.sort(scored(0.3, 0.1, 0.2, metric="loss", goal="minimize"), "loss")) == ["r1", "r2", "r0"]
-    assert ids(board.sort(scored(0.3, 0.1, 0.2, metric="loss", goal="minimize"), "loss", flip=True)) == ["r0", "r2", "r1"]
+    flipped = board.sort(scored(0.3, 0.1, 0.2, metric="loss", goal="minimize"), "loss", flip=True)
+    assert ids(flipped) == ["r0", "r2", "r1"]
     assert ids(board.sort(scored(0.3, 0.1, 0.2, metric="loss", goal="maximize"), "loss")) == ["r0", "r2", "r1"]
     mixed = board.build([run("a", metrics={"loss": 0.1}, metric="loss", goal="minimize"),
                          run("b", metrics={"loss": 0.2}, metric="loss", goal="maximize")], RUNS)
@@ -219,9 +220,9 @@ def test_csv_writes_every_column_and_cells_as_shown():
     found = sample()
     header, a, b = list(csv.reader(io.StringIO(written(found, "csv"))))
     assert header == found.columns
-    row = dict(zip(header, a))
+    row = dict(zip(header, a, strict=False))
     assert (row["acc"], row["flag_name"], row["flag_wide"], row["diagnosis"]) == ("0.912346", "x|y", "true", "")
-    assert dict(zip(header, b))["big"] == "inf" and dict(zip(header, b))["acc"] == "nan"
+    assert dict(zip(header, b, strict=False))["big"] == "inf" and dict(zip(header, b, strict=False))["acc"] == "nan"
 
 
 def test_json_is_strict_with_non_finite_numbers_in_words():

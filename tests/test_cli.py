@@ -7,47 +7,25 @@ directories; tests that change them work on a copy.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import math
 import os
-import pty
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-import yaml
-from typer.testing import CliRunner
 
 from sweep.cli import app
 
-SCRIPTS = Path(__file__).parent / "scripts"
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO, flags_of, in_terminal, info, ls_json, metrics_of, project, python_env, run_dirs, sweep_cli
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def sweep_cli(*args: Any, env: dict[str, str] | None = None, input: str | None = None):
-    return CliRunner().invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
-
-
-def project(root: Path, flags: dict[str, Any], **top: Any) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCRIPTS / "probe.py", root / "probe.py")
-    path = root / "flags.yaml"
-    path.write_text(yaml.safe_dump({"script": "probe.py", "flags": flags, **top}, sort_keys=False))
-    return path
-
-
-def info(run: Path) -> dict[str, Any]:
-    return json.loads((run / "run.json").read_text())
 
 
 def one_error_line(result, exit_code: int) -> str:
@@ -57,21 +35,6 @@ def one_error_line(result, exit_code: int) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines[0]
     return lines[0]
-
-
-def ls_json(runs: Path, *args: Any) -> list[dict[str, Any]]:
-    result = sweep_cli("ls", "--runs-dir", runs, "--format", "json", *args)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)
-
-
-def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for key in ("NO_COLOR", "FORCE_COLOR", "SWEEP_RUNS_DIR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
-        env.pop(key, None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
-    env.update(extra)
-    return env
 
 
 class Sweeps:
@@ -91,10 +54,10 @@ class Sweeps:
         assert first.exit_code == 0, first.output
         second = sweep_cli("run", loss, "--runs-dir", self.runs, "--launcher", "spawn")
         assert second.exit_code == 1, second.output
-        self.dirs = sorted(p for p in self.runs.iterdir() if not p.name.startswith("."))
+        self.dirs = run_dirs(self.runs, by_trial=False)
         self.info = {d.name: info(d) for d in self.dirs}
-        self.flags = {d.name: json.loads((d / "flags.json").read_text()) for d in self.dirs}
-        self.metrics = {d.name: json.loads((d / "metrics.json").read_text()) for d in self.dirs}
+        self.flags = {d.name: flags_of(d) for d in self.dirs}
+        self.metrics = {d.name: metrics_of(d) for d in self.dirs}
         sweeps = sorted({i["sweep"] for i in self.info.values()},
                         key=lambda s: min(i["start"] for i in self.info.values() if i["sweep"] == s))
         self.acc_sweep, self.loss_sweep = sweeps
@@ -142,7 +105,7 @@ def test_ls_columns_and_default_order_newest_first(sweeps):
     newest_first = sorted(sweeps.info, key=lambda name: sweeps.info[name]["start"], reverse=True)
     assert ids == newest_first
     for row in rows:
-        values = dict(zip(header, row))
+        values = dict(zip(header, row, strict=True))
         rec = sweeps.info[values["id"]]
         assert values["sweep"] == rec["sweep"] and values["status"] == rec["status"]
         assert float(values["flag_dropout"]) == sweeps.flags[values["id"]]["dropout"]
@@ -221,7 +184,7 @@ def test_ls_formats(sweeps):
     header, *rows = list(csv.reader(io.StringIO(csv_out.stdout)))
     data = ls_json(sweeps.runs, "--sort", "eval_accuracy")
     assert isinstance(data, list) and len(data) == len(rows) == 10
-    for obj, row in zip(data, rows):
+    for obj, row in zip(data, rows, strict=True):
         assert list(obj) == header  # exactly the csv columns, in order
         assert obj["id"] == row[0]
     # JSON has no NaN: the value is kept, in words, and the output stays strict JSON.
@@ -281,34 +244,13 @@ def test_ls_missing_runs_dir_is_an_error(tmp_path):
     assert "does not exist" in one_error_line(result, 2)
 
 
-def _in_terminal(cmd: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Run ``cmd`` with stdout on a pseudo-terminal (stderr a pipe)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 300, 0, 0))
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's other side is closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    err = proc.stderr.read()
-    proc.wait(timeout=30)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace"), err.decode(errors="replace")
-
-
 def test_no_colour_without_a_terminal_or_with_no_color(sweeps):
     cmd = [sys.executable, "-m", "sweep", "ls", "--runs-dir", str(sweeps.runs)]
     env = python_env(TERM="xterm-256color")
-    code, out, _ = _in_terminal(cmd, env)
+    code, out, _ = in_terminal(cmd, env)
     assert code == 0
     assert ANSI.search(out), "a terminal gets colour (else the checks below prove nothing)"
-    code, out, _ = _in_terminal(cmd, {**env, "NO_COLOR": "1"})
+    code, out, _ = in_terminal(cmd, {**env, "NO_COLOR": "1"})
     assert code == 0 and "eval_accuracy" in out
     assert not ANSI.search(out)
     piped = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=30)
@@ -340,7 +282,7 @@ def test_show_a_run_by_id_prefix_and_last(sweeps):
     assert "status   completed" in out
     assert f"duration {rec['duration']:.6g} s" in out
     assert re.search(rf"^\s+dropout\s+{flags['dropout']:g}$", out, re.M)
-    assert re.search(rf"^\s+lr\s+0.01$", out, re.M)
+    assert re.search(r"^\s+lr\s+0.01$", out, re.M)
     assert re.search(rf"^\s+eval_accuracy\s+{metrics['eval_accuracy']:.6g}$", out, re.M)
     assert f"--dropout={flags['dropout']!r} --lr=0.01" in out
     assert "probe.py" in out.split("command", 1)[1].splitlines()[0]
@@ -382,7 +324,7 @@ def test_compare_marks_differences(sweeps):
     lines = result.stdout.splitlines()
 
     def row(key: str) -> str:
-        (line,) = [l for l in lines if re.search(rf"\b{key}\b", l) and "vs" not in l]
+        (line,) = [text for text in lines if re.search(rf"\b{key}\b", text) and "vs" not in text]
         return line
 
     assert "0.1" in row("flag_dropout") and "0.3" in row("flag_dropout") and "*" in row("flag_dropout")

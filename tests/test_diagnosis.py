@@ -10,12 +10,10 @@ import math
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from sweep import diagnosis, render, report
-from sweep.cli import app
 
-runner = CliRunner()
+from helpers import sweep_cli
 
 
 @pytest.mark.parametrize("metrics, baseline, label, bias, variance", [
@@ -85,8 +83,7 @@ def runs(tmp_path_factory) -> Path:
     (root / "fit.py").write_text(SCRIPT)
     (root / "f.yaml").write_text(
         "script: fit.py\nsampler: grid\nflags:\n  train: [0.99, 0.85]\n  dev: [0.985, 0.70]\n")
-    result = runner.invoke(app, ["run", str(root / "f.yaml"), "--runs-dir", str(root / "runs"),
-                                 "--launcher", "spawn"])
+    result = sweep_cli("run", root / "f.yaml", "--runs-dir", root / "runs", "--launcher", "spawn")
     assert result.exit_code == 0, result.output
     return root / "runs"
 
@@ -96,7 +93,7 @@ EXPECTED = {(0.99, 0.985): "good fit", (0.99, 0.70): "high variance",
 
 
 def _ls(runs: Path, *args: str) -> str:
-    result = runner.invoke(app, ["ls", "--runs-dir", str(runs), *args])
+    result = sweep_cli("ls", "--runs-dir", runs, *args)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -127,7 +124,7 @@ def test_baseline_error_option_changes_the_verdict(runs):
 def test_show_prints_diagnosis_recipe_and_curves(runs):
     rows = json.loads(_ls(runs, "--format", "json"))
     run_id = next(r["id"] for r in rows if r["diagnosis"] == "high variance")
-    result = runner.invoke(app, ["show", run_id, "--runs-dir", str(runs)])
+    result = sweep_cli("show", run_id, "--runs-dir", runs)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "diagnosis  high variance" in out

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from sweep import rundir, search, spec as specs
+from sweep import rundir, search
+from sweep import spec as specs
 from sweep.driver import Driver, Event
 from sweep.errors import LauncherError, StorageError
 from sweep.launch import Job, Process

@@ -11,31 +11,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-from typer.testing import CliRunner
-
 from sweep import rundir
 from sweep.index import INDEX_FILE, INDEX_NOTES
-from sweep.cli import app
 
-SCRIPT = Path(__file__).parent / "scripts" / "reliability" / "trial.py"
+from helpers import SCRIPTS, ls_json, project
+
+SCRIPT = SCRIPTS / "reliability" / "trial.py"
 
 
 def sweep_once(root: Path, runs: Path, trials: int = 4, **flags: Any) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCRIPT, root / "trial.py")
-    flags_file = root / "flags.yaml"
-    flags_file.write_text(yaml.safe_dump({"script": "trial.py", "trials": trials, "seed": 3,
-                                          "flags": flags or {"x": {"min": 0.0, "max": 1.0}}}))
+    flags_file = project(root, flags or {"x": {"min": 0.0, "max": 1.0}}, script=SCRIPT, trials=trials, seed=3)
     proc = subprocess.run([sys.executable, "-m", "sweep", "run", str(flags_file), "--runs-dir", str(runs),
                            "--launcher", "spawn"], capture_output=True, text=True)
     assert proc.returncode in (0, 1), proc.stderr
 
 
 def ls(runs: Path) -> dict[str, dict[str, Any]]:
-    result = CliRunner().invoke(app, ["ls", "--runs-dir", str(runs), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    return {row["id"]: row for row in json.loads(result.stdout)}
+    return {row["id"]: row for row in ls_json(runs)}
 
 
 def from_scratch(runs: Path, tmp: Path) -> dict[str, dict[str, Any]]:

@@ -13,75 +13,32 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from typer.testing import CliRunner
 
-from sweep.cli import app
+from helpers import SCRIPTS, alive, flags_of, info, metrics_of, project, python_env, run_dirs, sweep_cli
 
-from helpers import flags_of, info, metrics_of, run_dirs
-
-SCRIPTS = Path(__file__).parent / "scripts" / "launch"
-REPO = Path(__file__).resolve().parent.parent
+LAUNCH = SCRIPTS / "launch"
+TRIAL = LAUNCH / "trial.py"
 CORES = len(os.sched_getaffinity(0))
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def project(root: Path, flags: dict[str, Any], script: str = "trial.py", **top: Any) -> Path:
-    """A folder with a copy of a test script and a flags file that sweeps it."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCRIPTS / script, root / script)
-    path = root / "flags.yaml"
-    path.write_text(yaml.safe_dump({"script": script, "flags": flags, **top}, sort_keys=False))
-    return path
-
-
 def plan_project(root: Path, plan: list[str], **top: Any) -> Path:
     """trial.py swept over ``x``, trial N doing ``plan[N]``."""
-    return project(root, {"plan": ",".join(plan), "x": {"min": 0.0, "max": 1.0}},
+    return project(root, {"plan": ",".join(plan), "x": {"min": 0.0, "max": 1.0}}, script=TRIAL,
                    trials=len(plan), **top)
-
-
-def sweep_cli(*args: Any, env: dict[str, str] | None = None):
-    return CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
-
-
-def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("NO_COLOR", "SWEEP_RUNS_DIR", "CUDA_VISIBLE_DEVICES"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
-    env.update(extra)
-    return env
-
-
-
-
-
-
-
-
 
 
 def probes(folder: Path) -> list[dict[str, Any]]:
     """Probe records in trial order."""
     return sorted((json.loads(p.read_text()) for p in folder.glob("*.json")), key=lambda r: r["trial"])
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"  # a zombie is dead too
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- the warm launcher's isolation
@@ -253,7 +210,7 @@ def test_a_hanging_trial_is_stopped_with_its_children(isolation):
 
 def test_fork_and_spawn_give_the_same_results(tmp_path):
     flags_file = project(tmp_path / "proj", {"lr": [0.01, 0.03, 0.1, 0.3], "hidden": [4, 8, 16]},
-                         script="determ.py", trials=3)
+                         script=LAUNCH / "determ.py", trials=3)
     results = {}
     for launcher in ("fork", "spawn"):
         runs = tmp_path / launcher

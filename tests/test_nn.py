@@ -158,7 +158,7 @@ def test_sgd_weight_decay_equals_l2_penalty():
     nn.functional.mse_loss(b(x), y).backward()
     opt_a.step()
     opt_b.step()
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6)
 
 
@@ -219,7 +219,7 @@ def test_scheduler_follows_decayed_lr(kind, decay):
     opt = snn.optimizer("sgd", [nn.Parameter(torch.zeros(1))], lr=LR0)
     sched = snn.scheduler(kind, opt, decay, step_size=2)
     lrs = []
-    for epoch in range(6):
+    for _ in range(6):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
@@ -250,7 +250,7 @@ def test_split_partitions_and_is_reproducible():
     for Xp, yp in ((Xtr, ytr), (Xdv, ydv), (Xte, yte)):
         assert np.array_equal(Xp[:, 0], 2 * yp)  # rows stay with their labels
     again = snn.split(X, y, dev=0.2, test=0.1, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
     assert not np.array_equal(snn.split(X, y, dev=0.2, test=0.1, seed=4)[1], ytr)
     assert not np.array_equal(ytr, np.sort(ytr))  # actually shuffled
 
@@ -259,7 +259,7 @@ def test_split_torch_matches_numpy_and_validates():
     X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20)
     a = snn.split(X, y, dev=0.25, seed=1)
     b = snn.split(torch.from_numpy(X), torch.from_numpy(y), dev=0.25, seed=1)
-    assert all(isinstance(t, torch.Tensor) and np.array_equal(t.numpy(), n) for t, n in zip(b, a))
+    assert all(isinstance(t, torch.Tensor) and np.array_equal(t.numpy(), n) for t, n in zip(b, a, strict=True))
     assert len(a[4]) == 0  # no test set by default
     with pytest.raises(ValueError):
         snn.split(X, y, dev=0.6, test=0.4)

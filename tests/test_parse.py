@@ -14,7 +14,6 @@ import pytest
 from sweep import rundir
 from sweep.parse import MAX_LINE, LineReader, parse_line
 
-
 # ---------------------------------------------------------------- parse_line
 
 

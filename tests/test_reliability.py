@@ -22,50 +22,23 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-import yaml
-from typer.testing import CliRunner
 
 from sweep import rundir, trial
-from sweep.cli import app
 
-SCRIPT = Path(__file__).parent / "scripts" / "reliability" / "trial.py"
-REPO = Path(__file__).resolve().parent.parent
+from helpers import SCRIPTS, alive, ls_json, project, python_env, run_dirs, survivors, sweep_cli, wait_for
+
+SCRIPT = SCRIPTS / "reliability" / "trial.py"
+OURS = (b"trial.py", b"forkserver")  # the processes a sweep here starts (for alive)
 KILLS = 22  # kill -9 of a spawn sweep; the fork section adds 2
 SECRET = "AKIAFAKE-do-not-leak-7f3a9c"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def project(root: Path, flags: dict[str, Any], **top: Any) -> Path:
-    """A folder with trial.py and a flags file that sweeps it."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCRIPT, root / "trial.py")
-    path = root / "flags.yaml"
-    path.write_text(yaml.safe_dump({"script": "trial.py", "flags": flags, **top}, sort_keys=False))
-    return path
-
-
-def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("NO_COLOR", "SWEEP_RUNS_DIR", "SWEEP_MAX_OUTPUT_MB"):
-        env.pop(var, None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
-    env.update(extra)
-    return env
-
-
-def cli(*args: Any, env: dict[str, str] | None = None):
-    """``sweep ARGS`` in this process; stdout and stderr apart; never lets an exception out
-    unnoticed (a traceback is a failure of the promise, not of the test)."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"sweep {' '.join(map(str, args))} crashed") from result.exception
-    return result
 
 
 class Sweep:
@@ -86,13 +59,16 @@ class Sweep:
     def running(self) -> bool:
         return self.proc.poll() is None
 
+    def poll(self) -> int | None:  # for wait_for, as a Popen
+        return self.proc.poll()
+
     def wait(self, timeout: float = 90) -> int:
         try:
             return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as err:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"sweep did not end in {timeout} s: {self.err}")
+            raise AssertionError(f"sweep did not end in {timeout} s: {self.err}") from err
 
     def kill9(self) -> bool:
         """SIGKILL now; whether it was still running (else it had ended by itself)."""
@@ -111,16 +87,8 @@ class Sweep:
         return self.err_path.read_text(errors="replace")
 
 
-def run_dirs(runs: Path) -> list[Path]:
-    """Published run directories (hidden staging folders and the archive left out)."""
-    if not runs.is_dir():
-        return []
-    return sorted(p for p in runs.iterdir()
-                  if p.is_dir() and not p.is_symlink() and rundir.is_run_name(p.name))
-
-
 def records(runs: Path) -> list[rundir.Run]:
-    return [rundir.read_run(d) for d in run_dirs(runs)]
+    return [rundir.read_run(d) for d in run_dirs(runs, by_trial=False)]
 
 
 def of_sweep(runs: Path, sweep_id: str) -> list[rundir.Run]:
@@ -157,7 +125,7 @@ def assert_whole(run_dir: Path, trial_wrote_junk: bool = False) -> None:
 
 def trial_pids(runs: Path) -> set[int]:
     pids = set()
-    for d in run_dirs(runs):
+    for d in run_dirs(runs, by_trial=False):
         try:
             pids.add(int((d / "trial.pid").read_text()))
         except (OSError, ValueError):
@@ -165,24 +133,8 @@ def trial_pids(runs: Path) -> set[int]:
     return pids
 
 
-def alive(pid: int) -> bool:
-    """A live trial process (a zombie is dead; a pid reused by another program is not ours)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[-1].split()[0]
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read()
-    except OSError:
-        return False
-    return state != "Z" and (b"trial.py" in cmd or b"forkserver" in cmd)
-
-
 def assert_gone(pids: set[int], within: float = 5.0) -> None:
-    deadline = time.time() + within
-    left = {p for p in pids if alive(p)}
-    while left and time.time() < deadline:
-        time.sleep(0.05)
-        left = {p for p in left if alive(p)}
+    left = survivors(pids, within, OURS)
     assert not left, f"trial processes {sorted(left)} outlived their sweep by more than {within} s"
 
 
@@ -197,18 +149,6 @@ def children(pid: int) -> set[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return out
-
-
-def wait_for(cond: Callable[[], bool], sweep: Sweep | None = None, timeout: float = 60, poll: float = 0.02) -> bool:
-    """Poll until ``cond``; False when the sweep ended first or time ran out."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        if sweep is not None and not sweep.running():
-            return cond()
-        time.sleep(poll)
-    return False
 
 
 def count(runs: Path, status: str) -> int:
@@ -237,7 +177,7 @@ def assert_reruns(runs: list[rundir.Run], keys: tuple[str, ...]) -> None:
 def test_resume_after_ctrl_c_bare_resume_and_a_finished_sweep(tmp_path):
     """Random search over lists (no repeats) with a seed: interrupt with two trials done and
     two running, resume with a bare --resume, then resume the finished sweep."""
-    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3], "b": ["p", "q"], "sleep": 0.8},
+    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3], "b": ["p", "q"], "sleep": 0.8}, script=SCRIPT,
                          trials=6, seed=7, jobs=2)
     runs = tmp_path / "runs"
     first = Sweep(tmp_path, flags_file, runs, "--launcher", "spawn")
@@ -262,27 +202,29 @@ def test_resume_after_ctrl_c_bare_resume_and_a_finished_sweep(tmp_path):
     third = Sweep(tmp_path, flags_file, runs, "--launcher", "spawn", "--resume")
     assert third.wait() == 0, third.err
     assert "already finished" in third.err and "nothing to run" in third.err
-    assert len(run_dirs(runs)) == len(after)
+    assert len(run_dirs(runs, by_trial=False)) == len(after)
 
 
 def test_resume_after_kill_9_with_an_explicit_sweep_id(tmp_path):
     """A continuous space: killed twice with a trial running, resumed by id each time. The
     interrupted trials rerun with their flags, and the random sequence goes on (a resumed
     sweep never replays flags it already ran)."""
-    flags_file = project(tmp_path / "proj", {"x": {"min": 0.0, "max": 1.0}, "sleep": 0.6},
+    flags_file = project(tmp_path / "proj", {"x": {"min": 0.0, "max": 1.0}, "sleep": 0.6}, script=SCRIPT,
                          trials=7, seed=3)
     runs = tmp_path / "runs"
     seen: set[str] = set()
     sweep_id = None
-    for round_, goal in enumerate((2, 4)):
+    for goal in (2, 4):
         args = ["--launcher", "spawn"] + (["--resume", sweep_id] if sweep_id else [])
         sweep = Sweep(tmp_path, flags_file, runs, *args)
-        assert wait_for(lambda: count(runs, "completed") >= goal and running_with_pid(runs) >= 1, sweep), sweep.err
+        # The lambda runs within this iteration, so it sees this round's goal.
+        assert wait_for(lambda: count(runs, "completed") >= goal and running_with_pid(runs) >= 1,  # noqa: B023
+                        sweep), sweep.err
         assert sweep.kill9()
         assert_gone(trial_pids(runs))
         dead = [r for r in records(runs) if r.status == "interrupted" and not r.info.get("resumed")]
         assert dead and all(r.reason == "the sweep process is gone" for r in dead)
-        seen |= {d.name for d in run_dirs(runs)}
+        seen |= {d.name for d in run_dirs(runs, by_trial=False)}
         sweep_id = sweep_ids(runs)[0]
     last = Sweep(tmp_path, flags_file, runs, "--launcher", "spawn", "--resume", sweep_id)
     assert last.wait() == 0, last.err
@@ -307,7 +249,7 @@ def _next_args(runs: Path, trials: int) -> list[str]:
 def _check_after_kill(runs: Path, seen: set[str]) -> None:
     assert_gone(trial_pids(runs))
     names = set()
-    for d in run_dirs(runs):
+    for d in run_dirs(runs, by_trial=False):
         run = rundir.read_run(d)
         assert run.status != "broken", f"{d.name}: {run.reason}"
         assert_whole(d)
@@ -320,11 +262,13 @@ def _kill_moment(how: str, runs: Path, sweep: Sweep, rng: random.Random) -> None
     if how == "start-up":  # python start, imports, study, first trial
         time.sleep(rng.uniform(0.05, 1.2))
     elif how == "writing a run":  # the instant a new run directory appears
-        before = {d.name for d in run_dirs(runs)}
-        wait_for(lambda: bool({d.name for d in run_dirs(runs)} - before), sweep, timeout=30, poll=0.003)
+        before = {d.name for d in run_dirs(runs, by_trial=False)}
+        wait_for(lambda: bool({d.name for d in run_dirs(runs, by_trial=False)} - before), sweep,
+                 timeout=30, poll=0.003)
     elif how == "between trials":  # the instant a trial's metrics.json is written
-        before = {d.name for d in run_dirs(runs) if (d / "metrics.json").exists()}
-        wait_for(lambda: bool({d.name for d in run_dirs(runs) if (d / "metrics.json").exists()} - before),
+        before = {d.name for d in run_dirs(runs, by_trial=False) if (d / "metrics.json").exists()}
+        wait_for(lambda: bool({d.name for d in run_dirs(runs, by_trial=False)
+                               if (d / "metrics.json").exists()} - before),
                  sweep, timeout=30, poll=0.003)
     else:
         time.sleep(rng.uniform(0.8, 3.0))
@@ -340,7 +284,7 @@ def test_kill_9_at_random_moments_then_resume(tmp_path):
     rng = random.Random(seed)
     trials = 40
     flags_file = project(tmp_path / "proj", {"a": list(range(8)), "b": [f"v{i}" for i in range(8)],
-                                              "sleep": 0.05}, trials=trials, seed=11)
+                                              "sleep": 0.05}, script=SCRIPT, trials=trials, seed=11)
     runs = tmp_path / "runs"
     moments = ("start-up", "writing a run", "between trials", "random")
     seen: set[str] = set()
@@ -376,12 +320,13 @@ def test_kill_9_at_random_moments_then_resume(tmp_path):
 def test_kill_9_with_the_fork_launcher(tmp_path):
     """The warm launcher: kill the sweep during the server's warm-up, then with two trials
     running; the server and its trial children die with it, and the sweep resumes."""
-    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3, 4, 5, 6], "sleep": 1.0}, trials=6, jobs=2)
+    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3, 4, 5, 6], "sleep": 1.0}, script=SCRIPT,
+                         trials=6, jobs=2)
     runs = tmp_path / "runs"
     seen: set[str] = set()
     warming = Sweep(tmp_path, flags_file, runs)
-    assert wait_for(lambda: any(alive(p) for p in children(warming.pid)), warming, timeout=30, poll=0.01)
-    server = {p for p in children(warming.pid) if alive(p)}
+    assert wait_for(lambda: any(alive(p, OURS) for p in children(warming.pid)), warming, timeout=30, poll=0.01)
+    server = {p for p in children(warming.pid) if alive(p, OURS)}
     time.sleep(random.uniform(0.0, 0.8))
     assert warming.kill9()
     assert_gone(server)
@@ -389,7 +334,7 @@ def test_kill_9_with_the_fork_launcher(tmp_path):
 
     busy = Sweep(tmp_path, flags_file, runs, *_next_args(runs, 6))
     assert wait_for(lambda: running_with_pid(runs) >= 2, busy, timeout=60), busy.err
-    server = {p for p in children(busy.pid) if alive(p)}
+    server = {p for p in children(busy.pid) if alive(p, OURS)}
     assert busy.kill9()
     assert_gone(server | trial_pids(runs))
     _check_after_kill(runs, seen)
@@ -415,7 +360,7 @@ def test_kill_9_with_the_fork_launcher(tmp_path):
 def test_interrupt_stops_trials_marks_them_and_prints_the_leaderboard(tmp_path, launcher, sig):
     """Two trials done, two hanging (trial number >= 2): one signal ends the sweep with 130,
     starts nothing more, and prints the leaderboard so far."""
-    flags_file = project(tmp_path / "proj", {"x": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "mode": "late_hang"},
+    flags_file = project(tmp_path / "proj", {"x": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "mode": "late_hang"}, script=SCRIPT,
                          trials=6, jobs=2)
     runs = tmp_path / "runs"
     sweep = Sweep(tmp_path, flags_file, runs, "--launcher", launcher)
@@ -436,23 +381,24 @@ def test_interrupt_stops_trials_marks_them_and_prints_the_leaderboard(tmp_path, 
 @pytest.mark.slow
 def test_an_interrupt_while_the_warm_launcher_starts_runs_nothing(tmp_path):
     """Ctrl-C while the fork server still imports torch: no trial starts once it is warm."""
-    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3]}, trials=3)
+    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3]}, script=SCRIPT, trials=3)
     runs = tmp_path / "runs"
     sweep = Sweep(tmp_path, flags_file, runs)
-    assert wait_for(lambda: any(alive(p) for p in children(sweep.pid)), sweep, timeout=30, poll=0.01)
-    server = {p for p in children(sweep.pid) if alive(p)}
+    assert wait_for(lambda: any(alive(p, OURS) for p in children(sweep.pid)), sweep, timeout=30, poll=0.01)
+    server = {p for p in children(sweep.pid) if alive(p, OURS)}
     sweep.proc.send_signal(signal.SIGINT)
     assert sweep.wait(60) == 130, sweep.err
-    assert run_dirs(runs) == [] and "no trials" in sweep.err
+    assert run_dirs(runs, by_trial=False) == [] and "no trials" in sweep.err
     assert_gone(server)
 
 
 def _stubborn(tmp_path: Path) -> tuple[Sweep, Path]:
     """A sweep whose one trial ignores SIGTERM, once that trial is running."""
-    flags_file = project(tmp_path / "proj", {"mode": "stubborn"}, trials=1)
+    flags_file = project(tmp_path / "proj", {"mode": "stubborn"}, script=SCRIPT, trials=1)
     runs = tmp_path / "runs"
     sweep = Sweep(tmp_path, flags_file, runs, "--launcher", "spawn")
-    log = lambda: "".join((d / "output.log").read_text() for d in run_dirs(runs) if (d / "output.log").exists())  # noqa: E731
+    log = lambda: "".join((d / "output.log").read_text() for d in run_dirs(runs, by_trial=False)  # noqa: E731
+                          if (d / "output.log").exists())
     assert wait_for(lambda: "started" in log(), sweep), sweep.err
     return sweep, runs
 
@@ -474,7 +420,7 @@ def test_a_trial_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
 def test_a_second_interrupt_stops_at_once(tmp_path, sig):
     sweep, runs = _stubborn(tmp_path)
     sweep.proc.send_signal(sig)
-    (run_dir,) = run_dirs(runs)
+    (run_dir,) = run_dirs(runs, by_trial=False)
     assert wait_for(lambda: "got SIGTERM" in (run_dir / "output.log").read_text(), sweep)
     t0 = time.time()
     sweep.proc.send_signal(sig)
@@ -501,16 +447,10 @@ BAD = {  # mode -> (status, words in the reason)
 }
 
 
-def ls_json(runs: Path, *args: Any) -> list[dict[str, Any]]:
-    result = cli("ls", "--runs-dir", runs, "--format", "json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 def test_bad_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
-    flags_file = project(tmp_path / "proj", {"mode": list(BAD)}, trials=len(BAD), timeout=3, jobs=2)
+    flags_file = project(tmp_path / "proj", {"mode": list(BAD)}, script=SCRIPT, trials=len(BAD), timeout=3, jobs=2)
     runs = tmp_path / "runs"
-    result = cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn",
+    result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn",
                  env={"SWEEP_MAX_OUTPUT_MB": "1", "NO_COLOR": "1"})
     assert result.exit_code == 1, result.output
     assert sum(line.startswith("[") for line in result.stderr.splitlines()) == len(BAD)  # it went on
@@ -522,7 +462,7 @@ def test_bad_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
         if words:
             assert words in (run.reason or ""), (mode, run.reason)
         assert_whole(run.path, trial_wrote_junk=mode == "hugeint")
-        shown = cli("show", run.path.name, "--runs-dir", runs)
+        shown = sweep_cli("show", run.path.name, "--runs-dir", runs)
         assert shown.exit_code == 0 and f"status   {status}" in shown.stdout, shown.output
     assert "RuntimeError: boom" in by_mode["crash"].info["error"]
     assert by_mode["junk"].metrics["eval_accuracy"] == 0.7
@@ -536,22 +476,22 @@ def test_bad_trials_are_recorded_and_the_sweep_goes_on(tmp_path):
         assert values[:2] == pytest.approx(best), values  # ok (0.5 + 0.5/2 + 1/100) and junk
         assert all(v in ("nan", "inf", "-inf", None) for v in values[2:]), values
     for fmt in ("table", "csv", "markdown"):
-        assert cli("ls", "--runs-dir", runs, "--format", fmt, "--sort", "eval_accuracy").exit_code == 0
+        assert sweep_cli("ls", "--runs-dir", runs, "--format", fmt, "--sort", "eval_accuracy").exit_code == 0
 
     # Minimizing: -inf is not the best loss either.
-    loss_file = project(tmp_path / "loss", {"mode": ["ok", "neginf", "nan"]}, trials=3,
+    loss_file = project(tmp_path / "loss", {"mode": ["ok", "neginf", "nan"]}, script=SCRIPT, trials=3,
                         metric="eval_loss", goal="minimize")
     loss_runs = tmp_path / "loss-runs"
-    assert cli("run", loss_file, "--runs-dir", loss_runs, "--launcher", "spawn").exit_code == 1
+    assert sweep_cli("run", loss_file, "--runs-dir", loss_runs, "--launcher", "spawn").exit_code == 1
     for flip in ([], ["--asc"]):
         rows = ls_json(loss_runs, "--sort", "eval_loss", *flip)
         assert rows[0]["flag_mode"] == "ok" and rows[0]["status"] == "completed", rows
 
 
 def test_max_failures_stops_a_broken_script(tmp_path):
-    flags_file = project(tmp_path / "proj", {"mode": "crash", "x": {"min": 0.0, "max": 1.0}}, trials=20)
+    flags_file = project(tmp_path / "proj", {"mode": "crash", "x": {"min": 0.0, "max": 1.0}}, script=SCRIPT, trials=20)
     runs = tmp_path / "runs"
-    result = cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn", "--max-failures", "3")
+    result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn", "--max-failures", "3")
     assert result.exit_code == 1, result.output
     assert "stopped after 3 failed trials" in result.stderr
     recs = records(runs)
@@ -632,7 +572,8 @@ def _cases(good: dict[str, Any]) -> list[tuple[str, Callable[[Path], None], str]
         ("running, sweep pid 0", info(status="running", sweep_pid=0), "interrupted"),
         ("empty directory", lambda d: [shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
                                        for p in list(d.iterdir())], "broken:not a run directory"),
-        ("only junk files", lambda d: [(d / n).unlink() for n in ("run.json", "flags.json")], "broken:not a run directory"),
+        ("only junk files", lambda d: [(d / n).unlink() for n in ("run.json", "flags.json")],
+         "broken:not a run directory"),
     ]
     wrong = [("start", "yesterday"), ("start", [1]), ("end", "later"), ("duration", "long"),
              ("trial", {"n": 1}), ("trial", 1.5), ("sweep", ["s"]), ("sweep", {"x": 1}), ("metric", ["m"]),
@@ -645,9 +586,9 @@ def _cases(good: dict[str, Any]) -> list[tuple[str, Callable[[Path], None], str]
 
 
 def test_damaged_runs_never_crash_ls_show_or_compare(tmp_path):
-    flags_file = project(tmp_path / "proj", {"x": [0.1, 0.5, 0.9]}, trials=3)
+    flags_file = project(tmp_path / "proj", {"x": [0.1, 0.5, 0.9]}, script=SCRIPT, trials=3)
     runs = tmp_path / "runs"
-    assert cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn").exit_code == 0
+    assert sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn").exit_code == 0
     good = {r.path.name: r for r in records(runs)}
     template = next(iter(good.values())).path
     cases = _cases(json.loads((template / "run.json").read_text()))
@@ -666,7 +607,7 @@ def test_damaged_runs_never_crash_ls_show_or_compare(tmp_path):
     (runs / "20990202T000001Z-dangling").symlink_to(tmp_path / "nowhere")
     (runs / ".hidden-run").mkdir()
 
-    for attempt in range(2):  # the second time through the ls index
+    for _ in range(2):  # the second time through the ls index
         rows = {r["id"]: r for r in ls_json(runs)}
         assert set(rows) == set(good) | set(expected), set(rows) ^ (set(good) | set(expected))
         for run_id, (name, want) in expected.items():
@@ -680,7 +621,7 @@ def test_damaged_runs_never_crash_ls_show_or_compare(tmp_path):
             assert rows[run_id]["status"] == "completed"
             assert rows[run_id]["eval_accuracy"] == run.metrics["eval_accuracy"]
     for fmt in ("table", "csv", "markdown"):
-        result = cli("ls", "--runs-dir", runs, "--format", fmt)
+        result = sweep_cli("ls", "--runs-dir", runs, "--format", fmt)
         assert result.exit_code == 0, (fmt, result.output)
         if fmt == "csv":
             csv.field_size_limit(1 << 24)  # the huge reason
@@ -692,31 +633,32 @@ def test_damaged_runs_never_crash_ls_show_or_compare(tmp_path):
 
     a_good = next(iter(good))
     for run_id, (name, want) in expected.items():
-        shown = cli("show", run_id, "--runs-dir", runs)
+        shown = sweep_cli("show", run_id, "--runs-dir", runs)
         assert shown.exit_code == 0, (name, shown.output)
         assert f"run      {run_id}" in shown.stdout
         if want.startswith("broken:"):
             assert "status   broken (" in shown.stdout, (name, shown.stdout)
-        compared = cli("compare", run_id, a_good, "--runs-dir", runs)
+        compared = sweep_cli("compare", run_id, a_good, "--runs-dir", runs)
         assert compared.exit_code == 0, (name, compared.output)
     print(f"\nbad files: {len(cases)} damaged runs and 5 stray entries, through ls (4 formats), show, compare")
 
 
 def test_ls_in_a_loop_while_a_sweep_writes(tmp_path):
-    flags_file = project(tmp_path / "proj", {"x": {"min": 0.0, "max": 1.0}, "sleep": 0.05}, trials=16, jobs=2)
+    flags_file = project(tmp_path / "proj", {"x": {"min": 0.0, "max": 1.0}, "sleep": 0.05}, script=SCRIPT,
+                         trials=16, jobs=2)
     runs = tmp_path / "runs"
     sweep = Sweep(tmp_path, flags_file, runs, "--launcher", "spawn")
     loops = 0
     while sweep.running() or loops < 3:
         fmt = ("json", "table", "csv")[loops % 3]
-        result = cli("ls", "--runs-dir", runs, "--format", fmt) if runs.exists() else None
+        result = sweep_cli("ls", "--runs-dir", runs, "--format", fmt) if runs.exists() else None
         if result is not None:
             assert result.exit_code == 0, result.output
             if fmt == "json":
                 rows = json.loads(result.stdout)
                 assert all(r["status"] != "broken" for r in rows), rows
-        if loops % 5 == 4 and run_dirs(runs):
-            assert cli("show", "last", "--runs-dir", runs).exit_code == 0
+        if loops % 5 == 4 and run_dirs(runs, by_trial=False):
+            assert sweep_cli("show", "last", "--runs-dir", runs).exit_code == 0
         loops += 1
     assert sweep.wait() == 0, sweep.err
     assert len(ls_json(runs, "--status", "completed")) == 16
@@ -728,12 +670,12 @@ def test_ls_in_a_loop_while_a_sweep_writes(tmp_path):
 
 @pytest.mark.slow
 def test_four_sweeps_write_one_runs_directory_at_once(tmp_path):
-    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3, 4, 5], "sleep": 0.05}, trials=5)
+    flags_file = project(tmp_path / "proj", {"a": [1, 2, 3, 4, 5], "sleep": 0.05}, script=SCRIPT, trials=5)
     runs = tmp_path / "runs"
     sweeps = [Sweep(tmp_path, flags_file, runs, "--launcher", "spawn") for _ in range(4)]
     for s in sweeps:
         assert s.wait(120) == 0, s.err
-    dirs = run_dirs(runs)
+    dirs = run_dirs(runs, by_trial=False)
     assert len(dirs) == 20 == len({d.name for d in dirs})
     assert not [p for p in runs.iterdir() if p.name.startswith(rundir.STAGE_PREFIX)]
     by_sweep: dict[str, list[rundir.Run]] = {}
@@ -757,10 +699,10 @@ NASTY = ["$(touch pwned1)", "; touch pwned2; rm -rf x", "`touch pwned3`", "a\nb 
 
 
 def test_flag_values_with_shell_metacharacters_reach_the_script_as_they_are(tmp_path):
-    flags_file = project(tmp_path / "proj", {"text": NASTY}, trials=len(NASTY), jobs=2)
+    flags_file = project(tmp_path / "proj", {"text": NASTY}, script=SCRIPT, trials=len(NASTY), jobs=2)
     runs = tmp_path / "runs"
     (runs / "x").mkdir(parents=True)
-    result = cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn")
+    result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn")
     assert result.exit_code == 0, result.output
     got = sorted(json.loads((r.path / "argv.json").read_text())[0] for r in records(runs) if r.sweep)
     assert got == sorted(f"--text={v}" for v in NASTY)
@@ -768,14 +710,14 @@ def test_flag_values_with_shell_metacharacters_reach_the_script_as_they_are(tmp_
     assert not [p for p in tmp_path.rglob("pwned*")] and not list(Path.cwd().glob("pwned*"))
     for r in records(runs):
         if r.sweep:
-            assert cli("show", r.path.name, "--runs-dir", runs).exit_code == 0
+            assert sweep_cli("show", r.path.name, "--runs-dir", runs).exit_code == 0
 
 
 def test_run_and_sweep_references_cannot_leave_the_runs_directory(tmp_path):
-    flags_file = project(tmp_path / "proj", {"x": [0.5]}, trials=1)
+    flags_file = project(tmp_path / "proj", {"x": [0.5]}, script=SCRIPT, trials=1)
     runs = tmp_path / "runs"
-    assert cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn").exit_code == 0
-    (real,) = run_dirs(runs)
+    assert sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn").exit_code == 0
+    (real,) = run_dirs(runs, by_trial=False)
     outside = tmp_path / "outside"
     victim = outside / real.name.replace("Z-", "Z-v")
     shutil.copytree(real, victim)
@@ -785,16 +727,16 @@ def test_run_and_sweep_references_cannot_leave_the_runs_directory(tmp_path):
             "archive/../..", "/etc", "lin", "x\0y"]
     for ref in refs:
         for cmd in (["show", ref], ["compare", ref, real.name], ["clean", ref]):
-            result = cli(*cmd, "--runs-dir", runs)
+            result = sweep_cli(*cmd, "--runs-dir", runs)
             assert result.exit_code != 0, (cmd, result.output)
             assert "Traceback" not in result.output
     for ref in ["../x", "/tmp", "..", ".sweep"]:
-        assert cli("ls", "--sweep", ref, "--runs-dir", runs).exit_code != 0
-        assert cli("run", flags_file, "--runs-dir", runs, "--resume", ref).exit_code != 0
-    assert cli("clean", "--all", "--runs-dir", runs).exit_code == 0
+        assert sweep_cli("ls", "--sweep", ref, "--runs-dir", runs).exit_code != 0
+        assert sweep_cli("run", flags_file, "--runs-dir", runs, "--resume", ref).exit_code != 0
+    assert sweep_cli("clean", "--all", "--runs-dir", runs).exit_code == 0
     assert victim.is_dir() and (victim / "run.json").is_file() and (runs / "link").is_symlink()
     assert not (runs / "archive" / victim.name).exists()
-    assert cli("purge", "--yes", "--runs-dir", runs).exit_code == 0
+    assert sweep_cli("purge", "--yes", "--runs-dir", runs).exit_code == 0
     assert victim.is_dir() and (victim / "run.json").is_file()
 
 
@@ -810,18 +752,18 @@ def test_yaml_is_loaded_safely(tmp_path):
         pwned = tmp_path / f"pwned{i}"
         flags_file = root / f"flags{i}.yaml"
         flags_file.write_text(text.format(p=pwned))
-        result = cli("run", flags_file, "--runs-dir", tmp_path / "runs", "--launcher", "spawn")
+        result = sweep_cli("run", flags_file, "--runs-dir", tmp_path / "runs", "--launcher", "spawn")
         assert result.exit_code == 2, result.output
         assert "Error:" in result.output and "Traceback" not in result.output
         assert not pwned.exists() and not (tmp_path / "runs").exists()
 
 
 def test_no_secret_from_the_environment_lands_in_a_run_directory(tmp_path):
-    flags_file = project(tmp_path / "proj", {"mode": "secret"}, trials=1)
+    flags_file = project(tmp_path / "proj", {"mode": "secret"}, script=SCRIPT, trials=1)
     runs = tmp_path / "runs"
     env = {"AWS_SECRET_ACCESS_KEY": SECRET, "GITHUB_TOKEN": SECRET + "-gh", "SWEEP_NOTE": "kept",
            "OMP_NUM_THREADS": "3"}
-    result = cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn", env=env)
+    result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn", env=env)
     assert result.exit_code == 0, result.output
     (run,) = records(runs)
     recorded = run.info["env"]

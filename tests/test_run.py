@@ -12,55 +12,39 @@ import json
 import math
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from sweep.cli import app
+from helpers import (
+    SCRIPTS,
+    flags_of,
+    in_terminal,
+    info,
+    killed_on_exit,
+    metrics_of,
+    project,
+    python_env,
+    run_dirs,
+    survivors,
+    sweep_cli,
+    wait_for,
+)
 
-from helpers import flags_of, info, metrics_of, run_dirs
-
-SCRIPTS = Path(__file__).parent / "scripts"
-REPO = Path(__file__).resolve().parent.parent
 RUN_FILES = {"run.json", "flags.json", "metrics.json", "metrics.jsonl", "output.log", "source"}
 RUN_KEYS = {"format", "id", "sweep", "trial", "status", "start", "end", "duration", "exit_code",
             "command", "versions"}
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def project(root: Path, flags: dict[str, Any], script: str = "probe.py", **top: Any) -> Path:
-    """A folder with a copy of a test script and a flags file that sweeps it."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SCRIPTS / script, root / script)
-    doc = {"script": script, "flags": flags, **top}
-    path = root / "flags.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def sweep_cli(*args: Any, env: dict[str, str] | None = None):
-    """``sweep ARGS`` in this process (typer's CliRunner); stdout and stderr apart."""
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
-    return result
-
-
-
-
-
-
-
-
 
 
 def probes(folder: Path) -> dict[str, dict[str, Any]]:
@@ -74,39 +58,8 @@ def accuracy(flags: dict[str, Any]) -> float:
     return (0.5 + flags.get("dropout", 0.1) / 2) * epochs / epochs
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead too
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-    return True
-
-
-def gone_soon(pid: int, within: float = 5.0) -> bool:
-    deadline = time.time() + within
-    while time.time() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return not alive(pid)
-
-
 def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("NO_COLOR", None)
-    env.pop("SWEEP_RUNS_DIR", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
-    env.update(extra)
-    return env
 
 
 # ---------------------------------------------------------------- an unmodified script
@@ -190,7 +143,7 @@ def test_threads_are_shared_between_parallel_trials(tmp_path, probe_dir):
         assert probe["out_ok"] is True  # each wrote and read back its own out.txt
     # Two at a time really ran at once (so the out.txt check above meant something).
     seen.sort(key=lambda p: p["start"])
-    assert any(b["start"] < a["end"] for a, b in zip(seen, seen[1:]))
+    assert any(b["start"] < a["end"] for a, b in pairwise(seen))
     assert len({p["cwd"] for p in seen}) == 4
     for run in run_dirs(runs):
         assert info(run)["threads"] == int(share)
@@ -220,14 +173,14 @@ def test_timeout_fails_a_hanging_trial_and_the_sweep_goes_on(tmp_path, probe_dir
     assert hung["reason"].startswith("timed out"), hung["reason"]
     assert 1.0 <= hung["duration"] < 10
     assert info(by_mode["ok"])["status"] == "completed"
-    assert gone_soon(probes(probe_dir)[by_mode["hang"].name]["pid"])
+    assert not survivors([probes(probe_dir)[by_mode["hang"].name]["pid"]])
 
 
 # ---------------------------------------------------------------- metrics, three ways
 
 
 def test_metrics_from_sweep_log(tmp_path):
-    flags_file = project(tmp_path / "proj", {"dropout": [0.2, 0.4], "epochs": 4}, script="logged.py")
+    flags_file = project(tmp_path / "proj", {"dropout": [0.2, 0.4], "epochs": 4}, script=SCRIPTS / "logged.py")
     runs = tmp_path / "runs"
     result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn")
     assert result.exit_code == 0, result.output
@@ -503,53 +456,21 @@ def test_sigint_interrupts_with_status_130(tmp_path, probe_dir, launcher):
     flags_file = project(tmp_path / "proj", {"dropout": [0.1, 0.2, 0.3, 0.4], "mode": "hang"}, trials=4, jobs=2)
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "sweep", "run", str(flags_file), "--runs-dir", str(runs), "--launcher", launcher]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=python_env(SWEEP_TEST_PROBES=str(probe_dir)))
-    try:
-        deadline = time.time() + 30
-        while len(probes(probe_dir)) < 2 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+    with killed_on_exit(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                         env=python_env(SWEEP_TEST_PROBES=str(probe_dir)))) as proc:
+        wait_for(lambda: len(probes(probe_dir)) >= 2, proc, timeout=30, poll=0.05)
         assert len(probes(probe_dir)) == 2, proc.communicate(timeout=5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     dirs = run_dirs(runs)
     assert len(dirs) == 2  # no trial started after the interrupt
     for d in dirs:
         assert info(d)["status"] == "interrupted"
     for probe in probes(probe_dir).values():
-        assert gone_soon(probe["pid"]), f"trial process {probe['pid']} survived"
+        assert not survivors([probe["pid"]]), f"trial process {probe['pid']} survived"
     listed = sweep_cli("ls", "--runs-dir", runs, "--format", "json")
     assert {r["status"] for r in json.loads(listed.stdout)} == {"interrupted"}
-
-
-def _in_terminal(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run ``cmd`` with stdout and stderr on one pseudo-terminal; what it showed."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the other side of the terminal is closed
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=60)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
 def test_live_bar_on_a_terminal_plain_lines_with_no_color(tmp_path):
@@ -557,8 +478,7 @@ def test_live_bar_on_a_terminal_plain_lines_with_no_color(tmp_path):
     cmd = [sys.executable, "-m", "sweep", "run", str(flags_file), "--runs-dir", str(tmp_path / "runs"),
            "--launcher", "spawn"]
     env = python_env(TERM="xterm-256color")
-    env.pop("FORCE_COLOR", None)
-    code, shown = _in_terminal(cmd, env)
+    code, shown, _ = in_terminal(cmd, env, stderr_too=True, columns=250)
     assert code == 0, shown
     assert "\x1b[" in shown
     # The bar: trials done/total, failures, best value so far, elapsed and ETA.
@@ -566,7 +486,7 @@ def test_live_bar_on_a_terminal_plain_lines_with_no_color(tmp_path):
     best = max(accuracy({"dropout": d}) for d in (0.1, 0.3))
     assert f"best eval_accuracy {best:.6g}" in shown
     assert "[1/2] trial" not in shown
-    code, shown = _in_terminal(cmd, {**env, "NO_COLOR": "1"})
+    code, shown, _ = in_terminal(cmd, {**env, "NO_COLOR": "1"}, stderr_too=True, columns=250)
     assert code == 0, shown
     assert "\x1b" not in shown
     assert "[1/2] trial" in shown and "[2/2] trial" in shown

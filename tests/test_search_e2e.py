@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+
+from helpers import alive, killed_on_exit, wait_for
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts" / "search"
 CURVE = SCRIPTS / "curve.py"
@@ -60,15 +62,6 @@ def by_status(all_runs: list[dict], status: str) -> list[dict]:
     return [r for r in all_runs if r["info"]["status"] == status]
 
 
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie (an orphan reaped late by init)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return fields[0] not in ("Z", "X")
-
-
 def check_pruned(run: dict, epochs: int = EPOCHS) -> int:
     """A pruned run: the reason names the step the pruner stopped it at; ``steps`` is the last
     step it reached (a step or two later if it ran on before SIGTERM landed); metrics as last
@@ -91,8 +84,10 @@ def check_pruned(run: dict, epochs: int = EPOCHS) -> int:
 
 
 SAMPLER_SPACES = {
-    "random": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: {min: 0, max: 9, int: true, step: 3}",
-    "qmc": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: {min: 0, max: 9, int: true, step: 3}",
+    "random": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n"
+              "  z: {min: 0, max: 9, int: true, step: 3}",
+    "qmc": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n"
+           "  z: {min: 0, max: 9, int: true, step: 3}",
     "tpe": "x: {min: 0.0, max: 1.0}\n  y: {min: 0.001, max: 1.0, log: true}\n  z: [0, 1, 2]",
     "grid": "x: [0.1, 0.3, 0.5]\n  y: [1.0, 2.0]\n  z: 4",
 }
@@ -120,7 +115,8 @@ def test_sampler_runs_and_is_reproducible(tmp_path: Path, name: str) -> None:
 
 
 def test_tpe_with_two_jobs_uses_constant_liar(tmp_path: Path) -> None:
-    from sweep import samplers, spec as specs
+    from sweep import samplers
+    from sweep import spec as specs
 
     path = flags_file(tmp_path, "flags:\n  x: {min: 0.0, max: 1.0}\n  y: {min: 0.0, max: 1.0}\n"
                       "  sleep: 0.03\ntrials: 14\nseed: 3\nsampler: tpe\n", CURVE)
@@ -130,11 +126,11 @@ def test_tpe_with_two_jobs_uses_constant_liar(tmp_path: Path) -> None:
     done = runs(tmp_path / "runs")
     assert len(done) == 14 and all(r["info"]["status"] == "completed" for r in done)
     points = [(r["flags"]["x"], r["flags"]["y"]) for r in done]
-    assert all(a != b for a, b in zip(points, points[1:]))
+    assert all(a != b for a, b in pairwise(points))
     assert len(set(points)) == len(points)
     # The two jobs really ran side by side.
     spans = [(r["info"]["start"], r["info"]["end"]) for r in done]
-    assert any(a[0] < b[1] and b[0] < a[1] for a, b in zip(spans, spans[1:]))
+    assert any(a[0] < b[1] and b[0] < a[1] for a, b in pairwise(spans))
 
 
 # ---------------------------------------------------------------- pruners
@@ -217,7 +213,7 @@ def test_pruning_with_two_jobs(tmp_path: Path) -> None:
     for run in pruned:
         check_pruned(run)
     spans = sorted((r["info"]["start"], r["info"]["end"]) for r in done)
-    assert any(a[1] > b[0] for a, b in zip(spans, spans[1:]))  # trials overlapped
+    assert any(a[1] > b[0] for a, b in pairwise(spans))  # trials overlapped
 
 
 def test_pruning_survives_interrupt_and_resume(tmp_path: Path) -> None:
@@ -225,22 +221,14 @@ def test_pruning_survives_interrupt_and_resume(tmp_path: Path) -> None:
     path = flags_file(tmp_path, curve_flags(0.03) + f"trials: {trials}\nseed: 4\n"
                       "pruner: {name: median, startup_trials: 3}\n")
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "sweep", "run", str(path), "-d", "runs", "--launcher",
-                             "spawn"], cwd=tmp_path, env=dict(os.environ, NO_COLOR="1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if runs_dir.is_dir() and sum(r["info"]["status"] != "running" for r in runs(runs_dir)) >= 5:
-                break
-            time.sleep(0.1)
+    with killed_on_exit(subprocess.Popen([sys.executable, "-m", "sweep", "run", str(path), "-d", "runs",
+                                          "--launcher", "spawn"], cwd=tmp_path, env=dict(os.environ, NO_COLOR="1"),
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
+        wait_for(lambda: runs_dir.is_dir() and sum(r["info"]["status"] != "running" for r in runs(runs_dir)) >= 5,
+                 proc, timeout=120, poll=0.1)
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     first = {r["path"].name: r["info"]["status"] for r in runs(runs_dir)}
     assert "interrupted" in first.values()

@@ -231,7 +231,7 @@ def test_flags_file_may_be_given_as_str(write):
 
 def test_spec_is_frozen(write):
     s = spec.load(write("script: train.py\nflags: {lr: [0.1]}\n"))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - frozen is the promise, not which frozen type spec uses
         s.trials = 3  # type: ignore[misc]
 
 
@@ -478,7 +478,7 @@ def test_corpus_through_a_fresh_python_m_sweep(tmp_path):
         jobs.append((name, _huge(tmp_path) if name == HUGE else CORPUS / f"{name}.yaml", work))
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         procs = list(pool.map(_fresh, jobs))
-    for (name, path, work), proc in zip(jobs, procs):
+    for (name, path, work), proc in zip(jobs, procs, strict=True):
         _check_cli(name, path, work, proc.returncode, proc.stdout, proc.stderr)
     assert "line 4:" in procs[0].stderr  # the YAML syntax error names its line
 

@@ -40,7 +40,7 @@ def test_defaults_when_no_arguments():
     assert f == DEFAULTS
     assert (f.lr, f.epochs, f.activation, f.verbose) == (0.01, 10, "relu", False)
     with pytest.raises(AttributeError, match="no flag named 'nope'"):
-        f.nope
+        _ = f.nope
 
 
 def test_equals_and_space_forms_with_types_from_the_defaults(monkeypatch):

@@ -15,7 +15,7 @@ x = torch.randn(256, 6)
 y = (x[:, 0] * x[:, 1] > 0).long()
 model = torch.nn.Sequential(torch.nn.Linear(6, args.hidden), torch.nn.Tanh(), torch.nn.Linear(args.hidden, 2))
 opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-for step in range(30):
+for _ in range(30):
     loss = torch.nn.functional.cross_entropy(model(x), y)
     opt.zero_grad()
     loss.backward()
