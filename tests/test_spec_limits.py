@@ -1,0 +1,142 @@
+"""Input that is too much: a flags file that never ends, a ``--set`` value nested 50,000 deep,
+a list of 100,000 values. Each is refused (or checked) at once with one line and exit 2, and
+nothing is run or written; none may hang, eat memory or print a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sweep import spec
+from sweep.cli import app
+from sweep.errors import SpecError
+
+
+class Hung(BaseException):
+    """Raised by the alarm: a BaseException, so no ``except Exception`` on the way swallows it."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail, rather than hang the suite, if the block blocks (a FIFO's open waits for a writer)."""
+    def ring(*_: Any) -> None:
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def memory_cap(extra: int = 1 << 30) -> Iterator[None]:
+    """Fail with MemoryError, rather than take the machine down, if the block reads without end
+    (``/dev/zero``): address space capped at what the process has now plus ``extra``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        now = int(f.read().split()[0]) * resource.getpagesize()
+    cap = now + extra if hard == resource.RLIM_INFINITY else min(hard, now + extra)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def sweep_cli(*args: Any):
+    with deadline(20), memory_cap():
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_error_line(result, exit_code: int) -> str:
+    assert result.exit_code == exit_code, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------- a flags file that never ends
+
+
+def test_dev_zero_is_refused_without_reading_it(tmp_path):
+    result = sweep_cli("run", "/dev/zero", "--runs-dir", tmp_path / "runs")
+    assert one_error_line(result, 2) == (
+        "Error: /dev/zero: not a regular file (a character device); a flags file must be a "
+        "regular file")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_fifo_named_flags_yaml_does_not_block(tmp_path):
+    fifo = tmp_path / "flags.yaml"
+    os.mkfifo(fifo)
+    result = sweep_cli("run", fifo, "--runs-dir", tmp_path / "runs")
+    assert one_error_line(result, 2) == (
+        f"Error: {fifo}: not a regular file (a FIFO); a flags file must be a regular file")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_fifo_with_a_writer_that_never_stops_is_refused_too(tmp_path):
+    fifo = tmp_path / "flags.yaml"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def feed() -> None:  # a writer that would keep a reader busy forever
+        fd = os.open(fifo, os.O_RDWR)
+        os.set_blocking(fd, False)
+        while not stop.is_set():
+            try:
+                os.write(fd, b"flags: {}\n" * 1000)
+            except BlockingIOError:
+                stop.wait(0.01)
+        os.close(fd)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        result = sweep_cli("run", fifo, "--runs-dir", tmp_path / "runs")
+    finally:
+        stop.set()
+        writer.join(5)
+    assert one_error_line(result, 2) == (
+        f"Error: {fifo}: not a regular file (a FIFO); a flags file must be a regular file")
+
+
+def test_an_oversize_flags_file_is_refused(tmp_path):
+    path = tmp_path / "flags.yaml"
+    path.write_text("script: train.py\nflags:\n  lr: [0.1]\n" + "#" * spec.MAX_BYTES)
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    size = path.stat().st_size
+    assert one_error_line(result, 2) == (
+        f"Error: {path}: file is {size} bytes; a flags file may be at most {spec.MAX_BYTES}")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_file_that_grows_after_its_size_was_taken_is_read_no_further(write, monkeypatch):
+    path = write("script: train.py\nflags:\n  lr: [0.1]\n" + "#" * (spec.MAX_BYTES * 3))
+    real_fstat = os.fstat
+
+    def fstat_before_it_grew(fd: int) -> os.stat_result:
+        info = list(real_fstat(fd))
+        info[6] = 40  # st_size: what it was when looked at
+        return os.stat_result(info)
+
+    monkeypatch.setattr(os, "fstat", fstat_before_it_grew)
+    with pytest.raises(SpecError) as info:
+        spec.load(path)
+    assert str(info.value) == f"{path}: file is over {spec.MAX_BYTES} bytes; a flags file may be at most {spec.MAX_BYTES}"
+
+
+def test_a_regular_flags_file_still_loads(write):
+    assert spec.load(write("script: train.py\nflags:\n  lr: [0.1, 0.2]\n")).flag("lr").values == (0.1, 0.2)
