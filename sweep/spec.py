@@ -476,11 +476,13 @@ class _Checker:
         if not raw:
             raise self.error(key, "an empty list: give at least one value")
         values = tuple(self.scalar(f"{key}[{i}]", v) for i, v in enumerate(raw))
-        seen: list[Any] = []
+        # Keyed by type and value, one set lookup each: 1, 1.0 and True stay three values
+        # (equal, but of different types) and 0.0 and -0.0 are one (NaN never gets here).
+        seen: set[tuple[type, Scalar]] = set()
         for v in values:
-            if any(type(v) is type(s) and v == s for s in seen):
+            if (type(v), v) in seen:
                 raise self.error(key, f"value {v!r} is listed twice")
-            seen.append(v)
+            seen.add((type(v), v))
         return values
 
     def scalar(self, key: str, value: Any) -> Scalar:

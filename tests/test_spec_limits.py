@@ -10,6 +10,7 @@ import resource
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,3 +141,58 @@ def test_a_file_that_grows_after_its_size_was_taken_is_read_no_further(write, mo
 
 def test_a_regular_flags_file_still_loads(write):
     assert spec.load(write("script: train.py\nflags:\n  lr: [0.1, 0.2]\n")).flag("lr").values == (0.1, 0.2)
+
+
+# ---------------------------------------------------------------- the duplicate-value check
+
+
+def checker_values(values: list) -> tuple:
+    return spec._Checker(Path("flags.yaml")).values("flags.x", values)
+
+
+class Counted(str):
+    """A text value that counts the comparisons made with it."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        Counted.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_the_duplicate_check_is_linear():
+    """2,000 values: a few thousand comparisons at most, not the 2,000,000 of each value
+    against every value before it."""
+    Counted.comparisons = 0
+    checker_values([Counted(f"v{i}") for i in range(2000)])
+    assert Counted.comparisons < 4000
+
+
+def test_100000_distinct_values_are_accepted_and_a_duplicate_found(write):
+    path = write("script: train.py\nflags:\n  x: [1]\n")
+    values = list(range(100_000))
+    loaded = spec.parse({"script": "train.py", "flags": {"x": values}}, path)
+    assert loaded.flag("x").values == tuple(values)
+    with pytest.raises(SpecError) as info:
+        spec.parse({"script": "train.py", "flags": {"x": values + [12_345] + values}}, path)
+    assert str(info.value) == f"{path}: flags.x: value 12345 is listed twice"
+
+
+@pytest.mark.parametrize("values, twice", [
+    ([3, 1, 2, 1, 3], 1),  # the first value seen again, in list order
+    ([1, True, 1], 1),
+    ([0.0, -0.0], -0.0),  # equal floats
+    (["a", "b", "a"], "'a'"),
+    ([True, False, True], True),
+])
+def test_duplicates_are_the_same_type_and_value(values, twice):
+    with pytest.raises(SpecError) as info:
+        checker_values(values)
+    assert str(info.value) == f"flags.yaml: flags.x: value {twice} is listed twice"
+
+
+@pytest.mark.parametrize("values", [[1, 1.0, True, "1"], [0, False, 0.0, "0"], [10**30, 1e30]])
+def test_equal_values_of_different_types_are_different_values(values):
+    assert checker_values(values) == tuple(values)
