@@ -145,7 +145,10 @@ def override(spec: SweepSpec, assignment: str) -> SweepSpec:
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
-        raise SpecError(f"--set {name}: cannot read {text!r} as a value") from None
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise SpecError(f"--set {name}: cannot read {shown!r} as a value") from None
+    except RecursionError:  # PyYAML's parser recurses once per level: "[[[[..." 50,000 deep
+        raise SpecError(f"--set {name}: the value is nested too deeply") from None
     checker = _Checker(spec.path)
     checker.path = Path(f"--set {name}")  # errors name the option, not the file
     flag = checker.flag(name, raw if raw is not None else "")

@@ -143,6 +143,50 @@ def test_a_regular_flags_file_still_loads(write):
     assert spec.load(write("script: train.py\nflags:\n  lr: [0.1, 0.2]\n")).flag("lr").values == (0.1, 0.2)
 
 
+# ---------------------------------------------------------------- a --set value 50,000 deep
+
+
+DEEP = 50_000
+
+
+@pytest.mark.parametrize("value", [
+    "[" * DEEP + "]" * DEEP,
+    "{a: " * DEEP + "1" + "}" * DEEP,
+    "{min: " + "[" * DEEP + "]" * DEEP + ", max: 1}",
+    "[1, " + "[" * DEEP + "]" * DEEP + "]",
+], ids=["list", "mapping", "range-bound", "list-item"])
+def test_a_set_value_nested_50000_deep_is_one_line(write, tmp_path, value):
+    path = write("script: train.py\nflags:\n  x: [1, 2]\n")
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs", "--set", f"x={value}")
+    assert one_error_line(result, 2) == "Error: --set x: the value is nested too deeply"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_set_value_that_is_not_yaml_is_quoted_short(write):
+    s = spec.load(write("script: train.py\nflags:\n  x: [1, 2]\n"))
+    with pytest.raises(SpecError) as info:
+        spec.override(s, "x=[1, 2")
+    assert str(info.value) == "--set x: cannot read '[1, 2' as a value"
+    with pytest.raises(SpecError) as info:
+        spec.override(s, "x=[" + "1, " * 100_000)
+    assert str(info.value) == f"--set x: cannot read '{('[' + '1, ' * 20)[:57]}...' as a value"
+
+
+def test_deep_values_the_yaml_parser_can_build_are_checked_without_recursion(write):
+    """Nesting the parser can still build (and a list that holds itself) reaches the checker,
+    which refuses it as a non-scalar in every place a value can go."""
+    s = spec.load(write("script: train.py\nflags:\n  x: [1, 2]\n"))
+    for depth in (50, 150):
+        nested = "[" * depth + "]" * depth
+        for value in (nested, f"[1, {nested}]", f"{{min: {nested}, max: 1}}", f"{{values: [{nested}]}}",
+                      f"{{value: {nested}}}", f"{{min: 0, max: 1, log: {nested}}}",
+                      f"{{values: [true], switch: {nested}}}"):
+            with pytest.raises(SpecError):
+                spec.override(s, f"x={value}")
+    with pytest.raises(SpecError, match="must be a number, text or true/false, got a list"):
+        spec.override(s, "x=&a [*a]")
+
+
 # ---------------------------------------------------------------- the duplicate-value check
 
 
