@@ -1,5 +1,10 @@
 """``sweep clean`` and ``sweep purge``: archive runs (a rename, so nothing is half moved)
-and delete the archive."""
+and delete the archive.
+
+When the file system refuses (a read-only runs directory, a run that cannot be moved), each
+says so in one line (``SweepError``, exit 1) and stops: every run is moved whole or not at
+all, and the message says how many were archived before it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from sweep import rundir
-from sweep.errors import UsageError
+from sweep.errors import SweepError, UsageError
 
 CLEANABLE = ("failed", "interrupted", "broken")
 
@@ -30,15 +35,23 @@ def clean(runs_dir: Path, refs: list[str], failed: bool = False, everything: boo
     archive = runs_dir / rundir.ARCHIVE_DIR
     if archive.is_symlink() or (archive.exists() and not archive.is_dir()):
         raise UsageError(f"{archive} is not a plain directory; refusing to move runs there")
-    archive.mkdir(parents=True, exist_ok=True)
-    moved = []
-    for path, run in sorted(chosen.items()):
-        if run.status == "running":
-            continue
+    todo = [path for path, run in sorted(chosen.items()) if run.status != "running"]
+    if not todo:
+        return []
+    try:
+        archive.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"cannot archive into {archive}: {_reason(exc)}; nothing was moved") from None
+    moved: list[Path] = []
+    for path in todo:
         dest = archive / path.name
         if dest.exists():
             dest = archive / f"{path.name}-{rundir.new_id()}"
-        os.rename(path, dest)
+        try:
+            os.rename(path, dest)
+        except OSError as exc:
+            done = f"{len(moved)} of {len(todo)} runs archived before it" if moved else "nothing was moved"
+            raise SweepError(f"cannot archive {path.name} into {archive}: {_reason(exc)}; {done}") from None
         moved.append(dest)
     return moved
 
@@ -58,3 +71,9 @@ def purge(runs_dir: Path) -> None:
     trash = runs_dir / f".trash-{rundir.new_id()}"
     os.rename(archive, trash)
     shutil.rmtree(trash)
+
+
+def _reason(exc: OSError) -> str:
+    """``Permission denied`` -> ``permission denied``: the tail of a one-line message."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
