@@ -126,3 +126,63 @@ def test_clean_that_fails_halfway_moves_each_run_whole_and_says_how_far_it_got(r
                     "1 of 2 runs archived before it")
     assert (archive / first / "run.json").is_file() and not (runs / first).exists()
     assert (runs / second / "run.json").is_file() and not (archive / second).exists()
+
+
+def test_purge_on_a_read_only_runs_directory_is_one_line(runs):
+    assert sweep_cli("clean", "--failed", "--runs-dir", runs).exit_code == 0
+    archive = runs / rundir.ARCHIVE_DIR
+    archived = sorted(p.name for p in archive.iterdir())
+    with read_only(runs):
+        result = sweep_cli("purge", "--yes", "--runs-dir", runs)
+    line = one_error_line(result, 1)
+    reason = line.rsplit(": ", 1)[-1].split(";")[0]
+    assert reason in REFUSED, line
+    assert line == f"Error: cannot purge {archive}: {reason}; nothing was deleted"
+    assert sorted(p.name for p in archive.iterdir()) == archived
+
+
+# ---------------------------------------------------------------- a purge killed midway
+
+
+def leftover_trash(runs: Path, name: str | None = None) -> Path:
+    """What a purge killed between its rename and the end of its delete leaves: a hidden
+    trash folder holding archived runs, some of them half deleted."""
+    trash = runs / (name or f".trash-{rundir.new_id()}")
+    trash.mkdir()
+    for run in run_names(runs):
+        shutil.copytree(runs / run, trash / run)
+    (trash / run_names(runs)[0] / "run.json").unlink()
+    return trash
+
+
+def test_a_purge_finishes_what_a_killed_purge_left_even_with_nothing_archived(runs):
+    trash = leftover_trash(runs)
+    before = run_names(runs)
+    result = sweep_cli("purge", "--runs-dir", runs)  # nothing archived: it asks nothing
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"nothing to purge in {runs / rundir.ARCHIVE_DIR}\n"
+    assert not trash.exists()
+    assert run_names(runs) == before
+
+
+def test_a_purge_finishes_a_killed_purge_and_deletes_the_archive(runs):
+    trash = leftover_trash(runs)
+    assert sweep_cli("clean", "--failed", "--runs-dir", runs).exit_code == 0
+    result = sweep_cli("purge", "--yes", "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "deleted 2 archived runs\n"
+    assert not trash.exists() and not (runs / rundir.ARCHIVE_DIR).exists()
+    assert [p.name for p in runs.iterdir() if p.name.startswith(".trash-")] == []
+
+
+def test_purge_leaves_trash_it_did_not_make(runs, tmp_path):
+    """Only folders named as purge names them, and never through a symlink."""
+    mine = leftover_trash(runs, ".trash-photos")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    link = runs / f".trash-{rundir.new_id()}"
+    link.symlink_to(outside, target_is_directory=True)
+    result = sweep_cli("purge", "--yes", "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert mine.is_dir() and link.is_symlink() and (outside / "keep.txt").read_text() == "keep"
