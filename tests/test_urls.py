@@ -125,3 +125,23 @@ def test_bad_storage_url_is_one_line_without_the_password(url, message):
     text = str(info.value)
     assert text == message
     assert "hunter" not in text and "\n" not in text
+
+
+# ---------------------------------------------------------------- through `sweep run`
+
+
+@pytest.mark.xfail(strict=True, raises=(AssertionError, ValueError),
+                   reason="until `sweep run` calls urls.check_storage_url and driver.py uses "
+                          "urls.redact (the lead's part of issue 11); then drop this mark")
+def test_sweep_run_with_a_storage_port_out_of_range_is_one_line(write, tmp_path):
+    from typer.testing import CliRunner
+
+    from sweep.cli import app
+
+    path = write("script: train.py\nflags:\n  lr: [0.1]\n")
+    result = CliRunner().invoke(app, ["run", str(path), "--runs-dir", str(tmp_path / "runs"),
+                                      "--storage", "postgresql://u:hunter2@db:99999/study"],
+                                catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "Error: --storage: port '99999' is out of range (1-65535)\n"
+    assert not (tmp_path / "runs").exists()
