@@ -168,7 +168,7 @@ def test_a_set_value_that_is_not_yaml_is_quoted_short(write):
         spec.override(s, "x=[1, 2")
     assert str(info.value) == "--set x: cannot read '[1, 2' as a value"
     with pytest.raises(SpecError) as info:
-        spec.override(s, "x=[" + "1, " * 100_000)
+        spec.override(s, "x=[" + "1, " * 1000)
     assert str(info.value) == f"--set x: cannot read '{('[' + '1, ' * 20)[:57]}...' as a value"
 
 
