@@ -241,6 +241,7 @@ def _read_flags_file(path: Path) -> bytes:
             raise _not_regular(path, info.st_mode)
         if info.st_size > MAX_BYTES:
             raise SpecError(f"{path}: file is {info.st_size} bytes; a flags file may be at most {MAX_BYTES}")
+        os.set_blocking(fd, True)  # a regular file: plain reads (a FUSE file system may heed the flag)
         chunks, size = [], 0
         while size <= MAX_BYTES:
             chunk = os.read(fd, MAX_BYTES + 1 - size)
