@@ -236,6 +236,7 @@ def purge(
         archive = runs_dir / rundir.ARCHIVE_DIR
         count = manage.archived(runs_dir)
         if count == 0:
+            manage.finish_purges(runs_dir)  # a purge killed midway left its trash: delete it
             err(f"nothing to purge in {archive}")
             return
         if not yes:

@@ -6,8 +6,11 @@ Every mistake raises ``SpecError`` with one line naming the file, the key and th
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +146,10 @@ def override(spec: SweepSpec, assignment: str) -> SweepSpec:
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError:
-        raise SpecError(f"--set {name}: cannot read {text!r} as a value") from None
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise SpecError(f"--set {name}: cannot read {shown!r} as a value") from None
+    except RecursionError:  # PyYAML's parser recurses once per level: "[[[[..." 50,000 deep
+        raise SpecError(f"--set {name}: the value is nested too deeply") from None
     checker = _Checker(spec.path)
     checker.path = Path(f"--set {name}")  # errors name the option, not the file
     flag = checker.flag(name, raw if raw is not None else "")
@@ -204,14 +210,56 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> SpecError:
     return SpecError(f"{path}: {where}invalid YAML ({problem})")
 
 
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(path: Path, mode: int) -> SpecError:
+    if stat.S_ISDIR(mode):
+        return SpecError(f"{path}: is a directory, not a flags file")
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "an unknown kind of file")
+    return SpecError(f"{path}: not a regular file ({kind}); a flags file must be a regular file")
+
+
+def _read_flags_file(path: Path) -> bytes:
+    """The bytes of a flags file that is a regular file of at most ``MAX_BYTES``. Nothing else
+    is read: a FIFO or a device (``/dev/zero``) is refused after a non-blocking open (which
+    never waits for a writer) and an fstat of what was opened, and no read asks for more
+    than ``MAX_BYTES + 1`` bytes, even from a file that grows while it is read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: a socket, or a device with no driver behind it
+            raise
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise exc from None
+        raise _not_regular(path, mode) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, info.st_mode)
+        if info.st_size > MAX_BYTES:
+            raise SpecError(f"{path}: file is {info.st_size} bytes; a flags file may be at most {MAX_BYTES}")
+        os.set_blocking(fd, True)  # a regular file: plain reads (a FUSE file system may heed the flag)
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        raise SpecError(f"{path}: file is over {MAX_BYTES} bytes; a flags file may be at most {MAX_BYTES}")
+    return b"".join(chunks)
+
+
 def read_yaml(path: Path) -> Any:
     try:
-        if path.is_dir():
-            raise SpecError(f"{path}: is a directory, not a flags file")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecError(f"{path}: file is {size} bytes; a flags file may be at most {MAX_BYTES}")
-        raw = path.read_bytes()
+        raw = _read_flags_file(path)
     except FileNotFoundError:
         raise SpecError(f"{path}: no such flags file") from None
     except PermissionError:
@@ -430,11 +478,13 @@ class _Checker:
         if not raw:
             raise self.error(key, "an empty list: give at least one value")
         values = tuple(self.scalar(f"{key}[{i}]", v) for i, v in enumerate(raw))
-        seen: list[Any] = []
+        # Keyed by type and value, one set lookup each: 1, 1.0 and True stay three values
+        # (equal, but of different types) and 0.0 and -0.0 are one (NaN never gets here).
+        seen: set[tuple[type, Scalar]] = set()
         for v in values:
-            if any(type(v) is type(s) and v == s for s in seen):
+            if (type(v), v) in seen:
                 raise self.error(key, f"value {v!r} is listed twice")
-            seen.append(v)
+            seen.add((type(v), v))
         return values
 
     def scalar(self, key: str, value: Any) -> Scalar:
