@@ -19,6 +19,7 @@ from sweep import index, rundir, samplers, search, trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
 from sweep.spec import SweepSpec
+from sweep.urls import REDACTED, redact
 
 TICK_S = 0.1
 
@@ -269,23 +270,4 @@ class Driver:
         for text in problems:
             self.emit(Event("note", text=text))
         return outcome
-
-
-REDACTED = "***"
-
-
-def redact(url: str | None) -> str | None:
-    """A storage URL without its password: the sweep record is a file anyone may read."""
-    if not url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 

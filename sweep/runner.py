@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from sweep import launch, samplers, spec as specs
+from sweep import launch, samplers, spec as specs, urls
 from sweep.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ def parse_gpus(text: str | None) -> list[str]:
 def check(opts: Options) -> None:
     """The options that need no flags file, checked before anything heavy is imported."""
     parse_gpus(opts.gpus)
+    urls.check_storage_url(opts.storage)
     if opts.resume is not None:
         from sweep import rundir
 

@@ -130,9 +130,6 @@ def test_bad_storage_url_is_one_line_without_the_password(url, message):
 # ---------------------------------------------------------------- through `sweep run`
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, ValueError),
-                   reason="until `sweep run` calls urls.check_storage_url and driver.py uses "
-                          "urls.redact (the lead's part of issue 11); then drop this mark")
 def test_sweep_run_with_a_storage_port_out_of_range_is_one_line(write, tmp_path):
     from typer.testing import CliRunner
 
