@@ -30,6 +30,10 @@ sweep's ``Rules`` in, ``(metrics, step)`` out. The rules, as README states them:
    ``iteration`` on the line (``epoch 3:``, ``Epoch 4/10``, ``Train Epoch: 1 [...]``,
    ``'epoch': 1.0``, ``Step [100/600]``); a step marker is never a metric itself.
 6. On one line, the last value of a name wins.
+
+``LineReader`` splits the byte stream into lines with bounded memory: a carriage return
+redraws the line (tqdm), so only the last non-blank drawing is kept, and the final drawing is
+read even when the stream ends without a newline.
 """
 
 from __future__ import annotations
@@ -232,42 +236,72 @@ def _call_spans(line: str) -> list[tuple[int, int]]:
 
 
 class LineReader:
-    """Incrementally split a growing byte stream into lines, with bounded memory: a line
-    longer than ``MAX_LINE`` (binary junk, a progress bar without newlines) is dropped."""
+    """Incrementally split a growing byte stream into lines, with bounded memory.
+
+    A carriage return redraws the line (progress bars): a line is its last non-blank drawing,
+    so a tqdm bar redrawn thousands of times yields only its final state, and ``flush`` gives
+    that state even when the stream ended without a newline. A CRLF ending is just an ending.
+    A drawing longer than ``MAX_LINE`` (binary junk) is dropped, with the line it is on.
+    """
 
     def __init__(self) -> None:
-        self._partial = b""
-        self._overlong = False
+        self._seg = b""  # what was drawn since the last \r or \n
+        self._junk = False  # the current drawing outgrew MAX_LINE: dropped
+        self._last: bytes | None = None  # the last complete non-blank drawing of this line
 
     def feed(self, data: bytes) -> list[str]:
         lines = []
-        data = self._partial + data
         parts = data.split(b"\n")
-        self._partial = parts.pop()
-        for raw in parts:
-            if self._overlong:
-                self._overlong = False
-                continue
-            if len(raw) > MAX_LINE:  # whole in one chunk, but still junk
-                continue
-            lines.append(_decode(raw))
-        if len(self._partial) > MAX_LINE:
-            self._partial = b""
-            self._overlong = True
+        for i, part in enumerate(parts):
+            self._take(part)
+            if i < len(parts) - 1:
+                line = self._end_line()
+                if line is not None:
+                    lines.append(line)
         return lines
 
     def flush(self) -> list[str]:
-        rest, self._partial = self._partial, b""
-        if self._overlong or not rest:
-            self._overlong = False
-            return []
-        return [_decode(rest)] if len(rest) <= MAX_LINE else []
+        line = self._end_line()
+        return [line] if line else []
+
+    def _take(self, part: bytes) -> None:
+        """Text without a newline: the current drawing grows, or ``\\r`` starts new ones."""
+        if b"\r" not in part:
+            self._grow(part)
+            return
+        drawings = part.split(b"\r")
+        self._grow(drawings[0])
+        self._redraw()
+        # Of the drawings complete within this chunk, only the last non-blank one matters.
+        for middle in reversed(drawings[1:-1]):
+            if middle.strip():
+                self._grow(middle)
+                self._redraw()
+                break
+        self._grow(drawings[-1])
+
+    def _grow(self, data: bytes) -> None:
+        if self._junk or not data:
+            return
+        if len(self._seg) + len(data) > MAX_LINE:
+            self._seg, self._junk = b"", True
+        else:
+            self._seg += data
+
+    def _redraw(self) -> None:
+        if self._junk:
+            self._last = None  # junk drew over it
+        elif self._seg.strip():
+            self._last = self._seg
+        self._seg, self._junk = b"", False
+
+    def _end_line(self) -> str | None:
+        seg, last, junk = self._seg, self._last, self._junk
+        self._seg, self._junk, self._last = b"", False, None
+        if junk:
+            return None
+        return _decode(seg if seg.strip() or last is None else last)
 
 
 def _decode(raw: bytes) -> str:
-    """One line as text. A carriage return redraws the line (progress bars): keep what was
-    drawn last; a CRLF ending is just an ending."""
-    raw = raw.rstrip(b"\r")
-    if b"\r" in raw:
-        raw = raw.rsplit(b"\r", 1)[-1]
     return raw.decode("utf-8", errors="replace")

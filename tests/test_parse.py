@@ -351,6 +351,101 @@ def test_flush_drops_an_over_long_tail():
     assert r.flush() == []
 
 
+def _tqdm_stream(n: int) -> bytes:
+    """What tqdm writes for a bar of ``n`` steps with a postfix: one ``\r`` redraw per step, no
+    newline until it closes (this one never closes: the script was killed, or ended)."""
+    out = []
+    for i in range(1, n + 1):
+        filled = 10 * i // n
+        bar = "█" * filled + " " * (10 - filled)
+        out.append(f"\reval: {100 * i // n:3d}%|{bar}| {i}/{n} [00:{i // 1000:02d}<00:00, 2450.13it/s, "
+                   f"loss={1 - i / n / 2:.4f}, eval_accuracy={0.5 + i / n / 2:.4f}]")
+    return "".join(out).encode()
+
+
+def _read_all(stream: bytes, sizes: tuple[int, ...] = (1, 7, 4096, 65536, 13)) -> list[str]:
+    """Feed ``stream`` in uneven chunks (splitting multi-byte characters), then flush."""
+    r = LineReader()
+    lines, pos, k = [], 0, 0
+    while pos < len(stream):
+        size = sizes[k % len(sizes)]
+        lines += r.feed(stream[pos:pos + size])
+        pos, k = pos + size, k + 1
+    return lines + r.flush()
+
+
+def test_a_tqdm_bar_redrawn_5000_times_without_a_newline_yields_its_last_value():
+    stream = _tqdm_stream(5000)
+    assert len(stream) > 4 * MAX_LINE  # far longer than a line may be: only redraws keep it
+    tracemalloc.start()
+    try:
+        lines = _read_all(stream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(lines) == 1
+    assert parse_line(lines[0]) == ({"loss": 0.5, "eval_accuracy": 1.0}, None)
+    assert peak < 2 * len(stream) // 3, f"peak {peak} bytes for a {len(stream)}-byte stream"
+    # The same stream closed as tqdm closes it: a last redraw and a newline.
+    closed = stream + b"\reval: 100%|" + "█".encode() * 10 + b"| 5000/5000 [00:02<00:00, 2400.00it/s, " \
+        b"loss=0.5000, eval_accuracy=0.9300]\n" + b"done\n"
+    lines = _read_all(closed)
+    assert lines[-1] == "done" and parse_line(lines[-2])[0] == {"loss": 0.5, "eval_accuracy": 0.93}
+
+
+def test_a_bar_cleared_at_the_end_keeps_its_last_drawing():
+    # tqdm(leave=False) blanks the line when it closes: the last drawing still counts.
+    stream = b"\r 67%|######6   | 2/3 [00:00<00:00, 17861.52it/s, loss=0.4]" \
+             b"\r100%|##########| 3/3 [00:00<00:00, 15221.94it/s, loss=0.3]\r" + b" " * 58 + b"\r"
+    assert [parse_line(line)[0] for line in _read_all(stream)] == [{"loss": 0.3}]
+    assert _read_all(stream + b"eval_loss: 0.2\n") == ["eval_loss: 0.2"]
+
+
+def test_real_tqdm_output_through_the_reader():
+    tqdm = pytest.importorskip("tqdm")
+    import io
+
+    for leave in (True, False):
+        out = io.StringIO()
+        bar = tqdm.tqdm(range(3000), file=out, mininterval=0, miniters=1, desc="eval", leave=leave)
+        for i in bar:
+            bar.set_postfix(loss=f"{1 - i / 3000:.4f}", eval_accuracy=f"{i / 3000:.4f}")
+        bar.close()
+        lines = _read_all(out.getvalue().encode())
+        assert parse_line(lines[-1])[0] == {"loss": 0.0003, "eval_accuracy": 0.9997}, lines[-1]
+
+
+def test_a_20_mb_burst_then_the_final_metric_line_with_bounded_memory():
+    r = LineReader()
+    text = b"".join(b"step %d | loss %.4f | tokens/s 123456.7 | " % (i, 1 / (i + 1)) + b"x" * 150 + b"\n"
+                    for i in range(300))
+    chunk = (text * (64 * 1024 // len(text) + 1))[:64 * 1024]  # lines cut across chunk ends
+    junk = _junk(64 * 1024)
+    tracemalloc.start()
+    try:
+        last = None
+        for _ in range(160):  # 10 MiB of ordinary lines
+            lines = r.feed(chunk)
+            last = lines[-1] if lines else last
+        for _ in range(160):  # then 10 MiB on one line without a newline
+            assert r.feed(junk) == []
+        lines = r.feed(b"\n| end of training | test loss  5.43 | eval_accuracy: 0.93")
+        lines += r.flush()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert parse_line(last)[0]["loss"] > 0
+    assert lines == ["| end of training | test loss  5.43 | eval_accuracy: 0.93"]
+    assert parse_line(lines[-1])[0] == {"test_loss": 5.43, "eval_accuracy": 0.93}
+    assert peak < 1 << 20, f"peak {peak} bytes while reading 20 MiB"
+
+
+def test_junk_then_a_redraw_is_read_and_a_junk_line_is_dropped():
+    r = LineReader()
+    assert r.feed(_junk(MAX_LINE + 10) + b"\rloss=0.5\n") == ["loss=0.5"]
+    assert r.feed(b"loss=0.1\r" + _junk(MAX_LINE + 10) + b"\nacc=0.9\n") == ["acc=0.9"]
+
+
 # ---------------------------------------------------------------- run-directory files
 
 
