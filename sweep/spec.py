@@ -19,6 +19,7 @@ import yaml
 
 from sweep import launch, samplers
 from sweep.errors import SpecError
+from sweep.parse import name_words
 
 # The names come from the tables that build them: a new sampler is one entry there.
 SAMPLERS = tuple(samplers.SAMPLERS)
@@ -88,6 +89,7 @@ class SweepSpec:
     seed: int | None = None
     metric: str = "eval_accuracy"
     goal: str = "maximize"
+    goal_given: bool = False  # goal: was in the flags file (else inferred from the metric's name)
     jobs: int | str = 1
     timeout: float | None = None
     smoke: dict[str, Any] = field(default_factory=dict)
@@ -307,11 +309,11 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["seed"] = c.integer("seed", data["seed"], low=0, high=MAX_SEED)
     if "metric" in data:
         kw["metric"] = c.name("metric", data["metric"])
-    metric = kw.get("metric", "eval_accuracy")
     if "goal" in data:
         kw["goal"] = c.choice("goal", data["goal"], GOALS)
-    elif re.search(r"(loss|error|err|mse|mae|rmse|perplexity)$", metric):
-        kw["goal"] = "minimize"
+        kw["goal_given"] = True
+    else:
+        kw["goal"] = infer_goal(kw.get("metric", SweepSpec.metric))
     if "jobs" in data:
         kw["jobs"] = c.jobs("jobs", data["jobs"])
     if "timeout" in data and data["timeout"] is not None:
@@ -340,6 +342,36 @@ def parse(data: Any, path: Path) -> SweepSpec:
     if problem:
         raise c.error("sampler", problem)
     return spec
+
+
+# Goal inference: a metric whose name's last word means lower-is-better is minimized. Trailing
+# words that only qualify it (eval_loss_avg, test_err_rate, latency_ms, time_per_step) are
+# skipped first; other names (accuracy, f1, score, bleu, tokens_per_sec, loss_scale) maximize.
+LOWER_IS_BETTER = frozenset("""
+    loss losses error errors err perplexity ppl mse rmse mae mape smape msle rmsle nll wer cer
+    ter bpc bpd time runtime latency duration cost regret fid kl kld lpips ms sec secs seconds
+""".split())
+QUALIFIERS = frozenset("""
+    avg average mean median total sum final best last min max ema smooth smoothed running rate
+    ratio pct percent frac fraction count per token tokens sample samples step steps epoch
+    batch iter item s ms us ns sec secs seconds minutes h hours train training val valid
+    validation eval test dev all overall norm normalized raw value
+""".split())
+
+
+def infer_goal(metric: str) -> str:
+    """``minimize`` when the metric's name says lower is better, else ``maximize``."""
+    words = name_words(metric)
+    while len(words) > 1 and (words[-1] in QUALIFIERS or words[-1].isdigit()):
+        words.pop()
+    last = words[-1] if words else ""
+    return "minimize" if last in LOWER_IS_BETTER or last.rstrip("0123456789") in LOWER_IS_BETTER else "maximize"
+
+
+def goal_source(spec: SweepSpec) -> str:
+    """Where the sweep's goal came from, for the line that announces it: ``flags file`` or
+    ``inferred`` (from the metric's name)."""
+    return "flags file" if spec.goal_given else "inferred"
 
 
 def _printable(text: str) -> str:

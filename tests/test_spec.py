@@ -143,6 +143,36 @@ def test_goal_defaults_to_minimize_for_loss_and_error(write, metric, goal):
 def test_explicit_goal_wins(write):
     s = spec.load(write("script: train.py\nflags: {lr: [0.1]}\nmetric: eval_loss\ngoal: maximize\n"))
     assert s.goal == "maximize"
+    assert spec.goal_source(s) == "flags file"
+
+
+@pytest.mark.parametrize("metric", [
+    "loss", "val_loss", "eval_loss", "eval_loss_avg", "Average_loss", "valLoss", "test_err_rate",
+    "error_rate", "top1_err", "valid_ppl", "ppl", "perplexity", "test_perplexity", "mse", "rmse",
+    "mae", "nll", "wer", "cer", "bpc", "val_bpd", "latency_ms", "time_s", "step_time",
+    "time_per_step", "ms_batch", "eval_runtime", "error_count", "loss_per_token", "fid",
+])
+def test_lower_is_better_names_minimize_by_their_words(write, metric):
+    s = spec.load(write(f"script: train.py\nflags: {{lr: [0.1]}}\nmetric: {metric}\n"))
+    assert (s.goal, spec.goal_source(s)) == ("minimize", "inferred")
+
+
+@pytest.mark.parametrize("metric", [
+    "eval_accuracy", "accuracy", "acc", "Acc_1", "top1", "f1", "score", "test_score", "bleu",
+    "reward", "mfu", "tokens_per_sec", "train_samples_per_second", "loss_scale", "lossless_ratio",
+    "errand", "timeline", "precision",
+])
+def test_other_names_maximize(write, metric):
+    s = spec.load(write(f"script: train.py\nflags: {{lr: [0.1]}}\nmetric: {metric}\n"))
+    assert (s.goal, spec.goal_source(s)) == ("maximize", "inferred")
+
+
+def test_the_default_metric_and_goal_are_inferred(write):
+    s = spec.load(write("script: train.py\nflags: {lr: [0.1]}\n"))
+    assert (s.metric, s.goal, spec.goal_source(s)) == ("eval_accuracy", "maximize", "inferred")
+    s = spec.load(write("script: train.py\nflags: {lr: [0.1]}\nmetric: val_loss\ngoal: minimize\n"))
+    assert (s.goal, spec.goal_source(s)) == ("minimize", "flags file")
+    assert spec.goal_source(s.with_smoke()) == "flags file"
 
 
 def test_metric_regexes_pruner_and_other_keys(write):
