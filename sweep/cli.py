@@ -111,7 +111,7 @@ LEADERBOARD_ROWS = 50
 def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's types: imported lazily)
     from sweep import render, runner
 
-    view = render.SweepView(spec.metric, spec.goal)
+    view = render.SweepView(spec.metric, spec.goal, spec.goal_given)
     session = runner.SweepRun(spec, runs_dir, options, on_event=view)
     previous = {sig: signal.signal(sig, lambda *_: session.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

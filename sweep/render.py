@@ -255,9 +255,10 @@ def print_compare(view: CompareView, out: TextIO | None = None) -> None:
 class SweepView:
     """Follows a sweep's events: a live bar on a terminal, one line per trial otherwise."""
 
-    def __init__(self, metric: str, goal: str) -> None:
+    def __init__(self, metric: str, goal: str, goal_given: bool = True) -> None:
         self.metric = metric
         self.goal = goal
+        self.goal_note = "from the flags file" if goal_given else "inferred from the name; set goal: to change"
         self.err = stderr_console()
         self.live = not plain()
         self.total = 0
@@ -291,8 +292,11 @@ class SweepView:
         self._refresh()
 
     def _open(self) -> None:
+        # The goal before the first trial ends: an inferred one that is wrong shows at once.
+        trials = f"{self.total} trial" + ("" if self.total == 1 else "s")
+        self.err.print(f"sweep {self.sweep}: {trials}; objective {self.metric}, {self.goal} ({self.goal_note})",
+                       markup=False, highlight=False)
         if not self.live:
-            self.err.print(f"sweep {self.sweep}: {self.total} trials", markup=False)
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sweep import launch, rundir
-from sweep.parse import LineReader, parse_line
+from sweep.parse import LineReader, Rules, parse_line
 from sweep.spec import SweepSpec
 
 GRACE_S = 5.0  # between SIGTERM and SIGKILL when a trial is asked to stop
@@ -126,18 +125,17 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Watch:
-    """How a sweep watches its trials: the objective, the flags file's regexes, limits."""
+    """How a sweep watches its trials: the objective, how output is read, limits."""
 
     metric: str
-    regexes: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    rules: Rules = field(default_factory=Rules)
     timeout: float | None = None
     max_output: int = MAX_OUTPUT
     grace: float = GRACE_S
 
     @classmethod
     def of(cls, spec: SweepSpec, max_output: int | None = None) -> Watch:
-        return cls(spec.metric, tuple((n, re.compile(p)) for n, p in spec.metrics), spec.timeout,
-                   max_output or MAX_OUTPUT)
+        return cls(spec.metric, Rules.from_spec(spec), spec.timeout, max_output or MAX_OUTPUT)
 
 
 @dataclass
@@ -234,7 +232,7 @@ class Trial:
             lines += self._lines.flush()
         hist = self.path / rundir.METRICS_HISTORY
         for line in lines:
-            found, step = parse_line(line, self.watch.regexes)
+            found, step = parse_line(line, self.watch.rules)
             if found:
                 rundir.append_jsonl(hist, {"step": step, "time": time.time(), **found, "source": "stdout"})
         return not done

@@ -192,7 +192,10 @@ def test_exit_handlers_and_non_daemon_threads_run_as_in_a_fresh_interpreter(isol
     run = isolation["runs"][6]
     assert info(run)["status"] == "completed", (run / "output.log").read_text()
     # The script's own weakref.finalize callbacks run too (the warm server's own are skipped).
-    assert metrics_of(run) == {"eval_accuracy": flags_of(run)["x"], "thread_done": 1.0, "finalized": 1.0}
+    output = (run / "output.log").read_text().splitlines()
+    assert "thread_done: 1" in output and "finalized: 1" in output
+    # Bare "name: 1" lines are not metrics (issue 10: echoed configuration is not read).
+    assert metrics_of(run) == {"eval_accuracy": flags_of(run)["x"]}
 
 
 def test_a_hanging_trial_is_stopped_with_its_children(isolation):
