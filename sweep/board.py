@@ -13,9 +13,10 @@ import dataclasses
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TypeGuard
+from typing import Any, TypeGuard
 
 from sweep import rundir
 from sweep.diagnosis import DEFAULT_GAP, diagnose

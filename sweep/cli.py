@@ -14,14 +14,16 @@ import os
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated
 
 import typer
 
 from sweep import board, render, rundir
 from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import SweepError, UsageError
+from sweep.samplers import PRUNERS, SAMPLERS
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -31,8 +33,10 @@ app = typer.Typer(
 )
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", help="Runs directory.", envvar="SWEEP_RUNS_DIR")]
-Format = Annotated[str, typer.Option("--format", "-f", help=f"{', '.join(render.FORMATS[:-1])} or {render.FORMATS[-1]}.")]
-Baseline = Annotated[Optional[float], typer.Option("--baseline-error", help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
+Format = Annotated[str, typer.Option("--format", "-f",
+        help=f"{', '.join(render.FORMATS[:-1])} or {render.FORMATS[-1]}.")]
+Baseline = Annotated[float | None, typer.Option("--baseline-error",
+        help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
 Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
 DEFAULT_RUNS = Path("runs")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -61,25 +65,38 @@ def errors() -> Iterator[None]:
 @app.command()
 def run(
     flags_file: Annotated[Path, typer.Argument(help="The flags file (YAML) describing the search space.")],
-    trials: Annotated[Optional[int], typer.Option("--trials", "-n", min=1, help="Number of trials.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the sampler.")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Number of trials.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the sampler.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
-    jobs: Annotated[Optional[str], typer.Option("--jobs", "-j", help="Trials at once: a number or 'auto' (one per core).")] = None,
-    sampler: Annotated[Optional[str], typer.Option("--sampler", help="random, grid, tpe or qmc.")] = None,
-    pruner: Annotated[Optional[str], typer.Option("--pruner", help="none, median, hyperband or asha.")] = None,
-    launcher: Annotated[Optional[str], typer.Option("--launcher", help="fork (warm, default) or spawn (fresh interpreter).")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Seconds before a trial is stopped and failed.")] = None,
-    max_failures: Annotated[Optional[int], typer.Option("--max-failures", min=1, help="Stop the sweep after this many failed trials.")] = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help="Apply the flags file's smoke: section (a short CI run).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each trial's command; run and write nothing.")] = False,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a sweep: its id, or 'last' (the last sweep of this flags file).")] = None,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage URL (e.g. postgresql://...); default: a journal file under the runs directory.")] = None,
-    study: Annotated[Optional[str], typer.Option("--study", help="Study name in --storage, to share one study between machines.")] = None,
-    gpus: Annotated[Optional[str], typer.Option("--gpus", help="GPU ids, e.g. 0,1: each running trial gets one through CUDA_VISIBLE_DEVICES.")] = None,
+    jobs: Annotated[str | None, typer.Option("--jobs", "-j",
+            help="Trials at once: a number or 'auto' (one per core).")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help=f"One of: {', '.join(SAMPLERS)}.")] = None,
+    pruner: Annotated[str | None, typer.Option("--pruner", help=f"One of: {', '.join(PRUNERS)}.")] = None,
+    launcher: Annotated[str | None, typer.Option("--launcher",
+            help="fork (warm, default) or spawn (fresh interpreter).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout",
+            help="Seconds before a trial is stopped and failed.")] = None,
+    max_failures: Annotated[int | None, typer.Option("--max-failures", min=1,
+            help="Stop the sweep after this many failed trials.")] = None,
+    smoke: Annotated[bool, typer.Option("--smoke",
+            help="Apply the flags file's smoke: section (a short CI run).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+            help="Print each trial's command; run and write nothing.")] = False,
+    resume: Annotated[str | None, typer.Option("--resume",
+            help="Continue a sweep: its id, or 'last' (the last sweep of this flags file).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage",
+            help="Optuna storage URL (e.g. postgresql://...); default: a journal file under the runs dir.")] = None,
+    study: Annotated[str | None, typer.Option("--study",
+            help="Study name in --storage, to share one study between machines.")] = None,
+    gpus: Annotated[str | None, typer.Option("--gpus",
+            help="GPU ids, e.g. 0,1: each running trial gets one through CUDA_VISIBLE_DEVICES.")] = None,
     per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, help="Trials packed on one GPU.")] = 1,
-    junit_xml: Annotated[Optional[Path], typer.Option("--junit-xml", help="Write a JUnit XML report (one test case per trial).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a flag: NAME=VALUE (a value, a [list] or a {min, max} range). Repeatable.")] = None,
-    max_output_mb: Annotated[Optional[float], typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB", help="Stop a trial that prints more than this many MiB (default 64).")] = None,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml",
+            help="Write a JUnit XML report (one test case per trial).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set",
+            help="Override a flag: NAME=VALUE (a value, a [list] or a {min, max} range). Repeatable.")] = None,
+    max_output_mb: Annotated[float | None, typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB",
+            help="Stop a trial that prints more than this many MiB (default 64).")] = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -153,12 +170,15 @@ def _board(runs_dir: Path, baseline: float | None, gap: float) -> board.Board:
 @app.command("ls")
 def ls(
     runs_dir: RunsDir = DEFAULT_RUNS,
-    sort: Annotated[Optional[str], typer.Option("--sort", "-s", help="Column to sort by: a metric or flag_<name>. Best first.")] = None,
+    sort: Annotated[str | None, typer.Option("--sort", "-s",
+            help="Column to sort by: a metric or flag_<name>. Best first.")] = None,
     asc: Annotated[bool, typer.Option("--asc", help="Flip the sort order.")] = False,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N rows.")] = None,
-    status: Annotated[Optional[list[str]], typer.Option("--status", help="Only runs with this status (repeat or comma-separate).")] = None,
-    where: Annotated[Optional[list[str]], typer.Option("--where", "-w", help="Filter, e.g. 'flag_dropout>=0.3' (repeatable).")] = None,
-    sweep: Annotated[Optional[str], typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Only the first N rows.")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status",
+            help="Only runs with this status (repeat or comma-separate).")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w",
+            help="Filter, e.g. 'flag_dropout>=0.3' (repeatable).")] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
     fmt: Format = "table",
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
@@ -211,7 +231,7 @@ def compare(
 
 @app.command()
 def clean(
-    run_refs: Annotated[Optional[list[str]], typer.Argument(metavar="[RUN]...", help="Runs to archive.")] = None,
+    run_refs: Annotated[list[str] | None, typer.Argument(metavar="[RUN]...", help="Runs to archive.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
     failed: Annotated[bool, typer.Option("--failed", help="Archive every failed, interrupted or broken run.")] = False,
     all_runs: Annotated[bool, typer.Option("--all", help="Archive every run.")] = False,

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from sweep import index, rundir, samplers, search, trial as trials
+from sweep import index, rundir, samplers, search
+from sweep import trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
 from sweep.spec import SweepSpec
@@ -95,6 +97,10 @@ class Driver:
         Safe to call from a signal handler."""
         self._interrupts += 1
 
+    def interrupted(self) -> bool:
+        """Read afresh each time: a signal handler may have called ``interrupt`` meanwhile."""
+        return self._interrupts > 0
+
     # -------------------------------------------------------------- the loop
 
     def run(self) -> Result:
@@ -120,9 +126,9 @@ class Driver:
         stopped = None
         slots = list(range(self.jobs))
         while True:
-            while not self._interrupts and stopped is None and started < todo and len(self._active) < self.jobs:
+            while not self.interrupted() and stopped is None and started < todo and len(self._active) < self.jobs:
                 self.launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
-                if self._interrupts:
+                if self.interrupted():
                     break
                 running = self._start(study, writer, record, slots.pop(0))
                 self._active[running.trial.proc.pid] = running
@@ -152,7 +158,7 @@ class Driver:
             self.emit(Event("tick"))
         record.asked = study.asked()
         record.save(self.runs_dir)
-        return Result(record.id, paths, counts, interrupted=self._interrupts > 0, stopped=stopped)
+        return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped)
 
     def _open_sweep(self, state: Path) -> tuple[rundir.SweepRecord, int, list[rundir.Run]] | Result:
         """The sweep record (new, or the one resumed), the number of trials to start, and the

@@ -6,6 +6,7 @@ runs are still there, whatever happened to the sampler's journal."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from sweep import board, rundir
 from sweep import spec as specs
@@ -24,8 +25,9 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
     sweep_id = board.match_sweep(board.build(runs, runs_dir), ref)
     mine = [r for r in runs if r.sweep == sweep_id]
     done = [r for r in mine if r.status == "completed"]
-    metric = next((r.info.get("metric") for r in mine if r.info.get("metric")), "eval_accuracy")
-    goal = next((r.info.get("goal") for r in mine if r.info.get("goal")), "maximize")
+    metric = str(next((r.info["metric"] for r in mine if r.info.get("metric")), "eval_accuracy"))
+    first = next((r.info.get("goal") for r in mine if r.info.get("goal")), "maximize")
+    goal: Literal["minimize", "maximize"] = "minimize" if first == "minimize" else "maximize"
     if len(done) < MIN_RUNS:
         raise SweepError(f"sweep {sweep_id} has {len(done)} completed runs; importance needs at least {MIN_RUNS}")
     spec = _spec_of(mine)

@@ -17,9 +17,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sweep.errors import LauncherError
 
@@ -220,10 +221,10 @@ class ForkLauncher:
         while True:
             reply = None
             for msg in self._read_messages(None):
-                msg = self._handle(msg)
-                if msg is not None and (ident is None or msg.get("id") == ident):
-                    if "error" in msg or key in msg:
-                        reply = msg
+                mine = self._handle(msg)
+                if mine is not None and (ident is None or mine.get("id") == ident):
+                    if "error" in mine or key in mine:
+                        reply = mine
             if reply is not None and "error" in reply:
                 raise LauncherError(f"warm launcher: {reply['error']}")
             if reply is not None:

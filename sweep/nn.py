@@ -11,10 +11,11 @@ itself never does, because it must not pay for importing torch.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 import torch
@@ -78,16 +79,16 @@ def mlp(
         raise _unknown("init", init, INITS)
     n_dropouts = len(sizes) - 1  # the input plus every hidden layer
     if isinstance(dropout, numbers.Real):
-        rates = [_check_rate(dropout)] * n_dropouts
+        rates = [_check_rate(float(dropout))] * n_dropouts
     else:
-        rates = [_check_rate(r) for r in dropout]
+        rates = [_check_rate(r) for r in cast(Iterable[float], dropout)]
         if len(rates) != n_dropouts:
             raise ValueError(
                 f"dropout needs {n_dropouts} rates (input + {n_dropouts - 1} hidden), got {len(rates)}"
             )
 
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Dropout(rates[i]) if rates[i] > 0 else nn.Identity())
         linear = nn.Linear(n_in, n_out)
         if init_key != "default":
@@ -121,7 +122,7 @@ def _penalty(
     if lam == 0 or not weights:
         ref = weights[0] if weights else torch.empty(0)
         return torch.zeros((), dtype=ref.dtype, device=ref.device)
-    return (lam * scale / m) * sum(fn(w).sum() for w in weights)
+    return cast(torch.Tensor, (lam * scale / m) * sum(fn(w).sum() for w in weights))
 
 
 def l2_penalty(model: nn.Module, lam: float, m: int) -> torch.Tensor:
@@ -277,7 +278,7 @@ def standardize(train: Array, *others: Array) -> tuple[Array, ...]:
         mu = train.mean(axis=0)
         sd = train.std(axis=0)
         sd = np.where(sd == 0, 1.0, sd).astype(mu.dtype)
-    return tuple((a - mu) / sd for a in (train, *others))
+    return tuple((a - mu) / sd for a in (train, *others))  # type: ignore[operator]  # torch or numpy, alike
 
 
 def augment(

@@ -123,7 +123,7 @@ class Rules:
         self.regexes = tuple((name, p if isinstance(p, re.Pattern) else re.compile(p)) for name, p in regexes)
         self.only_regexes = bool(self.regexes) if only_regexes is None else only_regexes
         self._objective_keys = {name_key(name): name for name in self.objectives}
-        flag_keys = set()
+        flag_keys: set[str] = set()
         for name in flags:
             flag_keys.update((name_key(name), name_key(name.rsplit(".", 1)[-1])))
         self._flag_keys = frozenset(flag_keys)

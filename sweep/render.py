@@ -16,8 +16,9 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sweep import rundir
 from sweep.board import Board, cell, is_number, used_columns
@@ -72,7 +73,7 @@ def to_text(board: Board) -> str:
     numeric = _numeric(board)
 
     def line(values: list[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
         return "  ".join(parts).rstrip()
 
     return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
@@ -122,7 +123,7 @@ def rich_table(board: Board, colour: bool = True) -> Table:
     from rich.table import Table
 
     table = Table(title=board.title, show_lines=False, header_style="bold", box=None, pad_edge=False)
-    for col, numeric in zip(board.columns, _numeric(board)):
+    for col, numeric in zip(board.columns, _numeric(board), strict=True):
         table.add_column(col, justify="right" if numeric else "left", no_wrap=True,
                          overflow="fold" if col == "reason" else "ellipsis")
     for row in board.rows:
@@ -298,7 +299,14 @@ class SweepView:
                        markup=False, highlight=False)
         if not self.live:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -20,9 +20,10 @@ import shutil
 import socket
 import stat
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from sweep.errors import RunNotFound
 
@@ -406,8 +407,8 @@ class RunWriter:
 
 
 def versions() -> dict[str, str]:
-    from importlib import metadata
     import platform
+    from importlib import metadata
 
     out = {"python": platform.python_version()}
     for dist in ("sweep", "torch", "optuna", "numpy"):

@@ -5,11 +5,13 @@ and the result and picks the exit status."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from sweep import launch, samplers, spec as specs, urls
+from sweep import launch, samplers, urls
+from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
 if TYPE_CHECKING:

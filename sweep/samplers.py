@@ -10,7 +10,8 @@ to ``SAMPLERS``. A pruner: ``def _mine(p: spec.Pruner) -> BasePruner`` in ``PRUN
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner

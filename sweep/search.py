@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 from optuna.distributions import (
@@ -70,6 +70,10 @@ def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.
     return JournalStorage(JournalFileBackend(str(state_dir / f"{sweep_id}.journal")))
 
 
+def _direction(goal: str) -> Literal["minimize", "maximize"]:
+    return "minimize" if goal == "minimize" else "maximize"
+
+
 @dataclass
 class Ask:
     """One asked trial: its number, its flags, and what the study needs to hear back."""
@@ -94,7 +98,7 @@ class Search:
         random sequence has gone (a resumed sweep goes on from there)."""
         try:
             study = optuna.create_study(
-                storage=storage(url, state_dir, sweep_id), study_name=name, direction=spec.goal,
+                storage=storage(url, state_dir, sweep_id), study_name=name, direction=_direction(spec.goal),
                 sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
             )
         except ValueError as exc:
@@ -170,7 +174,8 @@ class Search:
                 pass
             if t.number not in known:
                 queue.append(params if names <= set(params) else {})
-        waiting = [t.system_attrs.get("fixed_params") for t in study.get_trials(deepcopy=False, states=(_STATE.WAITING,))]
+        waiting = [t.system_attrs.get("fixed_params")
+                   for t in study.get_trials(deepcopy=False, states=(_STATE.WAITING,))]
         for params in queue:
             if not params:
                 continue  # nothing was drawn: a fresh trial is the same
@@ -183,7 +188,7 @@ class Search:
 
 def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
-    study = optuna.create_study(direction=spec.goal, sampler=samplers.sampler(spec))
+    study = optuna.create_study(direction=_direction(spec.goal), sampler=samplers.sampler(spec))
     search = Search(spec, study)
     out = []
     for _ in range(samplers.target(spec, n)):

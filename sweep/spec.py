@@ -60,8 +60,8 @@ class Flag:
     name: str
     kind: str
     values: tuple[Scalar, ...] = ()
-    low: float | None = None
-    high: float | None = None
+    low: float = 0.0  # a range's bounds; unused by the other kinds
+    high: float = 0.0
     log: bool = False
     is_int: bool = False
     step: float | None = None
@@ -123,7 +123,7 @@ class SweepSpec:
                 total *= len(f.values)
         return total
 
-    def with_smoke(self) -> "SweepSpec":
+    def with_smoke(self) -> SweepSpec:
         """The spec with its ``smoke:`` overrides applied (for ``--smoke``)."""
         smoke = dict(self.smoke)
         if "trials" not in smoke:

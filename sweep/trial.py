@@ -12,9 +12,10 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sweep import launch, rundir
 from sweep.parse import LineReader, Rules, parse_line
