@@ -231,31 +231,6 @@ def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def last_sweep(board: Board) -> str | None:
-    dated = [r for r in board.rows if r.get("start") and r.get("sweep")]
-    if not dated:
-        return None
-    return max(dated, key=_started)["sweep"]
-
-
-def match_sweep(board: Board, ref: str) -> str:
-    """A sweep id from ``last``, a whole id or a unique prefix of one."""
-    if ref == "last":
-        found = last_sweep(board)
-        if found is None:
-            raise UsageError("no sweeps in this runs directory")
-        return found
-    rundir.check_ref(ref)
-    ids = {r["sweep"] for r in board.rows if r.get("sweep")}
-    if ref in ids:
-        return ref
-    matches = sorted(i for i in ids if i.startswith(ref))
-    if len(matches) != 1:
-        raise UsageError(f"no sweep matches {ref!r}" if not matches
-                         else f"{ref!r} matches {len(matches)} sweeps: give more of the id")
-    return matches[0]
-
-
 def used_columns(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
     """The columns without optional ones no row has a value for (so a table stays narrow)."""
     return [c for c in columns if c in ALWAYS_SHOWN or any(not _missing(r.get(c)) for r in rows)]

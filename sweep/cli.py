@@ -22,7 +22,7 @@ import typer
 
 from sweep import board, render, rundir
 from sweep.diagnosis import DEFAULT_GAP
-from sweep.errors import SweepError, UsageError
+from sweep.errors import RunNotFound, SweepError, UsageError
 from sweep.samplers import PRUNERS, SAMPLERS
 
 app = typer.Typer(
@@ -159,12 +159,12 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
 # ---------------------------------------------------------------- ls
 
 
-def _board(runs_dir: Path, baseline: float | None, gap: float) -> board.Board:
+def _runs(runs_dir: Path) -> list[rundir.Run]:
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
     from sweep import index
 
-    return board.build(index.list_runs(runs_dir), runs_dir, baseline, gap)
+    return index.list_runs(runs_dir)
 
 
 @app.command("ls")
@@ -185,8 +185,12 @@ def ls(
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
-        found = _board(runs_dir, baseline_error, gap)
-        sweep_id = board.match_sweep(found, sweep) if sweep else None
+        runs = _runs(runs_dir)
+        try:
+            sweep_id = rundir.find_sweep_id(runs_dir, sweep, runs) if sweep else None
+        except RunNotFound as exc:  # a filter that matches nothing is a usage mistake here
+            raise UsageError(str(exc)) from None
+        found = board.build(runs, runs_dir, baseline_error, gap)
         found = board.sort(board.select(found, where or [], status or [], sweep_id), sort, asc)
         if top:
             found = board.top(found, top)

@@ -169,11 +169,12 @@ class Driver:
             record = rundir.SweepRecord.new(self.spec.path, self.study_name, redact(self.storage_url),
                                             samplers.target(self.spec))
             return record, record.trials, []
+        every = rundir.list_runs(self.runs_dir)
         try:
-            record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
+            record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path, every)
         except RunNotFound as exc:
             raise SweepError(f"{exc}: nothing to resume") from None
-        runs = [r for r in rundir.list_runs(self.runs_dir) if r.sweep == record.id]
+        runs = [r for r in every if r.sweep == record.id]
         ended = sum(1 for r in runs if r.status in rundir.ENDED)
         todo = max(0, record.trials - ended)
         if todo == 0:

@@ -22,7 +22,7 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
 
     search.quiet()
     runs = rundir.list_runs(runs_dir)
-    sweep_id = board.match_sweep(board.build(runs, runs_dir), ref)
+    sweep_id = rundir.find_sweep_id(runs_dir, ref, runs)
     mine = [r for r in runs if r.sweep == sweep_id]
     done = [r for r in mine if r.status == "completed"]
     metric = str(next((r.info["metric"] for r in mine if r.info.get("metric")), "eval_accuracy"))

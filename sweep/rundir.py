@@ -616,19 +616,36 @@ def load_sweeps(runs_dir: Path) -> list[SweepRecord]:
     return out
 
 
-def find_sweep(runs_dir: Path, ref: str, flags_file: Path | None = None) -> SweepRecord:
-    """A sweep record by id (or unique prefix), or ``last``: the newest sweep (of
-    ``flags_file``, when given)."""
-    records = load_sweeps(runs_dir)
+def find_sweep_id(runs_dir: Path, ref: str, runs: list[Run], flags_file: Path | None = None) -> str:
+    """A sweep by id, unique id prefix, or ``last``: the sweep most recently active (created,
+    or with the newest run). The sweeps are those with a record and, unless ``flags_file``
+    narrows them to that file's sweeps, those with runs but no record (a copied folder)."""
+    active: dict[str, float] = {}
+    for rec in load_sweeps(runs_dir):
+        if flags_file is None or rec.flags_file == str(flags_file):
+            active[rec.id] = rec.created
+    for run in runs:
+        if run.sweep and (flags_file is None or run.sweep in active):
+            active[run.sweep] = max(active.get(run.sweep, 0.0), run.start or 0.0)
     if ref == "last":
-        mine = [r for r in records if flags_file is None or r.flags_file == str(flags_file)]
-        if not mine:
+        if not active:
             of = f" of {flags_file}" if flags_file else ""
-            raise RunNotFound(f"no earlier sweep{of} in {runs_dir}")
-        return max(mine, key=lambda r: r.created)
+            raise RunNotFound(f"no sweeps{of} in {runs_dir}")
+        return max(active, key=lambda i: (active[i], i))
     check_ref(ref)
-    matches = [r for r in records if r.id == ref] or [r for r in records if r.id.startswith(ref)]
+    if ref in active:
+        return ref
+    matches = sorted(i for i in active if i.startswith(ref))
     if len(matches) != 1:
         raise RunNotFound(f"no sweep matches {ref!r} in {runs_dir}" if not matches
                           else f"{ref!r} matches {len(matches)} sweeps: give more of the id")
     return matches[0]
+
+
+def find_sweep(runs_dir: Path, ref: str, flags_file: Path | None = None,
+               runs: list[Run] | None = None) -> SweepRecord:
+    """The record of a sweep found as ``find_sweep_id`` finds it (only sweeps with a record)."""
+    runs = list_runs(runs_dir) if runs is None else runs
+    records = {r.id: r for r in load_sweeps(runs_dir)}
+    sweep_id = find_sweep_id(runs_dir, ref, [r for r in runs if r.sweep in records], flags_file)
+    return records[sweep_id]

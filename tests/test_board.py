@@ -18,7 +18,7 @@ import pytest
 
 from sweep import board, render, rundir
 from sweep.board import Board
-from sweep.errors import UsageError
+from sweep.errors import RunNotFound, UsageError
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = Path("runs")
@@ -174,18 +174,33 @@ def test_select_by_where_status_and_sweep():
         board.select(found, status=["completed, exploded"])
 
 
-def test_match_sweep_by_last_id_and_unique_prefix():
-    found = board.build([run("a", sweep="s-old-1", start=T0), run("b", sweep="s-new", start=T0 + 9),
-                         run("c", sweep="s-old-2", start=T0 + 1)], RUNS)
-    assert board.match_sweep(found, "last") == "s-new"
-    assert board.match_sweep(found, "s-new") == "s-new"
-    assert board.match_sweep(found, "s-old-2") == "s-old-2"
-    with pytest.raises(UsageError, match="'s-old' matches 2 sweeps: give more of the id"):
-        board.match_sweep(found, "s-old")
-    with pytest.raises(UsageError, match="no sweep matches 'x'"):
-        board.match_sweep(found, "x")
-    with pytest.raises(UsageError, match="no sweeps in this runs directory"):
-        board.match_sweep(board.build([], RUNS), "last")
+def test_find_sweep_by_last_id_and_unique_prefix(tmp_path):
+    runs = [run("a", sweep="s-old-1", start=T0), run("b", sweep="s-new", start=T0 + 9),
+            run("c", sweep="s-old-2", start=T0 + 1)]
+    assert rundir.find_sweep_id(tmp_path, "last", runs) == "s-new"
+    assert rundir.find_sweep_id(tmp_path, "s-new", runs) == "s-new"
+    assert rundir.find_sweep_id(tmp_path, "s-old-2", runs) == "s-old-2"
+    with pytest.raises(RunNotFound, match="'s-old' matches 2 sweeps: give more of the id"):
+        rundir.find_sweep_id(tmp_path, "s-old", runs)
+    with pytest.raises(RunNotFound, match="no sweep matches 'x'"):
+        rundir.find_sweep_id(tmp_path, "x", runs)
+    with pytest.raises(RunNotFound, match="no sweeps in "):
+        rundir.find_sweep_id(tmp_path, "last", [])
+
+
+def test_last_is_the_sweep_most_recently_active(tmp_path):
+    """A sweep resumed after a newer one was created is the last one again: its newest run
+    counts, as does a record's creation for a sweep with no run yet."""
+    old = rundir.SweepRecord("s-a", "f.yaml", "s-a", None, 4, created=T0)
+    new = rundir.SweepRecord("s-b", "f.yaml", "s-b", None, 4, created=T0 + 5)
+    old.save(tmp_path)
+    new.save(tmp_path)
+    assert rundir.find_sweep_id(tmp_path, "last", []) == "s-b"
+    resumed = [run("r", sweep="s-a", start=T0 + 9)]
+    assert rundir.find_sweep_id(tmp_path, "last", resumed) == "s-a"
+    assert rundir.find_sweep(tmp_path, "last", runs=resumed).id == "s-a"
+    with pytest.raises(RunNotFound, match="no sweeps of g.yaml in "):
+        rundir.find_sweep(tmp_path, "last", Path("g.yaml"), runs=resumed)
 
 
 def test_used_columns_drops_only_empty_optional_columns():
