@@ -87,8 +87,12 @@ def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
     """Append one JSON line with a single O_APPEND write, so concurrent writers never
     interleave inside a line and a crash leaves at most one torn last line."""
     line = (json.dumps(record) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # Non-blocking, and regular files only: a FIFO a trial put in place of its history must
+    # neither block the sweep (no reader) nor swallow its records (a reader).
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{os.fspath(path)}: not a regular file")
         os.write(fd, line)
     finally:
         os.close(fd)

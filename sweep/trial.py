@@ -234,8 +234,13 @@ class Trial:
         hist = self.path / rundir.METRICS_HISTORY
         for line in lines:
             found, step = parse_line(line, self.watch.rules)
-            if found:
+            if not found:
+                continue
+            self.last.update(found)  # the history may be gone or not a file: the value is not lost
+            try:
                 rundir.append_jsonl(hist, {"step": step, "time": time.time(), **found, "source": "stdout"})
+            except OSError:
+                pass
         return not done
 
     def _read_history(self, limit: int | None = READ_CHUNK) -> None:
