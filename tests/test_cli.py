@@ -23,18 +23,21 @@ import typer
 
 from sweep.cli import app
 
-from helpers import REPO, flags_of, in_terminal, info, ls_json, metrics_of, project, python_env, run_dirs, sweep_cli
+from helpers import (
+    REPO,
+    flags_of,
+    in_terminal,
+    info,
+    ls_json,
+    metrics_of,
+    one_error_line,
+    project,
+    python_env,
+    run_dirs,
+    sweep_cli,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def one_error_line(result, exit_code: int) -> str:
-    """The command failed with ``exit_code`` and said why on exactly one stderr line."""
-    assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
 
 
 class Sweeps:

@@ -15,28 +15,15 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from sweep import rundir
-from sweep.cli import app
+
+from helpers import one_error_line, sweep_cli
 
 SCRIPTS = Path(__file__).parent / "scripts"
-
-
-def sweep_cli(*args: Any):
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error_line(result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

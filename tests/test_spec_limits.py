@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from sweep import spec
-from sweep.cli import app
 from sweep.errors import SpecError
+
+from helpers import one_error_line, sweep_cli
 
 
 class Hung(BaseException):
@@ -55,24 +55,17 @@ def memory_cap(extra: int = 1 << 30) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def sweep_cli(*args: Any):
+def bounded_cli(*args: Any):
+    """``sweep ARGS`` under a deadline and a memory cap: a regression fails, never hangs."""
     with deadline(20), memory_cap():
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error_line(result, exit_code: int) -> str:
-    assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
+        return sweep_cli(*args)
 
 
 # ---------------------------------------------------------------- a flags file that never ends
 
 
 def test_dev_zero_is_refused_without_reading_it(tmp_path):
-    result = sweep_cli("run", "/dev/zero", "--runs-dir", tmp_path / "runs")
+    result = bounded_cli("run", "/dev/zero", "--runs-dir", tmp_path / "runs")
     assert one_error_line(result, 2) == (
         "Error: /dev/zero: not a regular file (a character device); a flags file must be a "
         "regular file")
@@ -82,7 +75,7 @@ def test_dev_zero_is_refused_without_reading_it(tmp_path):
 def test_a_fifo_named_flags_yaml_does_not_block(tmp_path):
     fifo = tmp_path / "flags.yaml"
     os.mkfifo(fifo)
-    result = sweep_cli("run", fifo, "--runs-dir", tmp_path / "runs")
+    result = bounded_cli("run", fifo, "--runs-dir", tmp_path / "runs")
     assert one_error_line(result, 2) == (
         f"Error: {fifo}: not a regular file (a FIFO); a flags file must be a regular file")
     assert not (tmp_path / "runs").exists()
@@ -106,7 +99,7 @@ def test_a_fifo_with_a_writer_that_never_stops_is_refused_too(tmp_path):
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     try:
-        result = sweep_cli("run", fifo, "--runs-dir", tmp_path / "runs")
+        result = bounded_cli("run", fifo, "--runs-dir", tmp_path / "runs")
     finally:
         stop.set()
         writer.join(5)
@@ -117,7 +110,7 @@ def test_a_fifo_with_a_writer_that_never_stops_is_refused_too(tmp_path):
 def test_an_oversize_flags_file_is_refused(tmp_path):
     path = tmp_path / "flags.yaml"
     path.write_text("script: train.py\nflags:\n  lr: [0.1]\n" + "#" * spec.MAX_BYTES)
-    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    result = bounded_cli("run", path, "--runs-dir", tmp_path / "runs")
     size = path.stat().st_size
     assert one_error_line(result, 2) == (
         f"Error: {path}: file is {size} bytes; a flags file may be at most {spec.MAX_BYTES}")
@@ -158,7 +151,7 @@ DEEP = 50_000
 ], ids=["list", "mapping", "range-bound", "list-item"])
 def test_a_set_value_nested_50000_deep_is_one_line(write, tmp_path, value):
     path = write("script: train.py\nflags:\n  x: [1, 2]\n")
-    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs", "--set", f"x={value}")
+    result = bounded_cli("run", path, "--runs-dir", tmp_path / "runs", "--set", f"x={value}")
     assert one_error_line(result, 2) == "Error: --set x: the value is nested too deeply"
     assert not (tmp_path / "runs").exists()
 
