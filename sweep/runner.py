@@ -15,7 +15,7 @@ from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
-    from sweep.driver import Event, Result
+    from sweep.driver import Driver, Event, Result
 
 
 @dataclass
@@ -125,7 +125,7 @@ class SweepRun:
         self.opts = opts
         self.gpus = gpus
         self.on_event = on_event
-        self._driver: Any = None
+        self._driver: Driver | None = None
         self._interrupts = 0
 
     def interrupt(self) -> None:

@@ -160,8 +160,8 @@ class Trial:
     _out_pos: int = 0
     _lines: LineReader = field(default_factory=LineReader)
     _mid_line: bool = False  # output was skipped into the middle of a line: drop up to its end
-    _history: rundir.HistoryTail | None = None
-    _reported: int = 0
+    _history: rundir.HistoryTail = field(init=False)
+    _reported: int = 0  # values of the objective seen: the step of those logged without one
 
     def __post_init__(self) -> None:
         self._history = rundir.HistoryTail(self.path / rundir.METRICS_HISTORY)
@@ -244,7 +244,6 @@ class Trial:
         return not done
 
     def _read_history(self, limit: int | None = READ_CHUNK) -> None:
-        assert self._history is not None
         for step, metrics in self._history.read(limit):
             if step is not None:
                 self.step = step
