@@ -72,7 +72,7 @@ def _args_no_hyphens(fill: Fill) -> list[str]:
 def _args_no_boolean_flags(fill: Fill) -> list[str]:
     words = []
     for flag, value in fill.pairs():
-        if isinstance(value, bool):
+        if isinstance(value, bool) and not flag.switch:  # a switch's words are option()'s to say
             words += [f"--{flag.name}"] if value else []
         else:
             words += option(flag, value)
