@@ -93,7 +93,8 @@ MACROS: dict[str, Callable[[Fill], list[str]]] = {
     "args_no_hyphens": _args_no_hyphens,
     "args_no_boolean_flags": _args_no_boolean_flags,
     "args_json": lambda fill: [json.dumps(fill.flags())],
-    "args_json_file": lambda fill: [str(fill.run_dir / ARGS_FILE)],
+    # Absolute: the trial runs in <run>/work, and the runs directory may be given relative.
+    "args_json_file": lambda fill: [str(fill.run_dir.resolve() / ARGS_FILE)],
     # W&B's /usr/bin/env finds a python on PATH; ${interpreter} is already the absolute one.
     "env": lambda fill: [],
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -78,6 +79,8 @@ def test_args_json_file_names_a_file_of_the_flags_in_the_run_directory(write, tm
     run.mkdir()
     command.write_inputs(run, s, VALUES)
     assert json.loads((run / "args.json").read_text()) == VALUES
+    relative = Path(os.path.relpath(run))  # a runs directory given relative: the path still works from work/
+    assert command.argv(s, VALUES, relative)[-1] == str(run / "args.json")
     plain = load(write, None)
     command.write_inputs(tmp_path, plain, VALUES)
     assert not (tmp_path / "args.json").exists()  # only a command that names it gets one
