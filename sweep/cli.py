@@ -111,7 +111,7 @@ def run(
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
         runner.check(options)
         if options.dry_run:
-            plans = runner.dry_run(spec)
+            plans = runner.dry_run(spec, runs_dir)
             for i, argv in enumerate(plans):
                 sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")
             err(f"dry run: {len(plans)} trials; nothing was run or written")

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweep import command as commands
 from sweep import index, rundir, samplers, search
 from sweep import trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
-from sweep.launch import Job, Launcher, command
+from sweep.launch import Job, Launcher
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
 
@@ -207,7 +208,6 @@ class Driver:
     def _start(self, study: search.Search, writer: rundir.RunWriter, record: rundir.SweepRecord,
                slot: int) -> _Running:
         ask = study.ask()
-        args = trials.arguments(self.spec, ask.flags)
         gpu = None
         if self.gpus:
             index_ = slot // self.per_gpu
@@ -219,18 +219,20 @@ class Driver:
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
         )
         env: dict[str, str] = {}
+        argv: list[str] = []
 
         def fill(stage: Path, path: Path) -> None:
             trials.prepare(stage, self.spec, self.runs_dir)
+            commands.write_inputs(stage, self.spec, ask.flags)
             env.update(trials.environment(path, ask.flags, record.id, ask.number, self.threads, gpu))
             info.env = trials.recorded_env(env)
-            info.command = command(self.spec.script, self.spec.module, args, "python")
+            argv.extend(commands.argv(self.spec, ask.flags, path))
+            info.command = argv
 
         # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
         # leaves no run directory without one (the trial is run again on resume).
         path = writer.create(info, ask.flags, fill)
-        job = Job(self.spec.script, self.spec.module, args, env, path / rundir.WORK_DIR,
-                  path / rundir.OUTPUT_FILE, self.threads)
+        job = Job(argv, env, path / rundir.WORK_DIR, path / rundir.OUTPUT_FILE, self.threads)
         try:
             proc = self.launcher.start(job)
         except (OSError, SweepError) as exc:

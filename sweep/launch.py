@@ -1,8 +1,9 @@
 """The only code that starts processes.
 
-Two launchers share one interface: ``spawn`` runs ``python script --flag=value ...`` as a
-plain subprocess; ``fork`` asks a warm server (``sweep.forkserver``: torch already imported
-and its lazy imports done) to fork a child that runs the script as ``__main__``. Either way
+Two launchers share one interface: ``spawn`` runs a trial's command line as a plain
+subprocess; ``fork`` (python commands only) asks a warm server (``sweep.forkserver``: torch
+already imported and its lazy imports done) to fork a child that runs the script as
+``__main__`` with the command's arguments. Either way
 each trial gets its own process group, its argv, environment, working directory and an
 output file, and dies with the sweep (PR_SET_PDEATHSIG) even after ``kill -9``.
 """
@@ -29,25 +30,25 @@ PKG_ROOT = str(Path(__file__).resolve().parent.parent)  # on a trial's path, so 
 
 @dataclass
 class Job:
-    """What one trial needs to start. ``args`` are the ``--name=value`` arguments; no shell
-    ever sees them."""
+    """What one trial needs to start. ``argv`` is its whole command line (``sweep.command``
+    builds it); no shell ever sees it."""
 
-    script: Path | None
-    module: str | None
-    args: list[str]
+    argv: list[str]
     env: dict[str, str]
     cwd: Path
     output: Path
     threads: int = 1
 
-    def argv(self, python: str = sys.executable) -> list[str]:
-        return command(self.script, self.module, self.args, python)
 
-
-def command(script: Path | None, module: str | None, args: list[str], python: str = sys.executable) -> list[str]:
-    """``python script args...`` or ``python -m module args...``: a list, never a shell line."""
-    head = [python, str(script)] if script else [python, "-m", str(module)]
-    return head + args
+def split_python(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """``(script, None, args)`` of ``python script args...`` or ``(None, module, args)`` of
+    ``python -m module args...``: what the warm server runs as ``__main__``. Which command
+    lines are such is ``sweep.command.warm``'s to say."""
+    if len(argv) < 2:
+        raise LauncherError(f"the warm launcher runs a python script, not {argv!r}")
+    if argv[1] == "-m" and len(argv) > 2:
+        return None, argv[2], argv[3:]
+    return argv[1], None, argv[2:]
 
 
 @dataclass
@@ -134,7 +135,7 @@ class SpawnLauncher:
     def start(self, job: Job) -> Process:
         with open(job.output, "ab") as out:
             popen = subprocess.Popen(
-                job.argv(), cwd=job.cwd, env=job.env, stdin=subprocess.DEVNULL, stdout=out,
+                job.argv, cwd=job.cwd, env=job.env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=functools.partial(die_with_parent, os.getpid()), close_fds=True,
             )
@@ -238,11 +239,11 @@ class ForkLauncher:
 
     def start(self, job: Job) -> Process:
         self.ready()
+        script, module, args = split_python(job.argv)
         self._next += 1
         self._send({
-            "id": self._next, "script": str(job.script) if job.script else None, "module": job.module,
-            "args": job.args, "env": job.env, "cwd": str(job.cwd), "output": str(job.output),
-            "threads": job.threads,
+            "id": self._next, "script": script, "module": module, "args": args, "env": job.env,
+            "cwd": str(job.cwd), "output": str(job.output), "threads": job.threads,
         })
         reply = self._expect("pid", self._next)
         proc = Process(reply["pid"])

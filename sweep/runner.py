@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import launch, samplers, urls
+from sweep import command, launch, samplers, urls
 from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
@@ -141,7 +141,7 @@ class SweepRun:
         # After numpy's import (through optuna): the launcher's fork makes OpenBLAS shut its
         # thread pool here, so the sweep process stays single-threaded. Before the study
         # opens: the warm server warms up meanwhile.
-        launcher = launch.make(self.spec.launcher)
+        launcher = launch.make(command.launcher(self.spec))
         try:
             max_output = None if self.opts.max_output_mb is None else int(self.opts.max_output_mb * (1 << 20))
             driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
@@ -155,11 +155,11 @@ class SweepRun:
             launcher.close()
 
 
-def dry_run(spec: specs.SweepSpec) -> list[list[str]]:
-    """The command line of each trial the sweep would run; nothing is run or written."""
-    from sweep import search, trial
+def dry_run(spec: specs.SweepSpec, runs_dir: Path = Path("runs")) -> list[list[str]]:
+    """The command line of each trial the sweep would run; nothing is run or written. A run
+    directory's name is known only once it is made: here it reads ``<run>``."""
+    from sweep import search
 
     search.quiet()
-    return [launch.command(spec.script, spec.module, trial.arguments(spec, flags))
-            for flags in search.plan(spec)]
+    return [command.argv(spec, flags, runs_dir / "<run>") for flags in search.plan(spec)]
 

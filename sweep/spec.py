@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from sweep import launch, samplers
+from sweep import command, launch, samplers
 from sweep.errors import SpecError
 from sweep.parse import name_words
 
@@ -30,7 +30,7 @@ MAX_BYTES = 1 << 20
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
-    "description",
+    "description", "command",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -99,6 +99,7 @@ class SweepSpec:
     baseline_error: float = 0.0
     max_failures: int | None = None
     description: str | None = None
+    command: tuple[str, ...] | None = None  # the command line's words, macros unfilled (sweep.command)
 
     @property
     def root(self) -> Path:
@@ -204,11 +205,13 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> SpecError:
+def _yaml_error(path: Path, exc: yaml.YAMLError, text: str = "") -> SpecError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     where = f"line {mark.line + 1}: " if mark is not None else ""
     problem = " ".join(str(problem).split())
+    if "got '{'" in problem and "${" in text:  # [${interpreter}, ...]: braces end a flow list's word
+        problem += "; write a command's macros one '- ${...}' a line, or quote them"
     return SpecError(f"{path}: {where}invalid YAML ({problem})")
 
 
@@ -277,7 +280,7 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
+        raise _yaml_error(path, exc, text) from None
     except RecursionError:
         raise SpecError(f"{path}: invalid YAML (nested too deeply)") from None
 
@@ -301,6 +304,8 @@ def parse(data: Any, path: Path) -> SweepSpec:
     script, module = c.target(data)
     flags = c.flags(data.get("flags"))
     kw: dict[str, Any] = {}
+    if "command" in data:
+        kw["command"] = c.command(data["command"], script, module)
     if "trials" in data:
         kw["trials"] = c.integer("trials", data["trials"], low=1)
     if "sampler" in data:
@@ -401,11 +406,16 @@ class _Checker:
         if "script" in data and "module" in data:
             raise self.error("script", "give either 'script' or 'module', not both")
         if "module" in data:
+            if "command" in data:
+                raise self.error("module", "give 'module' only without 'command:'; write it into the "
+                                 "command instead: ${interpreter}, -m, pkg.train, ${args}")
             mod = data["module"]
             if not isinstance(mod, str) or not MODULE_RE.match(mod):
                 raise self.error("module", f"must be a dotted module name, got {mod!r}")
             return None, mod
         if "script" not in data:
+            if "command" in data:
+                return None, None  # the command names its program itself
             raise self.error("script", "missing: name the training script (relative to this file)")
         raw = data["script"]
         if not isinstance(raw, str) or not raw.strip():
@@ -422,6 +432,30 @@ class _Checker:
             reason = getattr(exc, "strerror", None) or exc
             raise self.error("script", f"{raw} cannot be used ({reason})") from None
         return script, None
+
+    def command(self, raw: Any, script: Path | None, module: str | None) -> tuple[str, ...]:
+        example = "a list of words, e.g. ${interpreter}, ${program}, ${args}, one '- word' a line"
+        if not isinstance(raw, list):
+            raise self.error("command", f"must be {example}; got {_kind(raw)}")
+        if not raw:
+            raise self.error("command", f"an empty list: give the command line as {example}")
+        known = ", ".join(f"${{{name}}}" for name in command.MACROS)
+        for i, word in enumerate(raw):
+            key = f"command[{i}]"
+            if not isinstance(word, str):
+                plain = isinstance(word, (int, float)) and not isinstance(word, bool)
+                quote = f"; quote it: '{word}'" if plain else ""
+                raise self.error(key, f"must be text, got {_kind(word)}{quote}")
+            if "\0" in word:
+                raise self.error(key, "contains a NUL byte")
+            name = command.macro(word)
+            if name is not None and name not in command.MACROS:
+                raise self.error(key, f"unknown macro {word}; the macros are {known}")
+            if name == "program" and script is None:
+                raise self.error(key, "${program} stands for 'script:', which is missing")
+        if not raw[0] or command.macro(raw[0]) not in (None, "interpreter", "program", "env"):
+            raise self.error("command[0]", f"must name the program to run, got {raw[0]!r}")
+        return tuple(raw)
 
     def flags(self, raw: Any) -> tuple[Flag, ...]:
         if raw is None:

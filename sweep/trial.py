@@ -1,4 +1,4 @@
-"""One trial, from its command line to its verdict: prepare its working directory and
+"""One trial, from its start to its verdict: prepare its working directory and
 environment, then supervise the started process (tail its output and metrics, feed the
 pruner, stop it on a deadline, an output flood, a prune or an interrupt) and judge how it
 ended. It knows nothing of Optuna or of the other trials: the loop (``sweep.driver``) gives
@@ -30,28 +30,6 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 
 # ---------------------------------------------------------------- before it starts
-
-
-def format_value(value: Any) -> str:
-    """A flag value as the script sees it on its command line."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def arguments(spec: SweepSpec, values: dict[str, Any]) -> list[str]:
-    """``--name=value`` for each flag; a switch is given bare when true, left out when false."""
-    args = []
-    for flag in spec.flags:
-        value = values[flag.name]
-        if flag.switch:
-            if value:
-                args.append(f"--{flag.name}")
-        else:
-            args.append(f"--{flag.name}={format_value(value)}")
-    return args
 
 
 def environment(path: Path, flags: dict[str, Any], sweep_id: str, number: int, threads: int,

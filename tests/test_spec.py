@@ -344,7 +344,7 @@ EXPECTED = {
     "trials_fractional": "trials: must be a whole number, got a number 2.5",
     "trials_text": "trials: must be a whole number, got text 'ten'",
     "trials_zero": "trials: must be at least 1, got 0",
-    "unknown_key": "trails: unknown key; known keys: baseline_error, description, flags",
+    "unknown_key": "trails: unknown key; known keys: baseline_error, ",
     "unknown_sampler": "sampler: must be one of random, grid, tpe, qmc; got 'bayes'",
     "unsafe_python_tag": "line 3: invalid YAML (could not determine a constructor for the tag "
                          "'tag:yaml.org,2002:python/object/apply:os.system')",
