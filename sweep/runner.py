@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import launch, samplers, urls
+from sweep import introspect, launch, samplers, urls
 from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
@@ -143,6 +143,9 @@ class SweepRun:
         # opens: the warm server warms up meanwhile.
         launcher = launch.make(self.spec.launcher)
         try:
+            # Which true/false flags are switches, from the script's parser: while the warm
+            # launcher starts, before the first trial.
+            self.spec = introspect.with_switches(self.spec)
             max_output = None if self.opts.max_output_mb is None else int(self.opts.max_output_mb * (1 << 20))
             driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
                             storage=self.opts.storage, study=self.opts.study, resume=self.opts.resume,
@@ -160,6 +163,7 @@ def dry_run(spec: specs.SweepSpec) -> list[list[str]]:
     from sweep import search, trial
 
     search.quiet()
+    spec = introspect.with_switches(spec)
     return [launch.command(spec.script, spec.module, trial.arguments(spec, flags))
             for flags in search.plan(spec)]
 

@@ -58,8 +58,10 @@ class Flag:
     """One flag of the search space.
 
     kind ``choice``: one of ``values``; ``range``: ``low``..``high`` (``log``, ``is_int``,
-    ``step``); ``fixed``: ``values[0]`` for every trial. A ``switch`` is given bare when
-    true and left out when false (argparse ``store_true``).
+    ``step``); ``fixed``: ``values[0]`` for every trial. A ``switch`` is a true/false flag
+    given as bare words: ``words`` (when true, when false; "" for nothing), found from the
+    script's parser (``sweep.introspect``), else ``--name`` when true and nothing when false
+    (argparse ``store_true``).
     """
 
     name: str
@@ -71,6 +73,13 @@ class Flag:
     is_int: bool = False
     step: float | None = None
     switch: bool = False
+    words: tuple[str, str] | None = None
+
+    def switch_words(self, value: Any) -> list[str]:
+        """The bare words a switch gives for ``value`` (none, or one)."""
+        on, off = self.words or (f"--{self.name}", "")
+        word = on if value else off
+        return [word] if word else []
 
 
 @dataclass(frozen=True)

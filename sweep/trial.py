@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import time
@@ -42,13 +43,12 @@ def format_value(value: Any) -> str:
 
 
 def arguments(spec: SweepSpec, values: dict[str, Any]) -> list[str]:
-    """``--name=value`` for each flag; a switch is given bare when true, left out when false."""
+    """``--name=value`` for each flag; a switch as its bare words (``Flag.switch_words``)."""
     args = []
     for flag in spec.flags:
         value = values[flag.name]
         if flag.switch:
-            if value:
-                args.append(f"--{flag.name}")
+            args += flag.switch_words(value)
         else:
             args.append(f"--{flag.name}={format_value(value)}")
     return args
@@ -274,6 +274,9 @@ class Trial:
         value = metrics.get(self.watch.metric)
         status, reason = self.verdict(code, value)
         error = rundir.tail_text(self.path / rundir.OUTPUT_FILE) if status == "failed" else None
+        hint = switch_hint(error, self.flags)
+        if hint:
+            reason = f"{reason}; {hint}"
         return Outcome(status, value, reason, metrics, code, self.step, error)
 
     def verdict(self, code: int | None, value: float | None) -> tuple[str, str | None]:
@@ -299,3 +302,26 @@ class Trial:
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
         return "completed", None
+
+
+# A parser refusing a value given to a switch: argparse's "error: argument --tied: ignored
+# explicit argument 'true'" ("argument --x/--no-x: ..." for BooleanOptionalAction) or
+# "unrecognized arguments: --tied=true", click's "Option '--tied' does not take a value".
+_REFUSED_RE = re.compile(r"argument --([^\s:/]+)(?:/\S+)?: ignored explicit argument"
+                         r"|Option '--([^'\s]+)' does not take a value")
+_UNRECOGNIZED_RE = re.compile(r"unrecognized arguments: (.*)")
+
+
+def switch_hint(output_tail: str | None, flags: dict[str, Any]) -> str | None:
+    """How to fix the flags file when the script refused a true/false flag given as
+    ``--name=true``: its parser, which sweep could not read, takes the flag as a switch."""
+    if not output_tail:
+        return None
+    named = [m.group(1) or m.group(2) for m in _REFUSED_RE.finditer(output_tail)]
+    for m in _UNRECOGNIZED_RE.finditer(output_tail):
+        named += [w[2:].partition("=")[0] for w in m.group(1).split() if w.startswith("--") and "=" in w]
+    for name in named:
+        if isinstance(flags.get(name), bool):
+            return (f"--{name} takes no value: mark it a switch in the flags file "
+                    f"({name}: {{values: [true, false], switch: true}})")
+    return None

@@ -5,7 +5,6 @@ the "model" is a smoothed bigram table whose loss the flags shape in a fixed way
 
 import argparse
 import math
-import os
 import sys
 
 parser = argparse.ArgumentParser(description="Character-level language model")
@@ -46,5 +45,3 @@ for epoch in range(1, args.epochs + 1):
 print("=" * 89)
 with open(args.save, "w") as fh:
     fh.write(f"{args.model} {args.n_layer} tied={args.tied} shuffle={args.shuffle} pin_mem={args.pin_mem}\n")
-if os.environ.get("CHARLM_SHOW_SWITCHES"):
-    print(f"switches tied={args.tied} shuffle={args.shuffle} pin_mem={args.pin_mem} no_cuda={args.no_cuda}")
