@@ -54,15 +54,6 @@ def sweep_cli(*args: Any, env: dict[str, str] | None = None, input: str | None =
     return CliRunner().invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
 
 
-def one_error_line(result: Result, exit_code: int) -> str:
-    """The command failed with ``exit_code`` and said why on exactly one stderr line."""
-    assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
-
-
 def ls_json(runs: Path, *args: Any) -> list[dict[str, Any]]:
     """The rows of ``sweep ls --format json``; the command must succeed."""
     result = sweep_cli("ls", "--runs-dir", runs, "--format", "json", *args)
@@ -183,3 +174,12 @@ def killed_on_exit(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def one_error_line(result: Result, exit_code: int) -> str:
+    """The command failed with ``exit_code`` and said why on exactly one stderr line."""
+    assert result.exit_code == exit_code, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    return lines[0]
