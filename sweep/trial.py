@@ -314,14 +314,19 @@ _UNRECOGNIZED_RE = re.compile(r"unrecognized arguments: (.*)")
 
 def switch_hint(output_tail: str | None, flags: dict[str, Any]) -> str | None:
     """How to fix the flags file when the script refused a true/false flag given as
-    ``--name=true``: its parser, which sweep could not read, takes the flag as a switch."""
+    ``--name=true``: its parser, which sweep could not read, takes the flag as a switch (or,
+    for an unrecognized one, maybe by another name)."""
     if not output_tail:
         return None
-    named = [m.group(1) or m.group(2) for m in _REFUSED_RE.finditer(output_tail)]
-    for m in _UNRECOGNIZED_RE.finditer(output_tail):
-        named += [w[2:].partition("=")[0] for w in m.group(1).split() if w.startswith("--") and "=" in w]
-    for name in named:
+    fix = "mark it a switch in the flags file ({}: {{values: [true, false], switch: true}})"
+    for m in _REFUSED_RE.finditer(output_tail):
+        name = m.group(1) or m.group(2)
         if isinstance(flags.get(name), bool):
-            return (f"--{name} takes no value: mark it a switch in the flags file "
-                    f"({name}: {{values: [true, false], switch: true}})")
+            return f"--{name} takes no value: {fix.format(name)}"
+    for m in _UNRECOGNIZED_RE.finditer(output_tail):
+        for word in m.group(1).split():
+            name = word[2:].partition("=")[0]
+            if word.startswith("--") and "=" in word and isinstance(flags.get(name), bool):
+                return (f"the script has no --{name}=VALUE: check the flag's spelling, or if it is a "
+                        f"switch, {fix.format(name)}")
     return None

@@ -245,12 +245,18 @@ def test_where_the_parser_cannot_be_read_a_failed_trial_says_how_to_fix_the_flag
 @pytest.mark.parametrize("tail", [
     "usage: train.py [-h] [--tied]\ntrain.py: error: argument --tied: ignored explicit argument 'true'",
     "train.py: error: argument --tied/--no-tied: ignored explicit argument 'false'",
-    "train.py: error: unrecognized arguments: --emsize=3 --tied=true",
     "Usage: train.py [OPTIONS]\nTry 'train.py --help' for help.\n\nError: Option '--tied' does not take a value.",
 ])
 def test_switch_hint_reads_what_parsers_say(tail):
     assert trial.switch_hint(tail, {"tied": True, "emsize": 3}) == (
         "--tied takes no value: mark it a switch in the flags file (tied: {values: [true, false], switch: true})")
+
+
+def test_switch_hint_for_an_unrecognized_boolean_flag_also_suspects_its_spelling():
+    tail = "train.py: error: unrecognized arguments: --emsize=3 --tied=true"
+    assert trial.switch_hint(tail, {"tied": True, "emsize": 3}) == (
+        "the script has no --tied=VALUE: check the flag's spelling, or if it is a switch, mark it a switch "
+        "in the flags file (tied: {values: [true, false], switch: true})")
 
 
 @pytest.mark.parametrize("tail,flags", [
