@@ -162,7 +162,9 @@ def best(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
 
 # ---------------------------------------------------------------- filters
 
-WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")
+# A column is a metric or ``flag_<name>``, and flag names keep the script's dashes and dots
+# (``flag_learning-rate``, ``flag_trainer.lr``); no operator holds ``-`` or ``.``.
+WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")
 
 
 def parse_where(expr: str, columns: list[str]) -> tuple[str, str, Any]:

@@ -285,6 +285,27 @@ def importance(
         render.write(imp.importance(runs_dir, sweep_ref), fmt)
 
 
+@app.command()
+def init(
+    script: Annotated[Path, typer.Argument(help="The training script (argparse).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+            help="Write the flags file here instead of to stdout.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --output if it exists.")] = False,
+) -> None:
+    """Write a starting flags file from the script's argparse parser; its training is not run."""
+    from sweep import scaffold
+
+    with errors():
+        if output is not None and output.exists() and not force:
+            raise UsageError(f"{output} exists; pass --force to overwrite it")
+        text = scaffold.flags_file(script, output)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            scaffold.write(output, text, force)
+            err(f"wrote {output}")
+
+
 def normalize_argv(argv: list[str]) -> list[str]:
     """``--resume`` may stand alone (meaning the last sweep of the flags file)."""
     out = list(argv)

@@ -53,7 +53,7 @@ def option(flag: Flag, value: Any, equals: bool = True) -> list[str]:
     ``equals``). A switch is given bare when true and left out when false: the one place
     where a flag's being a switch changes its words."""
     if flag.switch:
-        return [f"--{flag.name}"] if value else []
+        return flag.switch_words(value)
     return [f"--{flag.name}={text(value)}"] if equals else [f"--{flag.name}", text(value)]
 
 

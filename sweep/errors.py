@@ -28,3 +28,8 @@ class StorageError(SweepError):
 
 class LauncherError(SweepError):
     """A trial could not be started, or the launcher died."""
+
+
+class ScriptError(SpecError):
+    """A script whose argparse parser cannot be read (``sweep init``): it does not use argparse,
+    fails before parsing its arguments, or takes too long to get there. Exit status 2."""

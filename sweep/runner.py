@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, launch, samplers, urls
+from sweep import command, introspect, launch, samplers, urls
 from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
@@ -143,6 +143,9 @@ class SweepRun:
         # opens: the warm server warms up meanwhile.
         launcher = launch.make(command.launcher(self.spec))
         try:
+            # Which true/false flags are switches, from the script's parser: while the warm
+            # launcher starts, before the first trial.
+            self.spec = introspect.with_switches(self.spec)
             max_output = None if self.opts.max_output_mb is None else int(self.opts.max_output_mb * (1 << 20))
             driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
                             storage=self.opts.storage, study=self.opts.study, resume=self.opts.resume,
@@ -161,5 +164,6 @@ def dry_run(spec: specs.SweepSpec, runs_dir: Path = Path("runs")) -> list[list[s
     from sweep import search
 
     search.quiet()
+    spec = introspect.with_switches(spec)
     return [command.argv(spec, flags, runs_dir / "<run>") for flags in search.plan(spec)]
 

@@ -38,6 +38,11 @@ PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_re
                "reduction_factor"}
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# A flag is named as the script spells its option, passed verbatim: ``learning-rate`` for
+# argparse's dashes, ``trainer.lr`` for config-override parsers. Never a leading ``-`` or ``.``.
+FLAG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
+FLAG_NAME_RULE = ("a flag name is the script's option without its leading dashes: letters, digits, "
+                  "_, - and ., starting with a letter or _")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # YAML 1.1 (PyYAML) reads 1e-5 as a string: teach the loader the forms people write.
 # The mantissa needs a digit: "-e5" or ".e5" stay text (float() cannot read them).
@@ -53,8 +58,10 @@ class Flag:
     """One flag of the search space.
 
     kind ``choice``: one of ``values``; ``range``: ``low``..``high`` (``log``, ``is_int``,
-    ``step``); ``fixed``: ``values[0]`` for every trial. A ``switch`` is given bare when
-    true and left out when false (argparse ``store_true``).
+    ``step``); ``fixed``: ``values[0]`` for every trial. A ``switch`` is a true/false flag
+    given as bare words: ``words`` (when true, when false; "" for nothing), found from the
+    script's parser (``sweep.introspect``), else ``--name`` when true and nothing when false
+    (argparse ``store_true``).
     """
 
     name: str
@@ -66,6 +73,13 @@ class Flag:
     is_int: bool = False
     step: float | None = None
     switch: bool = False
+    words: tuple[str, str] | None = None
+
+    def switch_words(self, value: Any) -> list[str]:
+        """The bare words a switch gives for ``value`` (none, or one)."""
+        on, off = self.words or (f"--{self.name}", "")
+        word = on if value else off
+        return [word] if word else []
 
 
 @dataclass(frozen=True)
@@ -468,8 +482,8 @@ class _Checker:
 
     def flag(self, name: Any, raw: Any) -> Flag:
         key = f"flags.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise self.error(key, "a flag name must be letters, digits and _ (not starting with a digit)")
+        if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
+            raise self.error(key, FLAG_NAME_RULE)
         if isinstance(raw, list):
             return Flag(name, "choice", self.values(key, raw))
         if isinstance(raw, dict):

@@ -90,9 +90,7 @@ def _parse_argv(argv: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
         if not arg.startswith("--") or arg == "--":
             raise FlagError(f"unexpected argument {arg!r}: flags are given as --name=value")
         name, eq, value = arg[2:].partition("=")
-        name = name.replace("-", "_")
-        if name not in defaults:
-            raise _undeclared(name, defaults)
+        name = _declared(name, defaults)
         if not eq:
             if isinstance(defaults[name], bool):
                 value = "true"
@@ -103,6 +101,18 @@ def _parse_argv(argv: list[str], defaults: dict[str, Any]) -> dict[str, Any]:
                 raise FlagError(f"flag --{name} needs a value")
         given[name] = value
     return given
+
+
+def _declared(name: str, defaults: dict[str, Any]) -> str:
+    """The declared flag that ``name`` means: ``-`` and ``_`` are one (tfruns' rule), so a flags
+    file may spell a flag as the command line does (``learning-rate``) for ``learning_rate``."""
+    if name in defaults:
+        return name
+    key = name.replace("-", "_")
+    for declared in defaults:
+        if declared.replace("-", "_") == key:
+            return declared
+    raise _undeclared(name, defaults)
 
 
 def _undeclared(name: str, defaults: dict[str, Any]) -> FlagError:
@@ -134,15 +144,24 @@ def _flags(defaults: dict[str, Any]) -> Flags:
             raise FlagError("SWEEP_FLAGS is not valid JSON") from None
         if not isinstance(given, dict):
             raise FlagError("SWEEP_FLAGS must be a JSON object of flag values")
-        for name in given:
-            if name not in defaults:
-                raise _undeclared(name, defaults)
+        given = _by_declared_name(given, defaults)
     else:
         given = _parse_argv(sys.argv[1:], defaults)
     values = Flags(defaults)
     for name, value in given.items():
         values[name] = _coerce(name, value, defaults[name])
     return values
+
+
+def _by_declared_name(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for name, value in given.items():
+        key = _declared(name, defaults)
+        if key in out:
+            raise FlagError(f"flag {key!r} is given twice, as {spelled[key]!r} and {name!r}")
+        out[key], spelled[key] = value, name
+    return out
 
 
 def _number(name: str, value: Any) -> float:

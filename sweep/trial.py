@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import time
@@ -251,6 +252,9 @@ class Trial:
         value = metrics.get(self.watch.metric)
         status, reason = self.verdict(code, value)
         error = rundir.tail_text(self.path / rundir.OUTPUT_FILE) if status == "failed" else None
+        hint = switch_hint(error, self.flags)
+        if hint:
+            reason = f"{reason}; {hint}"
         return Outcome(status, value, reason, metrics, code, self.step, error)
 
     def verdict(self, code: int | None, value: float | None) -> tuple[str, str | None]:
@@ -276,3 +280,31 @@ class Trial:
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
         return "completed", None
+
+
+# A parser refusing a value given to a switch: argparse's "error: argument --tied: ignored
+# explicit argument 'true'" ("argument --x/--no-x: ..." for BooleanOptionalAction) or
+# "unrecognized arguments: --tied=true", click's "Option '--tied' does not take a value".
+_REFUSED_RE = re.compile(r"argument --([^\s:/]+)(?:/\S+)?: ignored explicit argument"
+                         r"|Option '--([^'\s]+)' does not take a value")
+_UNRECOGNIZED_RE = re.compile(r"unrecognized arguments: (.*)")
+
+
+def switch_hint(output_tail: str | None, flags: dict[str, Any]) -> str | None:
+    """How to fix the flags file when the script refused a true/false flag given as
+    ``--name=true``: its parser, which sweep could not read, takes the flag as a switch (or,
+    for an unrecognized one, maybe by another name)."""
+    if not output_tail:
+        return None
+    fix = "mark it a switch in the flags file ({}: {{values: [true, false], switch: true}})"
+    for m in _REFUSED_RE.finditer(output_tail):
+        name = m.group(1) or m.group(2)
+        if isinstance(flags.get(name), bool):
+            return f"--{name} takes no value: {fix.format(name)}"
+    for m in _UNRECOGNIZED_RE.finditer(output_tail):
+        for word in m.group(1).split():
+            name = word[2:].partition("=")[0]
+            if word.startswith("--") and "=" in word and isinstance(flags.get(name), bool):
+                return (f"the script has no --{name}=VALUE: check the flag's spelling, or if it is a "
+                        f"switch, {fix.format(name)}")
+    return None

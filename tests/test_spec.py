@@ -254,6 +254,34 @@ def test_yaml_merge_keys_work(write):
     assert s.flag("epochs").values == (5,)  # an explicit key overrides the merged one
 
 
+def test_flag_names_are_the_scripts_own_spelling(write):
+    # argparse's dashes and config parsers' dotted keys are names as they are passed.
+    path = write("""
+        script: train.py
+        flags:
+          learning-rate: [0.1, 0.3]
+          n-layer: {min: 1, max: 4, int: true}
+          trainer.learning_rate: 3e-4
+          model.resid_pdrop: {values: [0.0, 0.1]}
+          _private: 1
+        smoke:
+          flags: {n-layer: 1}
+        """)
+    s = spec.load(path)
+    assert [f.name for f in s.flags] == ["learning-rate", "n-layer", "trainer.learning_rate",
+                                         "model.resid_pdrop", "_private"]
+    assert s.with_smoke().flag("n-layer") == Flag("n-layer", "fixed", (1,))
+    assert spec.override(s, "trainer.learning_rate=[1e-4, 1e-3]").flag("trainer.learning_rate").values == (1e-4, 1e-3)
+
+
+@pytest.mark.parametrize("name", ["--lr", "-lr", ".lr", "1cycle", "learning rate", "lr=0.1", "a/b", "lr\t"])
+def test_a_flag_name_that_no_option_is_spelled_like_is_refused(write, name):
+    path = write(f"script: train.py\nflags: {{{json.dumps(name)}: [0.1]}}\n")
+    with pytest.raises(SpecError, match="a flag name is the script's option without its leading dashes: "
+                                        "letters, digits, _, - and ., starting with a letter or _$"):
+        spec.load(path)
+
+
 def test_flags_file_may_be_given_as_str(write):
     path = write("script: train.py\nflags: {lr: [0.1]}\n")
     assert spec.load(str(path)).path == path
@@ -270,7 +298,7 @@ def test_spec_is_frozen(write):
 # file -> what its one-line message must contain (the key and the rule).
 EXPECTED = {
     "bad_bool_tag": "line 4: invalid YAML (cannot read 'maybe' as bool)",
-    "bad_flag_name": "flags.learning-rate: a flag name must be letters, digits and _",
+    "bad_flag_name": "flags.--learning-rate: a flag name is the script's option without its leading dashes",
     "bad_metric_regex": "metrics.acc: invalid regex (missing ), unterminated subpattern",
     "bad_timestamp": "line 4: invalid YAML (cannot read '2020-13-45' as timestamp (month must be in 1..12))",
     "bad_yaml_syntax": "line 4: invalid YAML (expected ',' or ']', but got ':')",
@@ -280,7 +308,7 @@ EXPECTED = {
     "duplicate_value": "flags.lr: value 0.1 is listed twice",
     "empty_file": "the file is empty; it needs at least 'script:' and 'flags:'",
     "empty_list": "flags.lr: an empty list: give at least one value",
-    "flag_name_trailing_newline": "flags.lr\\n: a flag name must be letters, digits and _",
+    "flag_name_trailing_newline": "flags.lr\\n: a flag name is the script's option without its leading dashes",
     "flags_empty_mapping": "flags: missing or empty: declare at least one flag",
     "flags_missing": "flags: missing or empty: declare at least one flag",
     "flags_not_mapping": "flags: must be a mapping of flag names, got a list",

@@ -162,6 +162,21 @@ def test_inside_a_sweep_an_undeclared_flag_is_an_error(monkeypatch):
     assert info.value.code == 2
 
 
+def test_inside_a_sweep_dashes_and_underscores_are_one(monkeypatch):
+    # A flags file names flags as the command line spells them (learning-rate): a script that
+    # declares learning_rate with sweep.flags gets the value, as it does from --learning-rate=.
+    monkeypatch.setenv("SWEEP_FLAGS", json.dumps({"learning-rate": 0.5, "n-layer": 4}))
+    f = sweep.flags(learning_rate=0.1, n_layer=2)
+    assert f == {"learning_rate": 0.5, "n_layer": 4}
+
+
+def test_inside_a_sweep_one_flag_spelled_two_ways_is_an_error(monkeypatch):
+    monkeypatch.setenv("SWEEP_FLAGS", json.dumps({"learning-rate": 0.5, "learning_rate": 0.2}))
+    with pytest.raises(FlagError, match=r"^flag 'learning_rate' is given twice, as 'learning-rate' "
+                                        r"and 'learning_rate'$"):
+        sweep.flags(learning_rate=0.1)
+
+
 @pytest.mark.parametrize("raw,message", [
     ("{not json", "SWEEP_FLAGS is not valid JSON"),
     ('["lr"]', "SWEEP_FLAGS must be a JSON object of flag values"),

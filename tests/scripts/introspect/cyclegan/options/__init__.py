@@ -1,0 +1,1 @@
+"""This package includes option modules: training options, test options, and basic options."""
