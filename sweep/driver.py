@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep import index, rundir, samplers, search
+from sweep import index, rundir, samplers, search, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
@@ -91,6 +91,7 @@ class Driver:
         self._interrupts = 0
         self._active: dict[int, _Running] = {}
         self._versions: dict[str, str] | None = None
+        self.where: workdir.Place | None = None  # where trials run: decided once, in run()
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -119,7 +120,10 @@ class Driver:
                 info = dict(run.info, status="interrupted", resumed=True)
                 info["reason"] = info.get("reason") or "the sweep process is gone"
                 writer.update(run.path, info)
+        self.where = workdir.place(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
         self.emit(Event("start", sweep=record.id, total=todo))
+        if self.where.note:
+            self.emit(Event("note", text=self.where.note))
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
         paths: list[Path] = []
         started = failures = 0
@@ -219,9 +223,12 @@ class Driver:
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
         )
         env: dict[str, str] = {}
+        where = self.where
+        assert where is not None
 
         def fill(stage: Path, path: Path) -> None:
-            trials.prepare(stage, self.spec, self.runs_dir)
+            trials.prepare(stage, path, self.spec, where)
+            info.workdir = workdir.record(where, path)
             env.update(trials.environment(path, ask.flags, record.id, ask.number, self.threads, gpu))
             info.env = trials.recorded_env(env)
             info.command = command(self.spec.script, self.spec.module, args, "python")
@@ -229,8 +236,8 @@ class Driver:
         # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
         # leaves no run directory without one (the trial is run again on resume).
         path = writer.create(info, ask.flags, fill)
-        job = Job(self.spec.script, self.spec.module, args, env, path / rundir.WORK_DIR,
-                  path / rundir.OUTPUT_FILE, self.threads)
+        job = Job(workdir.program(where, path, self.spec.script), self.spec.module, args, env, workdir.cwd(where, path),
+                  path / rundir.OUTPUT_FILE, self.threads, workdir.setup(where, path))
         try:
             proc = self.launcher.start(job)
         except (OSError, SweepError) as exc:
@@ -264,6 +271,8 @@ class Driver:
 
     def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running) -> trials.Outcome:
         outcome = running.trial.finish()
+        if self.where is not None:
+            workdir.cleanup(self.where, running.trial.path)
         info = running.info
         end = time.time()
         info.status, info.end, info.exit_code = outcome.status, end, outcome.exit_code
