@@ -37,14 +37,15 @@ writes ``runs/`` (TensorBoard's default) writes into ``<run>/work/runs/``.
 
 Where namespaces are not allowed (a container without CAP_SYS_ADMIN, a kernel without
 unprivileged user namespaces), the sweep says so once and each trial runs in a mirror of
-the folder at ``<run>/work``: directories recreated, files up to 1 MiB copied (64 MiB in
-all), other files symlinked, and a Landlock ruleset (Linux 5.13+, no privileges needed)
-refuses the trial any write under the user's folder, so writing into a linked file fails
-with "Permission denied" instead of changing the original (chmod could not do this: root
-ignores it). Without Landlock the large files are left out of the mirror, and the note says
-so. In a mirror, ``..`` above the folder leads into the run directory. ``workdir: inplace``
-in the flags file runs every trial in the folder itself: nothing is protected and parallel
-trials share files.
+the folder at ``<run>/work/<folder name>``: directories recreated, files up to 1 MiB copied
+(64 MiB in all), other files symlinked, the entries beside the folder linked beside the
+mirror (so ``../data`` resolves; ``../..`` does not), the script run from its copy. A
+Landlock ruleset (Linux 5.13+, no privileges needed) refuses the trial any write under the
+user's folder, so writing into a linked file fails with "Permission denied" instead of
+changing the original (chmod could not do this: root ignores it). Without Landlock the
+large files are left out of the mirror, and the note says so. ``workdir: inplace`` in the
+flags file runs every trial in the folder itself: nothing is protected and parallel trials
+share files.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 32, 1024, 2048, 4096
 MS_REC, MS_PRIVATE, MS_RELATIME = 1 << 14, 1 << 18, 1 << 21
-# A read-only bind must keep the flags a user namespace locks (statvfs -> mount flags).
-KEEP_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
-              (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
-              (getattr(os, "ST_RELATIME", 4096), MS_RELATIME))
+# A read-only bind must keep the flags a user namespace locks (statvfs -> mount flags). The
+# ST_ names are Linux's own: elsewhere this module must still import.
+KEEP_FLAGS = tuple((getattr(os, st, 0), ms) for st, ms in (
+    ("ST_NOSUID", MS_NOSUID), ("ST_NODEV", MS_NODEV), ("ST_NOEXEC", MS_NOEXEC), ("ST_NOATIME", MS_NOATIME),
+    ("ST_NODIRATIME", MS_NODIRATIME), ("ST_RELATIME", MS_RELATIME)))
 
 # Landlock (include/uapi/linux/landlock.h): the same syscall numbers on every architecture.
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446

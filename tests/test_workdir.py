@@ -209,8 +209,9 @@ def test_the_mirror_refuses_writes_into_the_users_files(tmp_path, no_namespaces,
     assert snapshot(folder) == before
     for run in run_dirs(runs):
         assert info(run)["status"] == "failed"
-        assert "PermissionError: [Errno 13] Permission denied: 'model.pt'" in info(run)["error"]
         mirror = run / "work" / folder.name
+        assert "PermissionError: [Errno 13] Permission denied: 'model.pt'" in info(run)["error"]
+        assert f'File "{mirror / "train.py"}"' in info(run)["error"]  # the script ran from the mirror
         assert saved(mirror / "checkpoints" / "ckpt.pt")["config"]["lr"] == flags_of(run)["lr"]
         assert not (mirror / "last.pt").exists()
         assert info(run)["workdir"]["cwd"] == str(mirror)
