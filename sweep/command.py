@@ -34,6 +34,7 @@ class Fill:
     spec: SweepSpec
     values: dict[str, Any]
     run_dir: Path
+    program: Path | None = None  # the script as the trial runs it (its copy, in a mirror)
 
     def pairs(self) -> list[tuple[Flag, Any]]:
         # A flag absent from the trial (a condition left it out) is not passed at all.
@@ -81,7 +82,7 @@ def _args_no_boolean_flags(fill: Fill) -> list[str]:
 
 def _program(fill: Fill) -> list[str]:
     assert fill.spec.script is not None  # the flags file's check: ${program} needs script:
-    return [str(fill.spec.script)]
+    return [str(fill.program or fill.spec.script)]
 
 
 # The table of macros: its names are what spec accepts, what --help and README list.
@@ -115,9 +116,10 @@ def template(spec: SweepSpec) -> tuple[str, ...]:
     return ("${interpreter}", "${program}", "${args}")
 
 
-def argv(spec: SweepSpec, values: dict[str, Any], run_dir: Path) -> list[str]:
-    """One trial's command line: every macro replaced by its words, fixed words as they are."""
-    fill = Fill(spec, values, run_dir)
+def argv(spec: SweepSpec, values: dict[str, Any], run_dir: Path, program: Path | None = None) -> list[str]:
+    """One trial's command line: every macro replaced by its words, fixed words as they are.
+    ``program`` stands for the script where the trial runs another copy of it."""
+    fill = Fill(spec, values, run_dir, program)
     words: list[str] = []
     for word in template(spec):
         name = macro(word)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import command as commands
-from sweep import index, rundir, samplers, search
+from sweep import index, rundir, samplers, search, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher
@@ -92,6 +92,7 @@ class Driver:
         self._interrupts = 0
         self._active: dict[int, _Running] = {}
         self._versions: dict[str, str] | None = None
+        self.where: workdir.Place | None = None  # where trials run: decided once, in run()
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -120,7 +121,10 @@ class Driver:
                 info = dict(run.info, status="interrupted", resumed=True)
                 info["reason"] = info.get("reason") or "the sweep process is gone"
                 writer.update(run.path, info)
+        self.where = workdir.place(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
         self.emit(Event("start", sweep=record.id, total=todo))
+        if self.where.note:
+            self.emit(Event("note", text=self.where.note))
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
         paths: list[Path] = []
         started = failures = 0
@@ -220,19 +224,23 @@ class Driver:
         )
         env: dict[str, str] = {}
         argv: list[str] = []
+        where = self.where
+        assert where is not None
 
         def fill(stage: Path, path: Path) -> None:
-            trials.prepare(stage, self.spec, self.runs_dir)
+            trials.prepare(stage, path, self.spec, where)
+            info.workdir = workdir.record(where, path)
             commands.write_inputs(stage, self.spec, ask.flags)
             env.update(trials.environment(path, ask.flags, record.id, ask.number, self.threads, gpu))
             info.env = trials.recorded_env(env)
-            argv.extend(commands.argv(self.spec, ask.flags, path))
+            argv.extend(commands.argv(self.spec, ask.flags, path, workdir.program(where, path, self.spec.script)))
             info.command = argv
 
         # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
         # leaves no run directory without one (the trial is run again on resume).
         path = writer.create(info, ask.flags, fill)
-        job = Job(argv, env, path / rundir.WORK_DIR, path / rundir.OUTPUT_FILE, self.threads)
+        job = Job(argv, env, workdir.cwd(where, path), path / rundir.OUTPUT_FILE, self.threads,
+                  workdir.setup(where, path))
         try:
             proc = self.launcher.start(job)
         except (OSError, SweepError) as exc:
@@ -266,6 +274,8 @@ class Driver:
 
     def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running) -> trials.Outcome:
         outcome = running.trial.finish()
+        if self.where is not None:
+            workdir.cleanup(self.where, running.trial.path)
         info = running.info
         end = time.time()
         info.status, info.end, info.exit_code = outcome.status, end, outcome.exit_code

@@ -20,6 +20,7 @@ import traceback
 import weakref
 from typing import Any
 
+from sweep import workdir
 from sweep.launch import die_with_parent
 
 _PROTO_IN = 0
@@ -95,6 +96,7 @@ def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None = N
                                   encoding="utf-8", errors="backslashreplace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
                                   encoding="utf-8", errors="backslashreplace")
+    workdir.enter(req.get("workdir"))
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"])

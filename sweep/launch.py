@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from sweep import workdir
 from sweep.errors import LauncherError
 
 PKG_ROOT = str(Path(__file__).resolve().parent.parent)  # on a trial's path, so it can import sweep
@@ -38,6 +39,7 @@ class Job:
     cwd: Path
     output: Path
     threads: int = 1
+    workdir: dict[str, Any] | None = None  # how the child enters cwd (sweep.workdir.setup)
 
 
 def split_python(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
@@ -129,6 +131,13 @@ class Launcher(Protocol):
     def close(self) -> None: ...
 
 
+def _child(parent: int, setup: dict[str, Any] | None) -> None:
+    """A spawned trial's set-up between fork and exec (Popen has already changed into
+    ``cwd``; ``workdir.enter`` changes into it again, once its own mounts are in place)."""
+    die_with_parent(parent)
+    workdir.enter(setup)
+
+
 class SpawnLauncher:
     name = "spawn"
 
@@ -137,7 +146,7 @@ class SpawnLauncher:
             popen = subprocess.Popen(
                 job.argv, cwd=job.cwd, env=job.env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()), close_fds=True,
+                preexec_fn=functools.partial(_child, os.getpid(), job.workdir), close_fds=True,
             )
         return Process(popen.pid, _popen=popen, _pidfd=_pidfd(popen.pid))
 
@@ -243,7 +252,7 @@ class ForkLauncher:
         self._next += 1
         self._send({
             "id": self._next, "script": script, "module": module, "args": args, "env": job.env,
-            "cwd": str(job.cwd), "output": str(job.output), "threads": job.threads,
+            "cwd": str(job.cwd), "output": str(job.output), "threads": job.threads, "workdir": job.workdir,
         })
         reply = self._expect("pid", self._next)
         proc = Process(reply["pid"])

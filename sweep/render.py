@@ -199,6 +199,7 @@ def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: 
 
 def show_lines(view: ShowView) -> list[str]:
     lines = [f"run      {view.run_id}", f"dir      {view.path}",
+             *([f"files    {view.files}"] if view.files else []),
              f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
     rec = view.record
     if rec is not None:

@@ -55,6 +55,7 @@ class ShowView:
     diagnosis: Diagnosis | None
     curves: list[Curve]
     tail: str  # the error tail, else the last lines of the output
+    files: str | None = None  # where the files the trial wrote are
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,23 @@ def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GA
         run_id=run.path.name, path=run.path, status=run.status, reason=run.reason, record=record,
         flags=dict(run.flags), metrics=dict(sorted(run.metrics.items())), baseline=base, gap=gap,
         diagnosis=diagnose(run.metrics, base, gap), curves=curves(run), tail=tail,
+        files=files(run.path, info.get("workdir")),
     )
+
+
+def files(path: Path, where: Any) -> str | None:
+    """Where a run's files went, from run.json's ``workdir`` (see sweep.workdir)."""
+    if not isinstance(where, dict) or not isinstance(where.get("folder"), str):
+        return None
+    work = path / rundir.WORK_DIR
+    mode, folder = where.get("mode"), where["folder"]
+    if mode == "overlay":
+        return f"{work}: what the trial wrote, changed or deleted in {folder} (it ran in {where.get('cwd')})"
+    if mode == "mirror":
+        return f"{work}: the mirror of {folder} the trial ran in"
+    if mode == "inplace":
+        return f"{folder}: the trial ran in the folder itself (workdir: inplace)"
+    return None
 
 
 def compare(a: rundir.Run, b: rundir.Run) -> CompareView:

@@ -270,6 +270,7 @@ class RunInfo:
     pid: int | None = _field(int)
     versions: dict[str, str] | None = _field(dict)
     baseline_error: float | None = _field(*_NUMBER)
+    workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from sweep import command, launch, samplers
+from sweep import command, launch, samplers, workdir
 from sweep.errors import SpecError
 from sweep.parse import name_words
 
@@ -30,7 +30,7 @@ MAX_BYTES = 1 << 20
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
-    "description", "command",
+    "description", "command", "workdir",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -114,6 +114,7 @@ class SweepSpec:
     max_failures: int | None = None
     description: str | None = None
     command: tuple[str, ...] | None = None  # the command line's words, macros unfilled (sweep.command)
+    workdir: str = "isolated"  # or "inplace": run in the folder itself (sweep.workdir)
 
     @property
     def root(self) -> Path:
@@ -343,6 +344,8 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["launcher"] = c.choice("launcher", data["launcher"], LAUNCHERS)
     if "pruner" in data:
         kw["pruner"] = c.pruner("pruner", data["pruner"])
+    if "workdir" in data:
+        kw["workdir"] = c.choice("workdir", data["workdir"], workdir.SETTINGS)
     if "baseline_error" in data:
         value = c.number("baseline_error", data["baseline_error"])
         if not 0 <= value < 100:

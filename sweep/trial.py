@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep import launch, rundir
+from sweep import launch, rundir, workdir
 from sweep.parse import LineReader, Rules, parse_line
 from sweep.spec import SweepSpec
 
@@ -56,30 +56,11 @@ def recorded_env(env: dict[str, str]) -> dict[str, str]:
     return {k: env[k] for k in sorted(env) if k.startswith("SWEEP_") or k in ENV_RECORDED}
 
 
-def prepare(stage: Path, spec: SweepSpec, runs_dir: Path) -> None:
-    """Fill a staged run directory: the trial's working directory and the source snapshot."""
-    work = stage / rundir.WORK_DIR
-    work.mkdir()
-    _link_inputs(work, spec.root, runs_dir)
+def prepare(stage: Path, path: Path, spec: SweepSpec, where: workdir.Place) -> None:
+    """Fill a staged run directory (to be published at ``path``): the trial's working
+    directory and the source snapshot."""
+    workdir.prepare(where, stage, path)
     _snapshot(stage / rundir.SOURCE_DIR, spec)
-
-
-def _link_inputs(work: Path, root: Path, runs_dir: Path) -> None:
-    """Symlink the flags file's directory into the trial's own working directory: relative
-    paths still resolve, while files a trial writes stay its own."""
-    runs = runs_dir.resolve()
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return
-    for entry in entries:
-        target = Path(entry.path)
-        if entry.name.startswith(".") or target.resolve() == runs:
-            continue
-        try:
-            (work / entry.name).symlink_to(target)
-        except OSError:
-            pass
 
 
 def _snapshot(dest: Path, spec: SweepSpec) -> None:

@@ -242,7 +242,8 @@ def test_a_hydra_app_takes_overrides_and_writes_its_outputs_in_the_trial(tmp_pat
         assert (config["lr"], config["optimizer"], config["use_amp"], config["trainer"]["epochs"]) == (
             lr, "sgd", True, 2)
         assert (hydra_dir.parent / "checkpoint.txt").read_text() == f"lr={lr} optimizer=sgd use_amp=True\n"
-        assert f"Working directory: {hydra_dir.parent}" in output(run)
+        # It ran in the user's folder, seen through the trial's own layer (tests/test_workdir.py).
+        assert f"Working directory: {root / hydra_dir.parent.relative_to(run / 'work')}" in output(run)
         loss = math.exp(-lr * 2 * 10) + 0.1
         assert metrics_of(run)["val_accuracy"] == round((1 - loss / 2) * 0.9, 4)
 

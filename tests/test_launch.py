@@ -99,7 +99,7 @@ def test_trials_run_in_the_warm_server_as_main(isolation):
         assert os.path.samefile(probe["argv"][0], script)
         assert os.path.samefile(probe["file"], script)
         assert probe["argv"][1:] == [f"--plan={flags['plan']}", f"--x={flags['x']!r}"]
-        assert probe["cwd"] == str((run / "work").resolve())
+        assert probe["cwd"] == str(isolation["flags_file"].parent.resolve())  # tests/test_workdir.py
         assert probe["env"]["SWEEP_RUN_DIR"] == str(run.resolve())
         assert json.loads(probe["env"]["SWEEP_FLAGS"]) == flags
         assert probe["env"]["SWEEP_TRIAL"] == str(number)

@@ -97,9 +97,10 @@ def test_unmodified_argparse_script_gets_flags_env_and_own_cwd(tmp_path, probe_d
         assert os.path.isabs(env["SWEEP_RUN_DIR"])
         assert Path(env["SWEEP_RUN_DIR"]) == d.resolve()
         assert json.loads(env["SWEEP_FLAGS"]) == flags
-        # Its own working directory inside the run; the flags file's folder still resolves.
-        assert Path(probe["cwd"]).resolve() != (tmp_path / "proj").resolve()
-        assert Path(probe["cwd"]).resolve().is_relative_to(d.resolve())
+        # It runs in the flags file's folder (what it writes there lands in its run: see
+        # tests/test_workdir.py).
+        assert Path(probe["cwd"]) == (tmp_path / "proj").resolve()
+        assert (d / "work" / "out.txt").read_text().startswith(f"plain|{flags['dropout']}|")
         assert probe["out_ok"] is True
         assert probe["data"] == "circles-v1"
         assert metrics_of(d)["eval_accuracy"] == pytest.approx(accuracy(flags))
@@ -144,7 +145,7 @@ def test_threads_are_shared_between_parallel_trials(tmp_path, probe_dir):
     # Two at a time really ran at once (so the out.txt check above meant something).
     seen.sort(key=lambda p: p["start"])
     assert any(b["start"] < a["end"] for a, b in pairwise(seen))
-    assert len({p["cwd"] for p in seen}) == 4
+    assert len({(run / "work" / "out.txt").read_text() for run in run_dirs(runs)}) == 4
     for run in run_dirs(runs):
         assert info(run)["threads"] == int(share)
 
