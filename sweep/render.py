@@ -290,7 +290,8 @@ def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: 
 
 
 def show_lines(view: ShowView) -> list[str]:
-    lines = [f"run      {view.run_id}", f"dir      {view.path}",
+    archived = "  (archived by sweep clean; sweep purge deletes it)" if view.archived else ""
+    lines = [f"run      {view.run_id}", f"dir      {view.path}{archived}",
              f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
     rec = view.record
     if rec is not None:

@@ -55,6 +55,7 @@ class ShowView:
     diagnosis: Diagnosis | None
     curves: list[Curve]
     tail: str  # the error tail, else the last lines of the output
+    archived: bool = False  # under <runs>/archive: moved there by sweep clean
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GA
         run_id=run.path.name, path=run.path, status=run.status, reason=run.reason, record=record,
         flags=dict(run.flags), metrics=dict(sorted(run.metrics.items())), baseline=base, gap=gap,
         diagnosis=diagnose(run.metrics, base, gap), curves=curves(run), tail=tail,
+        archived=run.path.parent.name == rundir.ARCHIVE_DIR,
     )
 
 

@@ -11,6 +11,7 @@ refuses a flag it does not know.
 from __future__ import annotations
 
 import signal
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from sweep import launch, trial
 
-from helpers import SCRIPTS, info, ls_json, project, run_dirs, sweep_cli
+from helpers import SCRIPTS, in_terminal, info, ls_json, project, python_env, run_dirs, sweep_cli
 
 LM = SCRIPTS / "board" / "lm.py"
 OVERFLOW = "exit code 1: OverflowError: math range error"
@@ -169,6 +170,15 @@ def test_ls_and_show_say_why(failed):
     for reason, name in by_reason(runs).items():
         shown = sweep_cli("show", name, "--runs-dir", runs)
         assert shown.exit_code == 0 and f"status   failed ({reason})" in shown.stdout
+    # In a narrow terminal the reasons do not fit as a column: they are listed under the table, whole.
+    code, out, err = in_terminal([sys.executable, "-m", "sweep", "ls", "--runs-dir", str(runs)],
+                                 python_env(COLUMNS="80", NO_COLOR="1"), columns=80)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "reason" not in lines[0].split()
+    below = lines[lines.index("") + 1:]
+    assert below[0].split() == ["id", "reason"]
+    assert sorted(line.split(None, 1)[1].strip() for line in below[1:]) == sorted([OVERFLOW, UNKNOWN])
 
 
 def test_the_junit_report_says_why(failed):
