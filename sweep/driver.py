@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep import index, rundir, samplers, search, words
+from sweep import index, rundir, samplers, search
 from sweep import trial as trials
 from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
+from sweep.words import count
 
 TICK_S = 0.1
 
@@ -151,7 +152,7 @@ class Driver:
                 if outcome.status == "failed":
                     failures += 1
                     if self.spec.max_failures and failures >= self.spec.max_failures and stopped is None:
-                        stopped = (f"stopped after {words.count(failures, 'failed trial')} "
+                        stopped = (f"stopped after {count(failures, 'failed trial')} "
                                    f"(max_failures {self.spec.max_failures})")
                         self.emit(Event("note", text=stopped))
                 self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
@@ -182,7 +183,7 @@ class Driver:
         todo = max(0, record.trials - ended)
         if todo == 0:
             return Result(record.id, [], {}, note=f"sweep {record.id} already finished: {ended} of "
-                                                  f"{words.count(record.trials, 'trial')} ended; nothing to run")
+                                                  f"{count(record.trials, 'trial')} ended; nothing to run")
         stored = record.storage
         if not self.storage_url and stored and REDACTED in stored:
             raise SweepError(f"sweep {record.id} uses a storage with a password, which is not "

@@ -306,6 +306,10 @@ class Trial:
                 self.pruned_at = at
                 self.stop("pruned")
 
+    def _progress(self, line: str) -> bool:
+        """A line of metrics: it says nothing about why a trial failed."""
+        return bool(parse_line(line, self.watch.rules)[0])
+
     # ------------------------------------------------------------ when it has ended
 
     def finish(self) -> Outcome:
@@ -346,6 +350,3 @@ class Trial:
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
         return "completed", None
-
-    def _progress(self, line: str) -> bool:
-        return bool(parse_line(line, self.watch.rules)[0])
