@@ -438,8 +438,8 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
     import xml.etree.ElementTree as ET
 
     failures = sum(r.status in ("failed", "broken") for r in runs)
-    errors = sum(r.status == "interrupted" for r in runs)
-    skipped = sum(r.status == "pruned" for r in runs)
+    errors = sum(r.status == "interrupted" and not _run_again(r) for r in runs)
+    skipped = sum(r.status == "pruned" or _run_again(r) for r in runs)
     total_time = sum(float(r.info.get("duration") or 0) for r in runs)
     suite = ET.Element("testsuite", name=f"sweep {sweep_id}", tests=str(len(runs)), failures=str(failures),
                        errors=str(errors), skipped=str(skipped), time=f"{total_time:.3f}")
@@ -451,6 +451,8 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
         if run.status in ("failed", "broken"):
             node = ET.SubElement(case, "failure", message=str(run.reason or run.status))
             node.text = _xml_safe(run.info.get("error") or run.reason or "")
+        elif _run_again(run):  # its trial ran again on resume: it fails nothing
+            ET.SubElement(case, "skipped", message=f"{run.reason or 'interrupted'}; run again on resume")
         elif run.status == "interrupted":
             ET.SubElement(case, "error", message=str(run.reason or "interrupted"))
         elif run.status == "pruned":
@@ -462,6 +464,11 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
     tmp.replace(path)
+
+
+def _run_again(run: rundir.Run) -> bool:
+    """An interrupted run whose sweep was resumed: its trial ran again."""
+    return run.status == "interrupted" and run.info.get("resumed") is True
 
 
 def _xml_safe(text: str) -> str:
