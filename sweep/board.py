@@ -174,12 +174,18 @@ def objectives(board: Board, sort_by: str | None = None) -> Board:
     return dataclasses.replace(board, keep=tuple(c for c in dict.fromkeys(named) if c in board.columns))
 
 
+def column_names(items: Iterable[str]) -> list[str]:
+    """``--columns a,b`` (repeatable) -> the names, each once, in order."""
+    wanted = list(dict.fromkeys(n.strip() for item in items for n in item.split(",") if n.strip()))
+    if not wanted:
+        raise UsageError("--columns needs at least one column name, e.g. --columns id,status")
+    return wanted
+
+
 def pick(board: Board, names: Iterable[str], strict: bool = True) -> tuple[Board, list[str]]:
     """The board with only the columns named (``--columns a,b,c``), in that order, and the
     names it lacks; with ``strict`` a name it lacks is an error."""
-    wanted = list(dict.fromkeys(n.strip() for item in names for n in item.split(",") if n.strip()))
-    if not wanted:
-        raise UsageError("--columns needs at least one column name, e.g. --columns id,status")
+    wanted = column_names(names)
     missing = [n for n in wanted if n not in board.columns]
     if missing and strict:
         raise UsageError(f"unknown column {missing[0]!r} in --columns; available: {', '.join(board.columns)}")

@@ -156,11 +156,10 @@ LEADERBOARD_ROWS = 50
 
 def _check_columns(columns: str, spec) -> None:  # noqa: ANN001 (spec's type: imported lazily)
     """What can be known of ``--columns`` before the sweep runs: ``flag_<name>`` names a flag."""
-    names = {f"flag_{f.name}" for f in spec.flags}
-    for name in (n.strip() for n in columns.split(",")):
-        if name.startswith("flag_") and name not in names:
+    flags = {f"flag_{f.name}" for f in spec.flags}
+    for name in board.column_names([columns]):
+        if name.startswith("flag_") and name not in flags:
             raise UsageError(f"unknown column {name!r} in --columns: {spec.path} has no flag {name[5:]!r}")
-    board.pick(board.Board([], []), [columns], strict=False)  # at least one name
 
 
 def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  # noqa: ANN001 (lazy types)
