@@ -30,11 +30,15 @@ ALWAYS_SHOWN = ("id", "sweep", "status", "start", "duration_s", "dir")
 @dataclass(frozen=True)
 class Board:
     """Rows in column order. A row may also hold keys outside ``columns`` (``_metric``,
-    ``_goal``, ``_start``): what sorting needs, never written out."""
+    ``_goal``, ``_start``): what sorting needs, never written out. ``keep`` names the
+    objective's columns, which a table cut to a terminal's width never drops; ``chosen`` says
+    the user picked the columns (``--columns``), so none is dropped."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
     title: str | None = None
+    keep: tuple[str, ...] = ()
+    chosen: bool = False
 
 
 # ---------------------------------------------------------------- rows
@@ -160,6 +164,52 @@ def best(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
     return Board(_columns(metrics, flags), rows), total
 
 
+# ---------------------------------------------------------------- columns
+
+
+def objectives(board: Board, sort_by: str | None = None) -> Board:
+    """The board with ``keep`` set to its objectives: the sort column, then each sweep's metric."""
+    named = [sort_by] if sort_by else []
+    named += [r["_metric"] for r in board.rows if r.get("_metric")]
+    return dataclasses.replace(board, keep=tuple(c for c in dict.fromkeys(named) if c in board.columns))
+
+
+def column_names(items: Iterable[str]) -> list[str]:
+    """``--columns a,b`` (repeatable) -> the names, each once, in order."""
+    wanted = list(dict.fromkeys(n.strip() for item in items for n in item.split(",") if n.strip()))
+    if not wanted:
+        raise UsageError("--columns needs at least one column name, e.g. --columns id,status")
+    return wanted
+
+
+def pick(board: Board, names: Iterable[str], strict: bool = True) -> tuple[Board, list[str]]:
+    """The board with only the columns named (``--columns a,b,c``), in that order, and the
+    names it lacks; with ``strict`` a name it lacks is an error."""
+    wanted = column_names(names)
+    missing = [n for n in wanted if n not in board.columns]
+    if missing and strict:
+        raise UsageError(f"unknown column {missing[0]!r} in --columns; available: {', '.join(board.columns)}")
+    shown = [n for n in wanted if n in board.columns]
+    return dataclasses.replace(board, columns=shown, chosen=True), missing
+
+
+REST = ("diagnosis", "steps", "sweep")  # after the columns that matter, before constant flags
+
+
+def ranked(board: Board) -> list[str]:
+    """The board's columns, most important first: what a table too wide for its terminal keeps.
+    id, status, the objectives, the flags that vary, the other metrics, start, duration and
+    dir; then diagnosis, steps, sweep, the flags that do not vary, and the reason."""
+    columns = board.columns
+    flags = [c for c in columns if c.startswith("flag_")]
+    varying = [c for c in flags if len({cell(r.get(c)) for r in board.rows}) > 1]
+    fixed = set(FIXED_HEAD) | set(FIXED_TAIL)
+    metrics = [c for c in columns if c not in fixed and not c.startswith("flag_")]
+    order = ["id", "status", *board.keep, *varying, *metrics, "start", "duration_s", "dir",
+             *REST, *flags, "reason"]
+    return [c for c in dict.fromkeys(order) if c in columns]
+
+
 # ---------------------------------------------------------------- filters
 
 # A column is a metric or ``flag_<name>``, and flag names keep the script's dashes and dots
@@ -239,6 +289,14 @@ def used_columns(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- text form
+
+
+def exact(value: Any) -> str:
+    """A value in full: a float as the shortest text that reads back as the same float (CSV
+    must not round what the run recorded); anything else as ``cell`` writes it."""
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return cell(value)
 
 
 def cell(value: Any) -> str:

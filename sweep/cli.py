@@ -20,30 +20,52 @@ from typing import Annotated
 
 import typer
 
-from sweep import board, render, rundir
+from sweep import board, render, rundir, words
 from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import RunNotFound, SweepError, UsageError
 from sweep.samplers import PRUNERS, SAMPLERS
 
+# Plain help, as click writes it: rich's would read "[list]" in a help text as markup and give
+# switches a "<bool>" value they do not take.
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Hyperparameter sweeps for PyTorch scripts: random/TPE search, parallel trials, one "
          "directory per run, and a leaderboard.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", help="Runs directory.", envvar="SWEEP_RUNS_DIR")]
-Format = Annotated[str, typer.Option("--format", "-f",
+RunsDir = Annotated[Path, typer.Option("--runs-dir", "-d", metavar="DIR", help="Runs directory.",
+        envvar="SWEEP_RUNS_DIR")]
+Format = Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
         help=f"{', '.join(render.FORMATS[:-1])} or {render.FORMATS[-1]}.")]
-Baseline = Annotated[float | None, typer.Option("--baseline-error",
+Columns = Annotated[str | None, typer.Option("--columns", "-c", metavar="A,B,...",
+        help="The board's columns, in this order (default: those that fit the terminal).")]
+Baseline = Annotated[float | None, typer.Option("--baseline-error", metavar="PERCENT",
         help="Bayes/human-level error in percent (default: the flags file's, else 0).")]
-Gap = Annotated[float, typer.Option("--gap", help="Points of avoidable bias or variance counted as high.")]
+Gap = Annotated[float, typer.Option("--gap", metavar="POINTS",
+        help="Points of avoidable bias or variance counted as high.")]
 DEFAULT_RUNS = Path("runs")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def err(message: str) -> None:
     sys.stderr.write(message.rstrip("\n") + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from sweep import __version__
+
+        sys.stdout.write(f"sweep {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+            help="Print the version and exit.")] = False,
+) -> None:
+    """Hyperparameter sweeps for PyTorch scripts."""
 
 
 @contextlib.contextmanager
@@ -64,39 +86,44 @@ def errors() -> Iterator[None]:
 
 @app.command()
 def run(
-    flags_file: Annotated[Path, typer.Argument(help="The flags file (YAML) describing the search space.")],
-    trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, help="Number of trials.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the sampler.")] = None,
+    flags_file: Annotated[Path, typer.Argument(metavar="FLAGS_FILE",
+            help="The flags file (YAML) describing the search space.")],
+    trials: Annotated[int | None, typer.Option("--trials", "-n", min=1, metavar="N", help="Number of trials.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="N",
+            help="Seed of the sampler.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
-    jobs: Annotated[str | None, typer.Option("--jobs", "-j",
+    jobs: Annotated[str | None, typer.Option("--jobs", "-j", metavar="N|auto",
             help="Trials at once: a number or 'auto' (one per core).")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help=f"One of: {', '.join(SAMPLERS)}.")] = None,
-    pruner: Annotated[str | None, typer.Option("--pruner", help=f"One of: {', '.join(PRUNERS)}.")] = None,
-    launcher: Annotated[str | None, typer.Option("--launcher",
+    sampler: Annotated[str | None, typer.Option("--sampler", metavar="NAME",
+            help=f"One of: {', '.join(SAMPLERS)}.")] = None,
+    pruner: Annotated[str | None, typer.Option("--pruner", metavar="NAME",
+            help=f"One of: {', '.join(PRUNERS)}.")] = None,
+    launcher: Annotated[str | None, typer.Option("--launcher", metavar="NAME",
             help="fork (warm, default) or spawn (fresh interpreter).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout",
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS",
             help="Seconds before a trial is stopped and failed.")] = None,
-    max_failures: Annotated[int | None, typer.Option("--max-failures", min=1,
+    max_failures: Annotated[int | None, typer.Option("--max-failures", min=1, metavar="N",
             help="Stop the sweep after this many failed trials.")] = None,
     smoke: Annotated[bool, typer.Option("--smoke",
             help="Apply the flags file's smoke: section (a short CI run).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run",
             help="Print each trial's command; run and write nothing.")] = False,
-    resume: Annotated[str | None, typer.Option("--resume",
-            help="Continue a sweep: its id, or 'last' (the last sweep of this flags file).")] = None,
-    storage: Annotated[str | None, typer.Option("--storage",
+    resume: Annotated[str | None, typer.Option("--resume", metavar="[SWEEP]",
+            help="Continue a sweep: its id, or 'last' (the default: the last sweep of this flags file).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", metavar="URL",
             help="Optuna storage URL (e.g. postgresql://...); default: a journal file under the runs dir.")] = None,
-    study: Annotated[str | None, typer.Option("--study",
+    study: Annotated[str | None, typer.Option("--study", metavar="NAME",
             help="Study name in --storage, to share one study between machines.")] = None,
-    gpus: Annotated[str | None, typer.Option("--gpus",
+    gpus: Annotated[str | None, typer.Option("--gpus", metavar="IDS",
             help="GPU ids, e.g. 0,1: each running trial gets one through CUDA_VISIBLE_DEVICES.")] = None,
-    per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, help="Trials packed on one GPU.")] = 1,
-    junit_xml: Annotated[Path | None, typer.Option("--junit-xml",
+    per_gpu: Annotated[int, typer.Option("--per-gpu", min=1, metavar="K", help="Trials packed on one GPU.")] = 1,
+    junit_xml: Annotated[Path | None, typer.Option("--junit-xml", metavar="FILE",
             help="Write a JUnit XML report (one test case per trial).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set",
-            help="Override a flag: NAME=VALUE (a value, a [list] or a {min, max} range). Repeatable.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", metavar="NAME=VALUE",
+            help="Override a flag: a value, a [list] or a {min: .., max: ..} range. Repeatable.")] = None,
     max_output_mb: Annotated[float | None, typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB",
-            help="Stop a trial that prints more than this many MiB (default 64).")] = None,
+            metavar="MIB", help="Stop a trial that prints more than this many MiB (default 64).")] = None,
+    columns: Columns = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -110,13 +137,15 @@ def run(
         )
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
         runner.check(options)
+        if columns is not None:
+            _check_columns(columns, spec)
         if options.dry_run:
             plans = runner.dry_run(spec, runs_dir)
             for i, argv in enumerate(plans):
                 sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")
-            err(f"dry run: {len(plans)} trials; nothing was run or written")
+            err(f"dry run: {words.count(len(plans), 'trial')}; nothing was run or written")
             raise typer.Exit(EXIT_OK)
-        code = _sweep(spec, runs_dir, options)
+        code = _sweep(spec, runs_dir, options, columns)
     raise typer.Exit(code)
 
 
@@ -125,7 +154,15 @@ def run(
 LEADERBOARD_ROWS = 50
 
 
-def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's types: imported lazily)
+def _check_columns(columns: str, spec) -> None:  # noqa: ANN001 (spec's type: imported lazily)
+    """What can be known of ``--columns`` before the sweep runs: ``flag_<name>`` names a flag."""
+    flags = {f"flag_{f.name}" for f in spec.flags}
+    for name in board.column_names([columns]):
+        if name.startswith("flag_") and name not in flags:
+            raise UsageError(f"unknown column {name!r} in --columns: {spec.path} has no flag {name[5:]!r}")
+
+
+def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  # noqa: ANN001 (lazy types)
     from sweep import render, runner
 
     view = render.SweepView(spec.metric, spec.goal, spec.goal_given)
@@ -140,20 +177,39 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
     if result.note:
         err(result.note)
         return EXIT_OK
-    runs = (rundir.read_run(p) for p in result.runs)
-    found, total = board.best(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
-    render.write(dataclasses.replace(found, title=f"sweep {result.sweep}"), "table")
+    # The whole sweep, a resumed one's earlier sessions too: its board, totals and report.
+    paths = [*result.earlier, *result.runs]
+    counts: dict[str, int] = dict.fromkeys(TOTALS, 0)
+
+    def tally(run: rundir.Run) -> rundir.Run:
+        again = run.status == "interrupted" and run.info.get("resumed") is True
+        key = RUN_AGAIN if again else run.status
+        counts[key] = counts.get(key, 0) + 1
+        return run
+
+    found, total = board.best((tally(rundir.read_run(p)) for p in paths), runs_dir, spec.metric, LEADERBOARD_ROWS)
+    found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    if columns is not None:
+        found, missing = board.pick(found, [columns], strict=False)
+        if missing:
+            err(f"no column {', '.join(map(repr, missing))} on the board: no run of the sweep reported it")
+    render.write(found, "table")
     if total > len(found.rows):
         err(f"the best {len(found.rows)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
     if options.junit_xml:
-        render.write_junit(options.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
-    summary = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
+        runs = sorted((rundir.read_run(p) for p in paths), key=lambda r: r.info.get("trial", -1))
+        render.write_junit(options.junit_xml, result.sweep, runs)
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     err(f"sweep {result.sweep}: {summary or 'no trials'}")
     if result.interrupted:
         return EXIT_INTERRUPTED
-    if result.counts.get("failed") or result.stopped:
+    if counts.get("failed") or result.stopped:
         return EXIT_FAILED
     return EXIT_OK
+
+
+TOTALS = ("completed", "failed", "pruned", "interrupted")  # the order of the sweep's totals
+RUN_AGAIN = "interrupted and run again"  # a resumed sweep's interrupted trials: they ran again
 
 
 # ---------------------------------------------------------------- ls
@@ -170,16 +226,18 @@ def _runs(runs_dir: Path) -> list[rundir.Run]:
 @app.command("ls")
 def ls(
     runs_dir: RunsDir = DEFAULT_RUNS,
-    sort: Annotated[str | None, typer.Option("--sort", "-s",
+    sort: Annotated[str | None, typer.Option("--sort", "-s", metavar="COLUMN",
             help="Column to sort by: a metric or flag_<name>. Best first.")] = None,
     asc: Annotated[bool, typer.Option("--asc", help="Flip the sort order.")] = False,
-    top: Annotated[int | None, typer.Option("--top", min=1, help="Only the first N rows.")] = None,
-    status: Annotated[list[str] | None, typer.Option("--status",
+    top: Annotated[int | None, typer.Option("--top", min=1, metavar="N", help="Only the first N rows.")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", metavar="STATUS",
             help="Only runs with this status (repeat or comma-separate).")] = None,
-    where: Annotated[list[str] | None, typer.Option("--where", "-w",
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", metavar="EXPR",
             help="Filter, e.g. 'flag_dropout>=0.3' (repeatable).")] = None,
-    sweep: Annotated[str | None, typer.Option("--sweep", help="Only this sweep: an id, a prefix or 'last'.")] = None,
+    sweep: Annotated[str | None, typer.Option("--sweep", metavar="SWEEP",
+            help="Only this sweep: an id, a prefix or 'last'.")] = None,
     fmt: Format = "table",
+    columns: Columns = None,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
 ) -> None:
@@ -194,15 +252,22 @@ def ls(
         found = board.sort(board.select(found, where or [], status or [], sweep_id), sort, asc)
         if top:
             found = board.top(found, top)
+        found = board.objectives(found, sort)
+        if columns is not None:
+            found, _ = board.pick(found, [columns])
         render.write(found, fmt)
 
 
 # ---------------------------------------------------------------- show / compare
 
 
+REF_HELP = ("A run: its id, a unique prefix of it, 'last' (the newest), 'last~N' (the N-th before it) "
+            "or 'best' (the last sweep's best by its objective). Archived runs are found too.")
+
+
 @app.command()
 def show(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or 'last'.")],
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help=REF_HELP)],
     runs_dir: RunsDir = DEFAULT_RUNS,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
@@ -211,13 +276,13 @@ def show(
     from sweep import report
 
     with errors():
-        run_ = rundir.resolve(runs_dir, run_ref)
+        run_ = rundir.resolve(runs_dir, run_ref, archive=True)
         render.print_show(report.show(run_, baseline_error, gap))
 
 
 @app.command()
 def compare(
-    a: Annotated[str, typer.Argument(metavar="A", help="First run.")],
+    a: Annotated[str, typer.Argument(metavar="A", help="First run (as for show: an id, 'best', 'last~1'...).")],
     b: Annotated[str, typer.Argument(metavar="B", help="Second run.")],
     runs_dir: RunsDir = DEFAULT_RUNS,
 ) -> None:
@@ -226,7 +291,8 @@ def compare(
 
     with errors():
         runs = rundir.list_runs(runs_dir)
-        view = report.compare(rundir.resolve(runs_dir, a, runs), rundir.resolve(runs_dir, b, runs))
+        view = report.compare(rundir.resolve(runs_dir, a, runs, archive=True),
+                              rundir.resolve(runs_dir, b, runs, archive=True))
         render.print_compare(view)
 
 
@@ -235,7 +301,7 @@ def compare(
 
 @app.command()
 def clean(
-    run_refs: Annotated[list[str] | None, typer.Argument(metavar="[RUN]...", help="Runs to archive.")] = None,
+    run_refs: Annotated[list[str] | None, typer.Argument(metavar="RUN", help="Runs to archive.")] = None,
     runs_dir: RunsDir = DEFAULT_RUNS,
     failed: Annotated[bool, typer.Option("--failed", help="Archive every failed, interrupted or broken run.")] = False,
     all_runs: Annotated[bool, typer.Option("--all", help="Archive every run.")] = False,
@@ -245,7 +311,7 @@ def clean(
 
     with errors():
         moved = manage.clean(runs_dir, run_refs or [], failed=failed, everything=all_runs)
-        err(f"archived {len(moved)} run{'s' if len(moved) != 1 else ''} to {runs_dir / rundir.ARCHIVE_DIR}")
+        err(f"archived {words.count(len(moved), 'run')} to {runs_dir / rundir.ARCHIVE_DIR}")
 
 
 @app.command()
@@ -265,16 +331,16 @@ def purge(
             return
         if not yes:
             if not sys.stdin.isatty():
-                raise UsageError(f"purge would delete {count} archived runs; pass --yes to confirm")
-            if not typer.confirm(f"Delete {count} archived runs in {archive}?"):
+                raise UsageError(f"purge would delete {words.count(count, 'archived run')}; pass --yes to confirm")
+            if not typer.confirm(f"Delete {words.count(count, 'archived run')} in {archive}?"):
                 raise typer.Exit(1)
         manage.purge(runs_dir)
-        err(f"deleted {count} archived runs")
+        err(f"deleted {words.count(count, 'archived run')}")
 
 
 @app.command()
 def importance(
-    sweep_ref: Annotated[str, typer.Argument(metavar="[SWEEP]", help="Sweep id, prefix or 'last'.")] = "last",
+    sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="Sweep id, prefix or 'last'.")] = "last",
     runs_dir: RunsDir = DEFAULT_RUNS,
     fmt: Format = "table",
 ) -> None:

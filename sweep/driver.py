@@ -23,6 +23,7 @@ from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
+from sweep.words import count
 
 TICK_S = 0.1
 
@@ -51,6 +52,7 @@ class Result:
     interrupted: bool = False
     stopped: str | None = None  # why the sweep stopped early (max failures)
     note: str | None = None  # why nothing ran (a resumed sweep that had already finished)
+    earlier: list[Path] = field(default_factory=list)  # a resumed sweep's runs from before this session
 
 
 def cpu_count() -> int:
@@ -155,7 +157,8 @@ class Driver:
                 if outcome.status == "failed":
                     failures += 1
                     if self.spec.max_failures and failures >= self.spec.max_failures and stopped is None:
-                        stopped = f"stopped after {failures} failed trials (max_failures {self.spec.max_failures})"
+                        stopped = (f"stopped after {count(failures, 'failed trial')} "
+                                   f"(max_failures {self.spec.max_failures})")
                         self.emit(Event("note", text=stopped))
                 self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
                                 flags=running.trial.flags, status=outcome.status, value=outcome.value,
@@ -163,7 +166,8 @@ class Driver:
             self.emit(Event("tick"))
         record.asked = study.asked()
         record.save(self.runs_dir)
-        return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped)
+        return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
+                      earlier=[r.path for r in runs])
 
     def _open_sweep(self, state: Path) -> tuple[rundir.SweepRecord, int, list[rundir.Run]] | Result:
         """The sweep record (new, or the one resumed), the number of trials to start, and the
@@ -184,7 +188,7 @@ class Driver:
         todo = max(0, record.trials - ended)
         if todo == 0:
             return Result(record.id, [], {}, note=f"sweep {record.id} already finished: {ended} of "
-                                                  f"{record.trials} trials ended; nothing to run")
+                                                  f"{count(record.trials, 'trial')} ended; nothing to run")
         stored = record.storage
         if not self.storage_url and stored and REDACTED in stored:
             raise SweepError(f"sweep {record.id} uses a storage with a password, which is not "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from sweep import board, rundir
+from sweep import board, rundir, words
 from sweep import spec as specs
 from sweep.errors import SweepError
 
@@ -29,7 +29,8 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
     first = next((r.info.get("goal") for r in mine if r.info.get("goal")), "maximize")
     goal: Literal["minimize", "maximize"] = "minimize" if first == "minimize" else "maximize"
     if len(done) < MIN_RUNS:
-        raise SweepError(f"sweep {sweep_id} has {len(done)} completed runs; importance needs at least {MIN_RUNS}")
+        raise SweepError(f"sweep {sweep_id} has {words.count(len(done), 'completed run')}; "
+                         f"importance needs at least {MIN_RUNS}")
     spec = _spec_of(mine)
     space = search.space(spec)
     if not space:
@@ -46,8 +47,8 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
             continue  # a value outside the space (the flags file changed since): skip it
     usable = len(study.trials)
     if usable < MIN_RUNS:
-        raise SweepError(f"sweep {sweep_id} has {usable} completed runs with {metric} and flags inside its "
-                         f"search space; importance needs at least {MIN_RUNS}")
+        raise SweepError(f"sweep {sweep_id} has {words.count(usable, 'completed run')} with {metric} and flags "
+                         f"inside its search space; importance needs at least {MIN_RUNS}")
     values = {t.value for t in study.trials}
     if len(values) == 1:
         raise SweepError(f"every completed run of sweep {sweep_id} has {metric} = {values.pop():g}: "

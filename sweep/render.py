@@ -9,6 +9,7 @@ is not a terminal or ``NO_COLOR`` is set.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -17,11 +18,12 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sweep import rundir
-from sweep.board import Board, cell, is_number, used_columns
+from sweep.board import Board, cell, exact, is_number, ranked, used_columns
 from sweep.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,14 +38,14 @@ def plain(stream: TextIO | None = None) -> bool:
     return bool(os.environ.get("NO_COLOR")) or not (stream or sys.stdout).isatty()
 
 
-def stdout_console(out: TextIO | None = None) -> Console:
+def stdout_console(out: TextIO | None = None, width: int | None = None) -> Console:
     from rich.console import Console
 
     out = out or sys.stdout
     if plain(out):
         return Console(file=out, no_color=True, highlight=False, force_terminal=False,
-                       width=_width(), soft_wrap=False, emoji=False, markup=False)
-    return Console(file=out, highlight=False, emoji=False)
+                       width=width or _width(), soft_wrap=False, emoji=False, markup=False)
+    return Console(file=out, highlight=False, emoji=False, width=width)
 
 
 def stderr_console() -> Console:
@@ -60,6 +62,26 @@ def _width() -> int:
         return max(80, int(os.environ.get("COLUMNS", "200")))
     except ValueError:
         return 200
+
+
+def terminal_width(out: TextIO) -> int | None:
+    """How many columns the terminal ``out`` shows (``COLUMNS`` first, as rich and the shell
+    read it); None when ``out`` is no terminal (a pipe gets the whole table)."""
+    try:
+        if not out.isatty():
+            return None
+    except (AttributeError, ValueError):  # a closed or file-less stream
+        return None
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(out.fileno()).columns or 80
+    except (OSError, AttributeError, ValueError):
+        return 80
 
 
 # ---------------------------------------------------------------- boards
@@ -85,11 +107,12 @@ def _numeric(board: Board) -> list[bool]:
 
 
 def to_csv(board: Board) -> str:
+    """Every value in full (floats read back exactly), unlike the table's rounded cells."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(board.columns)
     for row in board.rows:
-        writer.writerow([cell(row.get(c)) for c in board.columns])
+        writer.writerow([exact(row.get(c)) for c in board.columns])
     return buf.getvalue()
 
 
@@ -121,34 +144,103 @@ RICH_MAX_ROWS = 500  # beyond this rich's layout costs seconds; plain text is in
 
 def rich_table(board: Board, colour: bool = True) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=board.title, show_lines=False, header_style="bold", box=None, pad_edge=False)
     for col, numeric in zip(board.columns, _numeric(board), strict=True):
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=True,
-                         overflow="fold" if col == "reason" else "ellipsis")
+        wrap = col == "reason"  # a reason wraps at words, as a cell of text; other cells never
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=not wrap,
+                         overflow="fold" if wrap else "ellipsis")
     for row in board.rows:
         cells = []
         for col in board.columns:
             text = cell(row.get(col))
-            if col == "status" and colour:
-                text = f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
-            cells.append(text)
+            style = STATUS_STYLE.get(text, "white") if col == "status" and colour else ""
+            cells.append(Text(text, style=style))  # Text, not markup: "[0.1, 0.2]" is a value
         table.add_row(*cells)
     return table
 
 
+GAP = 2  # spaces between two columns: the plain table's, and rich's padding of one each side
+NOTE_NAMES = 6  # columns named in the note on what a narrow terminal left out
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What of a board a terminal shows: its columns and those left out, both most important
+    first, and whether the reasons go under the table instead."""
+
+    columns: list[str]
+    left_out: list[str]
+    reasons_below: bool
+
+
+def widths(board: Board) -> dict[str, int]:
+    return {c: max([len(c)] + [len(cell(r.get(c))) for r in board.rows]) for c in board.columns}
+
+
+def fit(board: Board, width: int) -> Fit:
+    """The columns that fit in ``width`` without cutting a cell, in the order of
+    ``board.ranked``: the longest run of it that fits (so a column is only ever dropped with
+    every one after it), and always the id, the status and the objectives. A reason that
+    finds no room goes under the table, one line per run."""
+    size = widths(board)
+    order = ranked(board)
+    must = {"id", "status", *board.keep}
+    kept: list[str] = []
+    used = 0
+    for i, col in enumerate(order):
+        need = size[col] + (GAP if kept else 0)
+        if col not in must and used + need > width:
+            left = order[i:]
+            below = "reason" in left
+            return Fit(kept, [c for c in left if c != "reason"], below)
+        kept.append(col)
+        used += need
+    return Fit(kept, [], False)
+
+
+def table_width(board: Board) -> int:
+    return sum(widths(board).values()) + GAP * max(0, len(board.columns) - 1)
+
+
+def left_out_note(left: list[str], width: int) -> str:
+    names = ", ".join(left[:NOTE_NAMES]) + (f" and {len(left) - NOTE_NAMES} more" if len(left) > NOTE_NAMES else "")
+    return f"left out {names} to fit {width} columns: pick with --columns, or widen the terminal, or --format csv"
+
+
 def write_table(board: Board, out: TextIO) -> None:
-    """Rich on a terminal, plain text otherwise; only the columns some row has a value in."""
-    board = Board(used_columns(board.rows, board.columns), board.rows, board.title)
+    """Rich on a terminal, plain text otherwise; only the columns some row has a value in. On
+    a terminal, the columns that fit its width (``fit``), unless the user chose them; a pipe
+    gets the whole table."""
+    if not board.chosen:
+        board = dataclasses.replace(board, columns=used_columns(board.rows, board.columns))
     if not board.rows:
         out.write("no runs\n")
         return
+    width = terminal_width(out)
+    below = None
+    if width is not None and not board.chosen:
+        shown = fit(board, width)
+        if shown.left_out:
+            sys.stderr.write(left_out_note(shown.left_out, width) + "\n")
+        if shown.reasons_below:
+            below = Board(["id", "reason"], [r for r in board.rows if r.get("reason")])
+        board = dataclasses.replace(board, columns=shown.columns)
     if plain(out) or len(board.rows) > RICH_MAX_ROWS:
         if board.title:
             out.write(board.title + "\n")
         out.write(to_text(board))
+        if below:
+            out.write("\n" + to_text(below))
         return
-    stdout_console(out).print(rich_table(board, colour=not plain(out)))
+    # Wide enough for the whole table: rich never shortens a cell; the terminal wraps instead.
+    console = stdout_console(out, max(width or 0, table_width(board)))
+    console.print(rich_table(board, colour=not plain(out)))
+    if below:
+        console.width = width or console.width
+        console.print()
+        console.print(rich_table(below, colour=False))
 
 
 WRITERS: dict[str, Callable[[Board, TextIO], object]] = {  # name -> writes a board to a stream
@@ -198,7 +290,8 @@ def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: 
 
 
 def show_lines(view: ShowView) -> list[str]:
-    lines = [f"run      {view.run_id}", f"dir      {view.path}",
+    archived = "  (archived by sweep clean; sweep purge deletes it)" if view.archived else ""
+    lines = [f"run      {view.run_id}", f"dir      {view.path}{archived}",
              *([f"files    {view.files}"] if view.files else []),
              f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
     rec = view.record
@@ -346,8 +439,8 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
     import xml.etree.ElementTree as ET
 
     failures = sum(r.status in ("failed", "broken") for r in runs)
-    errors = sum(r.status == "interrupted" for r in runs)
-    skipped = sum(r.status == "pruned" for r in runs)
+    errors = sum(r.status == "interrupted" and not _run_again(r) for r in runs)
+    skipped = sum(r.status == "pruned" or _run_again(r) for r in runs)
     total_time = sum(float(r.info.get("duration") or 0) for r in runs)
     suite = ET.Element("testsuite", name=f"sweep {sweep_id}", tests=str(len(runs)), failures=str(failures),
                        errors=str(errors), skipped=str(skipped), time=f"{total_time:.3f}")
@@ -359,6 +452,8 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
         if run.status in ("failed", "broken"):
             node = ET.SubElement(case, "failure", message=str(run.reason or run.status))
             node.text = _xml_safe(run.info.get("error") or run.reason or "")
+        elif _run_again(run):  # its trial ran again on resume: it fails nothing
+            ET.SubElement(case, "skipped", message=f"{run.reason or 'interrupted'}; run again on resume")
         elif run.status == "interrupted":
             ET.SubElement(case, "error", message=str(run.reason or "interrupted"))
         elif run.status == "pruned":
@@ -370,6 +465,11 @@ def write_junit(path: Path, sweep_id: str, runs: list[rundir.Run]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
     tmp.replace(path)
+
+
+def _run_again(run: rundir.Run) -> bool:
+    """An interrupted run whose sweep was resumed: its trial ran again."""
+    return run.status == "interrupted" and run.info.get("resumed") is True
 
 
 def _xml_safe(text: str) -> str:

@@ -56,6 +56,7 @@ class ShowView:
     curves: list[Curve]
     tail: str  # the error tail, else the last lines of the output
     files: str | None = None  # where the files the trial wrote are
+    archived: bool = False  # under <runs>/archive: moved there by sweep clean
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GA
         flags=dict(run.flags), metrics=dict(sorted(run.metrics.items())), baseline=base, gap=gap,
         diagnosis=diagnose(run.metrics, base, gap), curves=curves(run), tail=tail,
         files=files(run.path, info.get("workdir")),
+        archived=run.path.parent.name == rundir.ARCHIVE_DIR,
     )
 
 

@@ -550,28 +550,60 @@ def check_ref(ref: str) -> None:
     """Run and sweep references are plain names: never paths that could leave the runs
     directory."""
     if not ref or "/" in ref or "\\" in ref or ref in (".", "..") or ref.startswith(".") or "\0" in ref:
-        raise RunNotFound(f"invalid run reference {ref!r}: give a run id, a unique prefix or 'last'")
+        raise RunNotFound(f"invalid run reference {ref!r}: give a run id, a unique prefix, last, last~N or best")
 
 
-def resolve(runs_dir: Path, ref: str, runs: list[Run] | None = None) -> Run:
-    """A run by id, unique id prefix, or ``last`` (the newest started)."""
+_BACK = re.compile(r"^last~(\d{1,9})$")  # last~N: the N-th run before the newest
+
+
+def resolve(runs_dir: Path, ref: str, runs: list[Run] | None = None, archive: bool = False) -> Run:
+    """A run by id, unique id prefix, ``last`` (the newest started), ``last~N`` (the N-th
+    before it) or ``best`` (the best run of the last sweep, by its objective). With
+    ``archive``, an id or prefix no run matches is looked for among the archived runs."""
     check_ref(ref)
     runs = list_runs(runs_dir) if runs is None else runs
-    if ref == "last":
-        dated = [r for r in runs if r.start is not None]
-        if not dated:
-            raise RunNotFound(f"no runs in {runs_dir}")
-        return max(dated, key=lambda r: r.start or 0.0)
-    exact = [r for r in runs if r.path.name == ref]
-    if exact:
-        return exact[0]
-    matches = [r for r in runs if r.path.name.startswith(ref)]
-    if not matches:
+    back = _BACK.match(ref)
+    if ref == "last" or back:
+        return _newest(runs_dir, runs, int(back.group(1)) if back else 0)
+    if ref == "best":
+        return _best(runs_dir, runs)
+    found = _named(ref, runs)
+    if not found and archive:
+        found = _named(ref, list_runs(runs_dir / ARCHIVE_DIR))
+    if not found:
         raise RunNotFound(f"no run matches {ref!r} in {runs_dir}")
-    if len(matches) > 1:
-        names = ", ".join(sorted(r.path.name for r in matches)[:5])
-        raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({names}...): give more of the id")
-    return matches[0]
+    if len(found) > 1:
+        names = ", ".join(sorted(r.path.name for r in found)[:5])
+        raise RunNotFound(f"{ref!r} matches {len(found)} runs ({names}...): give more of the id")
+    return found[0]
+
+
+def _newest(runs_dir: Path, runs: list[Run], back: int) -> Run:
+    dated = sorted((r for r in runs if r.start is not None), key=lambda r: r.start or 0.0, reverse=True)
+    if not dated:
+        raise RunNotFound(f"no runs in {runs_dir}")
+    if back >= len(dated):
+        raise RunNotFound(f"last~{back} needs {back + 1} runs; {runs_dir} has {len(dated)}")
+    return dated[back]
+
+
+def _best(runs_dir: Path, runs: list[Run]) -> Run:
+    """The last sweep's best completed run by the metric and goal its runs recorded."""
+    sweep_id = find_sweep_id(runs_dir, "last", runs)
+    mine = [r for r in runs if r.sweep == sweep_id]
+    metric = next((r.info.get("metric") for r in mine if r.info.get("metric")), None)
+    scored = [r for r in mine if r.status == "completed" and metric and math.isfinite(r.metrics.get(metric, math.nan))]
+    if not scored:
+        raise RunNotFound(f"no best run: sweep {sweep_id} has no completed run with a value of "
+                          f"{metric or 'its metric'}")
+    sign = -1.0 if scored[0].info.get("goal") == "minimize" else 1.0
+    return max(scored, key=lambda r: sign * r.metrics[str(metric)])
+
+
+def _named(ref: str, runs: list[Run]) -> list[Run]:
+    """The run called ``ref``, else those whose name starts with it."""
+    exact = [r for r in runs if r.path.name == ref]
+    return exact[:1] or [r for r in runs if r.path.name.startswith(ref)]
 
 
 # ---------------------------------------------------------------- the sweep record

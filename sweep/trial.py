@@ -70,6 +70,51 @@ def _snapshot(dest: Path, spec: SweepSpec) -> None:
         shutil.copy2(spec.script, dest / spec.script.name)
 
 
+# ---------------------------------------------------------------- why it failed
+
+# A traceback's header or one of its frames ('  File "x.py", line 3, in f'): the exception's
+# own line is the first unindented line after the last of them, however much the tail kept.
+_TRACEBACK = re.compile(r'^(?:\s+File "[^"]*", line \d+|Traceback \(most recent call last\):)')
+# argparse's usage error ("train.py: error: unrecognized arguments: --foo=1"): its message.
+_USAGE = re.compile(r"^\S+: (error: .*[A-Za-z].*)$")
+# click's and fire's usage errors, and faulthandler's report of a crash in C.
+_ERROR = re.compile(r"^(?:Error|ERROR|Fatal Python error): .*[A-Za-z]")
+_WORDY = re.compile(r"[A-Za-z0-9]")  # a box border or a row of dashes says nothing
+MAX_REASON = 300
+
+
+def error_line(tail: str, progress: Callable[[str], bool] | None = None, last_resort: bool = True) -> str | None:
+    """The script's own last word on why it failed: the exception line of its last traceback,
+    or an argparse/click/fire usage error, whichever came last. Else, with ``last_resort``,
+    its last line with a letter or digit in it, unless that is a line of ``progress``
+    (metrics): progress says nothing about a failure."""
+    lines = tail.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].rstrip()
+        usage = _USAGE.match(line)
+        if usage:
+            return _short(usage.group(1))
+        if _ERROR.match(line):
+            return _short(line)
+        if _TRACEBACK.match(line):
+            after = [x for x in lines[i + 1:] if x.strip() and not x[0].isspace()]
+            if after:
+                return _short(after[0].rstrip())
+    last = next((x.strip() for x in reversed(lines) if _WORDY.search(x)), None)
+    if not last_resort or last is None or (progress is not None and progress(last)):
+        return None
+    return _short(last)
+
+
+def because(what: str, why: str | None) -> str:
+    """``exit code 1: OverflowError: math range error``; the bare cause when the output says none."""
+    return f"{what}: {why}" if why else what
+
+
+def _short(line: str) -> str:
+    return line if len(line) <= MAX_REASON else line[:MAX_REASON - 3] + "..."
+
+
 # ---------------------------------------------------------------- while it runs
 
 
@@ -219,6 +264,10 @@ class Trial:
                 self.pruned_at = at
                 self.stop("pruned")
 
+    def _progress(self, line: str) -> bool:
+        """A line of metrics: it says nothing about why a trial failed."""
+        return bool(parse_line(line, self.watch.rules)[0])
+
     # ------------------------------------------------------------ when it has ended
 
     def finish(self) -> Outcome:
@@ -231,14 +280,15 @@ class Trial:
         code = self.proc.returncode
         metrics = dict(self.last)
         value = metrics.get(self.watch.metric)
-        status, reason = self.verdict(code, value)
-        error = rundir.tail_text(self.path / rundir.OUTPUT_FILE) if status == "failed" else None
+        tail = rundir.tail_text(self.path / rundir.OUTPUT_FILE)
+        status, reason = self.verdict(code, value, tail)
+        error = tail if status == "failed" else None
         hint = switch_hint(error, self.flags)
         if hint:
             reason = f"{reason}; {hint}"
         return Outcome(status, value, reason, metrics, code, self.step, error)
 
-    def verdict(self, code: int | None, value: float | None) -> tuple[str, str | None]:
+    def verdict(self, code: int | None, value: float | None, tail: str = "") -> tuple[str, str | None]:
         metric = self.watch.metric
         if self.ending == "pruned":
             return "pruned", f"pruned at step {self.pruned_at}"
@@ -254,8 +304,8 @@ class Trial:
                     name = signal.Signals(-code).name
                 except ValueError:
                     name = f"signal {-code}"
-                return "failed", f"killed by {name}"
-            return "failed", f"exit code {code}"
+                return "failed", because(f"killed by {name}", error_line(tail, last_resort=False))
+            return "failed", because(f"exit code {code}", error_line(tail, self._progress))
         if value is None:
             return "failed", f"reported no {metric} (print '{metric}: VALUE' or call sweep.log)"
         if not math.isfinite(value):

@@ -231,12 +231,12 @@ def test_one_table_names_every_format():
     assert str(caught.value) == "unknown format 'xml'; choose one of table, csv, json, markdown"
 
 
-def test_csv_writes_every_column_and_cells_as_shown():
+def test_csv_writes_every_column_and_every_value_in_full():
     found = sample()
     header, a, b = list(csv.reader(io.StringIO(written(found, "csv"))))
     assert header == found.columns
     row = dict(zip(header, a, strict=False))
-    assert (row["acc"], row["flag_name"], row["flag_wide"], row["diagnosis"]) == ("0.912346", "x|y", "true", "")
+    assert (row["acc"], row["flag_name"], row["flag_wide"], row["diagnosis"]) == ("0.912345678", "x|y", "true", "")
     assert dict(zip(header, b, strict=False))["big"] == "inf" and dict(zip(header, b, strict=False))["acc"] == "nan"
 
 
@@ -300,3 +300,68 @@ def test_ls_in_csv_and_json_does_not_load_rich(tmp_path):
     assert proc.stderr.splitlines()[-1] == "RICH False"
     assert proc.stdout.startswith("id,sweep,status,start,duration_s,steps,diagnosis,acc,flag_lr,dir,reason\n")
     assert '"acc": 0.6' in proc.stdout
+
+
+# ---------------------------------------------------------------- a board that fits its terminal
+
+
+def wide() -> Board:
+    """Three runs of one sweep: two flags vary, one is fixed; two metrics; one run failed."""
+    runs = [run(f"2026010{i}T000000Z-abcdef", status="failed" if i == 2 else "completed", start=T0 + i,
+                flags={"learning_rate": 1e-5 * (i + 1), "per_device_train_batch_size": 16 * (i + 1),
+                       "task_name": "mrpc"},
+                metrics={"eval_accuracy": 0.8 + i / 100, "eval_loss": 0.3}, metric="eval_accuracy",
+                duration=12.5, steps=3)
+            for i in range(3)]
+    runs[2].reason = "exit code 1: OverflowError: math range error"
+    return board.objectives(board.build(runs, RUNS))
+
+
+def test_ranked_puts_what_matters_first():
+    assert board.ranked(wide()) == [
+        "id", "status", "eval_accuracy", "flag_learning_rate", "flag_per_device_train_batch_size", "eval_loss",
+        "start", "duration_s", "dir", "diagnosis", "steps", "sweep", "flag_task_name", "reason"]
+    by_loss = board.objectives(wide(), "eval_loss")
+    assert by_loss.keep == ("eval_loss", "eval_accuracy")
+    assert board.ranked(by_loss)[:4] == ["id", "status", "eval_loss", "eval_accuracy"]
+
+
+def test_fit_keeps_the_longest_run_of_that_order_that_fits():
+    found = wide()
+    found = Board(board.used_columns(found.rows, found.columns), found.rows, keep=found.keep)
+    size = render.widths(found)
+    must = size["id"] + size["status"] + size["eval_accuracy"] + 2 * render.GAP
+    shown = render.fit(found, must + render.GAP + size["flag_learning_rate"])
+    assert shown.columns == ["id", "status", "eval_accuracy", "flag_learning_rate"]
+    assert shown.left_out[:2] == ["flag_per_device_train_batch_size", "eval_loss"]
+    assert "reason" not in shown.left_out and shown.reasons_below
+    # One column short of the next: it and everything after it go, even narrower ones.
+    assert render.fit(found, must + render.GAP + size["flag_learning_rate"] - 1).columns == [
+        "id", "status", "eval_accuracy"]
+    # Too narrow for the id, status and objective: they stay all the same.
+    assert render.fit(found, 10).columns == ["id", "status", "eval_accuracy"]
+    everything = render.fit(found, render.table_width(found))
+    assert everything.columns == board.ranked(found) and everything.left_out == []
+    assert not everything.reasons_below
+
+
+def test_pick_takes_the_columns_named_in_order():
+    picked, missing = board.pick(wide(), ["eval_loss, id", "id"])
+    assert (picked.columns, picked.chosen, missing) == (["eval_loss", "id"], True, [])
+    with pytest.raises(UsageError, match=r"^unknown column 'acc' in --columns; available: id, sweep, status"):
+        board.pick(wide(), ["id,acc"])
+    assert board.pick(wide(), ["id,acc"], strict=False)[1] == ["acc"]
+    with pytest.raises(UsageError, match="--columns needs at least one column name"):
+        board.pick(wide(), [" , "])
+
+
+def test_chosen_columns_are_written_even_when_empty():
+    picked, _ = board.pick(wide(), ["id,reason"])
+    lines = written(picked, "table").splitlines()
+    assert lines[0].split() == ["id", "reason"] and len(lines) == 4
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 1e-05 * 3, 123456789.123456789, 2.0 ** -1074, 1e300, -0.0])
+def test_exact_text_reads_back_as_the_same_float(value):
+    assert float(board.exact(value)) == value and str(float(board.exact(value))) == str(value)
+    assert board.exact(math.nan) == "nan" and board.exact(True) == "true" and board.exact(None) == ""

@@ -339,6 +339,42 @@ def test_compare_marks_differences(sweeps):
     assert one_error_line(result, 1) == f"Error: no run matches 'zzzz' in {sweeps.runs}"
 
 
+def test_last_n_and_best_name_runs_that_stay_the_same(sweeps):
+    newest = sorted(sweeps.info, key=lambda n: sweeps.info[n]["start"], reverse=True)
+    for n in (0, 1, 9):
+        result = sweep_cli("show", f"last~{n}", "--runs-dir", sweeps.runs)
+        assert result.exit_code == 0 and f"run      {newest[n]}" in result.stdout
+    # best: the last sweep's best run by its objective (the loss sweep minimizes eval_loss).
+    done = [n for n in sweeps.ids(sweep=sweeps.loss_sweep, status="completed")]
+    best = min(done, key=lambda n: sweeps.metrics[n]["eval_loss"])
+    result = sweep_cli("show", "best", "--runs-dir", sweeps.runs)
+    assert result.exit_code == 0 and f"run      {best}" in result.stdout
+    pair = sweep_cli("compare", "best", "last~1", "--runs-dir", sweeps.runs)
+    assert pair.exit_code == 0 and f"{best} vs {newest[1]}" in pair.stdout
+    result = sweep_cli("show", "last~10", "--runs-dir", sweeps.runs)
+    assert one_error_line(result, 1) == f"Error: last~10 needs 11 runs; {sweeps.runs} has 10"
+
+
+def test_best_needs_a_completed_run_with_the_objective(tmp_path):
+    flags_file = project(tmp_path / "proj", {"mode": ["silent"]})
+    assert sweep_cli("run", flags_file, "--runs-dir", tmp_path / "runs", "--launcher", "spawn").exit_code == 1
+    result = sweep_cli("show", "best", "--runs-dir", tmp_path / "runs")
+    assert "has no completed run with a value of eval_accuracy" in one_error_line(result, 1)
+
+
+def test_show_finds_an_archived_run_and_says_so(runs_copy, sweeps):
+    name = sorted(sweeps.ids(status="failed"))[0]
+    assert sweep_cli("clean", name[:-2], "--runs-dir", runs_copy).exit_code == 0
+    for ref in (name, name[:-2]):
+        result = sweep_cli("show", ref, "--runs-dir", runs_copy)
+        assert result.exit_code == 0, result.stderr
+        assert f"dir      {runs_copy / 'archive' / name}  (archived by sweep clean; sweep purge deletes it)" \
+            in result.stdout
+    other = sorted(sweeps.ids(status="completed"))[0]
+    assert sweep_cli("compare", name, other, "--runs-dir", runs_copy).exit_code == 0
+    assert sweep_cli("clean", name, "--runs-dir", runs_copy).exit_code == 1  # cleaning is for live runs only
+
+
 # ---------------------------------------------------------------- clean / purge
 
 
@@ -425,6 +461,39 @@ def test_every_command_has_help(command):
     assert result.exit_code == 0
     assert "Usage: " in result.stdout and command in result.stdout
     assert len(result.stdout.splitlines()) > 3
+
+
+def test_version():
+    result = sweep_cli("--version")
+    assert result.exit_code == 0
+    version = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    assert result.stdout == f"sweep {version}\n"
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_help_says_what_options_take(command):
+    """Brackets in a help text are text, not markup; a switch shows no value to give it."""
+    text = sweep_cli(command, "--help").stdout
+    assert "<bool>" not in text and "BOOLEAN" not in text
+    for line in text.splitlines():
+        if re.match(r"\s+(-\w, )?--(smoke|dry-run|asc|failed|all|yes|help)\b", line):
+            assert re.match(r"\s+(-\w, )?--[\w-]+\s{2,}\S", line), line  # the name, then its help
+    if command == "run":
+        assert "a [list] or a {min: .., max: ..} range" in " ".join(text.split())
+
+
+def test_one_is_singular(tmp_path):
+    flags_file = project(tmp_path / "proj", {"dropout": [0.1]})
+    dry = sweep_cli("run", flags_file, "--dry-run")
+    assert dry.stderr == "dry run: 1 trial; nothing was run or written\n"
+    runs = tmp_path / "runs"
+    done = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn")
+    assert "1 trial;" in done.stderr and "1 trials" not in done.stderr
+    name = run_dirs(runs)[0].name
+    assert sweep_cli("clean", name, "--runs-dir", runs).stderr == f"archived 1 run to {runs / 'archive'}\n"
+    assert sweep_cli("purge", "--runs-dir", runs).stderr == \
+        "Error: purge would delete 1 archived run; pass --yes to confirm\n"
+    assert sweep_cli("purge", "--yes", "--runs-dir", runs).stderr == "deleted 1 archived run\n"
 
 
 def test_every_command_appears_in_readme():

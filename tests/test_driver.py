@@ -149,7 +149,7 @@ def test_a_failing_trial_says_why_and_max_failures_stops_the_sweep(tmp_path):
     assert result.counts["failed"] == 3 and len(runs) == 3
     assert result.stopped == "stopped after 3 failed trials (max_failures 3)"
     run = runs[0]
-    assert run.status == "failed" and run.reason == "exit code 1"
+    assert run.status == "failed" and run.reason == "exit code 1: ValueError: boom"
     assert run.info["error"].splitlines()[-1] == "ValueError: boom"
     assert any(e.kind == "note" and e.text == result.stopped for e in events)
 
