@@ -228,14 +228,16 @@ class Trial:
             fh.seek(self._out_pos)
             data = fh.read(READ_CHUNK)
         self._out_pos += len(data)
-        if self._mid_line:  # the tail of a line is no line: "...curacy: 0.1" is not a metric
-            cut = data.find(b"\n")
-            self._mid_line = cut < 0
-            data = data[cut + 1:] if cut >= 0 else b""
-        lines = self._lines.feed(data)
-        done = self._out_pos >= size
-        if self.proc.returncode is not None and done:
-            lines += self._lines.flush()
+        if self._mid_line:
+            # The tail of a line is no line ("...curacy: 0.1" is not a metric): start at the
+            # next line or redraw, so a progress bar that never ends its line is still read.
+            cuts = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+            self._mid_line = not cuts
+            data = data[min(cuts) + 1:] if cuts else b""
+        self._parse(self._lines.feed(data))
+        return self._out_pos < size
+
+    def _parse(self, lines: list[str]) -> None:
         hist = self.path / rundir.METRICS_HISTORY
         for line in lines:
             found, step = parse_line(line, self.watch.rules)
@@ -246,7 +248,6 @@ class Trial:
                 rundir.append_jsonl(hist, {"step": step, "time": time.time(), **found, "source": "stdout"})
             except OSError:
                 pass
-        return not done
 
     def _read_history(self, limit: int | None = READ_CHUNK) -> None:
         for step, metrics in self._history.read(limit):
@@ -275,6 +276,7 @@ class Trial:
         output) and judge it."""
         while self._read_output():
             pass
+        self._parse(self._lines.flush())  # a last line without its newline (a progress bar)
         self._read_history(limit=None)
         self.proc.close()
         code = self.proc.returncode
