@@ -304,3 +304,26 @@ def main() -> None:
     except KeyboardInterrupt:
         err("Interrupted")
         sys.exit(130)
+
+
+# ---------------------------------------------------------------- report
+
+
+@app.command("report")
+def report_(
+    sweep_refs: Annotated[list[str] | None, typer.Argument(metavar="[SWEEP]...",
+            help="Sweep ids, prefixes or 'last' (default: the last).")] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    all_sweeps: Annotated[bool, typer.Option("--all", help="Every run of every sweep.")] = False,
+    baseline_error: Baseline = None,
+    gap: Gap = DEFAULT_GAP,
+) -> None:
+    """One self-contained HTML file: summary, leaderboard, and figures of a sweep."""
+    from sweep import html
+
+    with errors():
+        if all_sweeps and sweep_refs:
+            raise UsageError("give sweeps or --all, not both")
+        page = html.write(runs_dir, sweep_refs or [], all_sweeps, out, baseline_error, gap)
+        err(f"wrote {out}: {page.title}, {len(page.rows)} runs")
