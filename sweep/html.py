@@ -30,7 +30,7 @@ PRUNED_CURVES = 5
 # Optuna's fANOVA takes seconds per hundred runs, and its slice and contour figures grow with
 # every point: a large sweep is scored and sliced on a seeded random sample (said on the page).
 FANOVA_SAMPLE = 100
-PLOT_SAMPLE = 1000
+PLOT_SAMPLE = 500
 SPEC_TRIES = 5  # runs whose run.json is read for the flags file
 
 
@@ -80,8 +80,9 @@ def build(runs_dir: Path, refs: list[str], everything: bool, out: Path,
     else:
         sweeps = list(dict.fromkeys(rundir.find_sweep_id(runs_dir, ref, runs) for ref in refs or ["last"]))
         chosen = [r for r in runs if r.sweep in sweeps]
-    sections = [_section(s, [r for r in chosen if r.sweep == s], runs_dir, baseline, gap) for s in sweeps]
     full = board.build(chosen, runs_dir, baseline, gap)
+    sections = [_section(s, [r for r in chosen if r.sweep == s], [r for r in full.rows if r["sweep"] == s],
+                         runs_dir, baseline, gap) for s in sweeps]
     metric = sections[0].metric if len(sections) == 1 else None
     ordered = board.sort(full, metric if metric in full.columns else None)
     columns = board.used_columns(ordered.rows, ordered.columns)
@@ -103,11 +104,10 @@ def _value(value: Any) -> Any:
     return board.cell(value)
 
 
-def _section(sweep_id: str, runs: list[rundir.Run], runs_dir: Path, baseline: float | None,
-             gap: float) -> Section:
+def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], runs_dir: Path,
+             baseline: float | None, gap: float) -> Section:
     metric, goal = importance.objective(runs)
     sec = Section(sweep_id, metric, goal)
-    rows = board.build(runs, runs_dir, baseline, gap).rows
     by_id = {r.path.name: r for r in runs}
     ranked = _ranked(rows, metric, goal)
     sec.summary = _summary(sweep_id, runs, runs_dir, ranked, metric, goal)

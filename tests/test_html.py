@@ -148,6 +148,9 @@ def test_screenshot_is_not_blank(swept: tuple[Path, Path], tmp_path: Path) -> No
     assert (width, height) == (1200, 2400)
     colours = {pixels[i:i + 3] for i in range(0, len(pixels), 3 * 97)}
     assert len(colours) > 50  # text, lines, colour scales: not a blank or one-colour page
+    readme = os.environ.get("SWEEP_README_SCREENSHOT")  # README's picture: docs/report.png
+    if readme:
+        browse(swept[1], "--window-size=1200,2600", "--force-device-scale-factor=0.6", f"--screenshot={readme}")
 
 
 def png_pixels(data: bytes) -> tuple[int, int, bytes]:
