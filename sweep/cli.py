@@ -327,3 +327,21 @@ def report_(
             raise UsageError("give sweeps or --all, not both")
         page = html.write(runs_dir, sweep_refs or [], all_sweeps, out, baseline_error, gap)
         err(f"wrote {out}: {page.title}, {len(page.rows)} runs")
+
+
+@app.command()
+def dashboard(
+    sweep_ref: Annotated[str, typer.Argument(metavar="[SWEEP]", help="Sweep id, prefix or 'last'.")] = "last",
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8080,
+    storage: Annotated[str | None, typer.Option("--storage",
+            help="The study's storage URL, when the sweep ran on a shared database.")] = None,
+) -> None:
+    """Start optuna-dashboard on a sweep's study, on 127.0.0.1 (Ctrl-C stops it)."""
+    from sweep import dashboard as board_app
+
+    def ready(sweep_id: str, address: str) -> None:
+        err(f"optuna-dashboard for sweep {sweep_id} at {address} (Ctrl-C stops it)")
+
+    with errors():
+        board_app.serve(runs_dir, sweep_ref, storage, "127.0.0.1", port, ready)
