@@ -345,3 +345,21 @@ def dashboard(
 
     with errors():
         board_app.serve(runs_dir, sweep_ref, storage, "127.0.0.1", port, ready)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Write a sweep in another tool's format.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="A new (or empty) folder for TensorBoard's logdir.")],
+    sweep_ref: Annotated[str, typer.Option("--sweep", help="Sweep id, prefix or 'last'.")] = "last",
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """A sweep as a TensorBoard HParams experiment: tensorboard --logdir DIR."""
+    from sweep import hparams
+
+    with errors():
+        sweep_id, sessions = hparams.export(runs_dir, sweep_ref, out)
+        err(f"wrote sweep {sweep_id} to {out}: {sessions} sessions; view with: tensorboard --logdir {out}")
