@@ -125,7 +125,8 @@ def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], 
     if ranked and axes:
         fig.append(("parallel", "parallel coordinates", figures.parallel(ranked, axes, metric)))
     else:
-        sec.notes.append(("parallel coordinates", _why(ranked, metric) if not ranked else "no flag was searched"))
+        sec.notes.append(("parallel coordinates", f"no completed run has a finite {metric}" if not ranked
+                          else "no flag was searched"))
     curves = _curves(ranked, rows, by_id, metric)
     if curves:
         fig.append(("curves", "learning curves", figures.learning_curves(curves, metric)))
@@ -155,10 +156,6 @@ def _ranked(rows: list[dict[str, Any]], metric: str, goal: str) -> list[dict[str
     """Completed runs with a finite objective, best first."""
     done = [r for r in rows if r["status"] == "completed" and figures.finite(r.get(metric)) is not None]
     return sorted(done, key=lambda r: float(r[metric]), reverse=goal != "minimize")
-
-
-def _why(ranked: list[dict[str, Any]], metric: str) -> str:
-    return f"no completed run has a finite {metric}"
 
 
 def _varying(runs: list[rundir.Run]) -> list[str]:
