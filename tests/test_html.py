@@ -370,3 +370,24 @@ def test_unknown_sweep_is_one_line(tmp_path: Path) -> None:
     result = sweep_cli("report", "nosuch", "--runs-dir", runs, "-o", tmp_path / "r.html")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: no sweep matches 'nosuch'") and result.stderr.count("\n") == 1
+
+
+@needs_browser
+def test_clicking_a_column_sorts_the_board(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    nan_and_inf(runs, flags_file(tmp_path / "project"))
+    out = tmp_path / "r.html"
+    report(runs, out)
+    text = out.read_text()
+    head = text[text.index('<table id=board><thead>'):text.index("</thead>")]
+    columns = re.findall(r"<th>([^<]*)</th>", head)
+    at = columns.index("flag_lr")
+    # a real click event in the page, twice on flag_lr: the second click sorts it ascending
+    clicked = tmp_path / "clicked.html"
+    click = f"<script>const th = document.querySelectorAll('#board th')[{at}]; th.click(); th.click();</script>"
+    clicked.write_text(text.replace("</body>", click + "</body>"))
+    dom, console = browse(clicked, "--dump-dom")
+    assert console == []
+    cells = [re.findall(r"<td>(.*?)</td>", row)[at] for row in board_rows(dom)]
+    assert [float(c) for c in cells] == sorted(float(c) for c in cells)
+    assert 'class="sorted" data-dir="up">flag_lr' in dom
