@@ -26,29 +26,34 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - start, proc
 
 
-def fake_runs(runs_dir: Path, n: int, seed: int = 0) -> None:
-    """``n`` completed run directories in the real format, as a sweep would leave them."""
+def fake_runs(runs_dir: Path, n: int, seed: int = 0, per_sweep: int = 1000, flags_file: Path | None = None) -> None:
+    """``n`` completed run directories in the real format, written by rundir's own writer as a
+    sweep would leave them (``per_sweep`` runs to a sweep; ``flags_file`` snapshot in each)."""
+    from sweep import index
+
     rng = random.Random(seed)
     runs_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time() - n
     for i in range(n):
-        stage, path = rundir.stage_run_dir(runs_dir)
         flags = {"dropout": rng.choice([0.2, 0.3, 0.4, 0.5]), "lr": 10 ** rng.uniform(-4, -1),
                  "activation": rng.choice(["relu", "tanh"]), "hidden": rng.choice([16, 32, 64])}
         metrics = {"train_accuracy": rng.random(), "eval_accuracy": rng.random(),
                    "train_loss": rng.random(), "eval_loss": rng.random()}
-        rundir.write_json(stage / rundir.FLAGS_FILE, flags)
-        rundir.write_json(stage / rundir.METRICS_FILE, metrics)
-        (stage / rundir.METRICS_HISTORY).write_text(json.dumps({"step": 0, **metrics}) + "\n")
-        (stage / rundir.OUTPUT_FILE).write_text("done\n")
-        rundir.write_json(stage / rundir.RUN_FILE, {
-            "format": rundir.FORMAT, "id": path.name, "sweep": f"sbench{i // 1000}", "trial": i,
-            "status": "completed", "start": t0 + i, "end": t0 + i + 1, "duration": 1.0,
-            "exit_code": 0, "reason": None, "steps": 0, "metric": "eval_accuracy",
-            "goal": "maximize", "command": ["python", "train.py"],
-        })
-        rundir.publish_run_dir(stage, path)
-        rundir.note_ended(runs_dir, path, f"sbench{i // 1000}")  # as the sweep does when a run ends
+        sweep = f"sbench{i // per_sweep}"
+        info = rundir.RunInfo(sweep=sweep, trial=i, status="completed", start=t0 + i, end=t0 + i + 1,
+                              duration=1.0, exit_code=0, steps=0, metric="eval_accuracy", goal="maximize",
+                              command=["python", "train.py"], flags_file=str(flags_file) if flags_file else None)
+
+        def fill(stage: Path, path: Path, metrics: dict = metrics) -> None:
+            (stage / rundir.METRICS_HISTORY).write_text(json.dumps({"step": 0, **metrics}) + "\n")
+            if flags_file:
+                (stage / rundir.SOURCE_DIR).mkdir()
+                (stage / rundir.SOURCE_DIR / flags_file.name).write_bytes(flags_file.read_bytes())
+
+        writer = rundir.RunWriter(runs_dir, [index.Notes(runs_dir, sweep)])  # notes, as a sweep leaves them
+        path = writer.create(info, flags, fill)
+        (path / rundir.OUTPUT_FILE).write_text("done\n")
+        writer.end(path, info, metrics)
 
 
 def ratio(a: float, b: float) -> str:

@@ -391,3 +391,62 @@ def main() -> None:
     except KeyboardInterrupt:
         err("Interrupted")
         sys.exit(130)
+
+
+# ---------------------------------------------------------------- report
+
+
+@app.command("report")
+def report_(
+    sweep_refs: Annotated[list[str] | None, typer.Argument(metavar="[SWEEP]...",
+            help="Sweep ids, prefixes or 'last' (default: the last).")] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    out: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    all_sweeps: Annotated[bool, typer.Option("--all", help="Every run of every sweep.")] = False,
+    baseline_error: Baseline = None,
+    gap: Gap = DEFAULT_GAP,
+) -> None:
+    """One self-contained HTML file: summary, leaderboard, and figures of a sweep."""
+    from sweep import html
+
+    with errors():
+        if all_sweeps and sweep_refs:
+            raise UsageError("give sweeps or --all, not both")
+        page = html.write(runs_dir, sweep_refs or [], all_sweeps, out, baseline_error, gap)
+        err(f"wrote {out}: {page.title}, {len(page.rows)} runs")
+
+
+@app.command()
+def dashboard(
+    sweep_ref: Annotated[str, typer.Argument(metavar="[SWEEP]", help="Sweep id, prefix or 'last'.")] = "last",
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8080,
+    storage: Annotated[str | None, typer.Option("--storage",
+            help="The study's storage URL, when the sweep ran on a shared database.")] = None,
+) -> None:
+    """Start optuna-dashboard on a sweep's study, on 127.0.0.1 (Ctrl-C stops it)."""
+    from sweep import dashboard as board_app
+
+    def ready(sweep_id: str, address: str) -> None:
+        err(f"optuna-dashboard for sweep {sweep_id} at {address} (Ctrl-C stops it)")
+
+    with errors():
+        board_app.serve(runs_dir, sweep_ref, storage, "127.0.0.1", port, ready)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Write a sweep in another tool's format.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    out: Annotated[Path, typer.Argument(metavar="DIR", help="A new (or empty) folder for TensorBoard's logdir.")],
+    sweep_ref: Annotated[str, typer.Option("--sweep", help="Sweep id, prefix or 'last'.")] = "last",
+    runs_dir: RunsDir = DEFAULT_RUNS,
+) -> None:
+    """A sweep as a TensorBoard HParams experiment: tensorboard --logdir DIR."""
+    from sweep import hparams
+
+    with errors():
+        sweep_id, sessions = hparams.export(runs_dir, sweep_ref, out)
+        err(f"wrote sweep {sweep_id} to {out}: {sessions} sessions; view with: tensorboard --logdir {out}")

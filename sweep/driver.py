@@ -9,6 +9,7 @@ launcher, so it is safe to fork from and cheap per trial.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -287,10 +288,16 @@ class Driver:
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
         problems = writer.end(running.trial.path, info, outcome.metrics)
         try:
-            study.tell(running.ask, outcome.status, outcome.value)
+            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics))
         except StorageError as exc:  # the run directory has the result; say the study lacks it
             problems.append(str(exc))
         for text in problems:
             self.emit(Event("note", text=text))
         return outcome
 
+
+def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:
+    """What a trial carries in the study, so optuna-dashboard shows its run: the run id, its
+    directory and its final metrics (NaN and inf as words: not every storage takes them)."""
+    return {"run_id": path.name, "run_dir": str(path.resolve()),
+            "metrics": {k: v if math.isfinite(v) else str(v) for k, v in metrics.items()}}

@@ -5,44 +5,70 @@ runs are still there, whatever happened to the sampler's journal."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sweep import board, rundir, words
 from sweep import spec as specs
 from sweep.errors import SweepError
 
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
+
 MIN_RUNS = 5
 
 
 def importance(runs_dir: Path, ref: str) -> board.Board:
+    runs = rundir.list_runs(runs_dir)
+    sweep_id = rundir.find_sweep_id(runs_dir, ref, runs)
+    mine = [r for r in runs if r.sweep == sweep_id]
+    metric, goal = objective(mine)
+    study = study_of(sweep_id, mine, metric, goal, search_space(sweep_id, mine))
+    rows = [{"flag": f"flag_{name}", "importance": round(score, 4)} for name, score in scores(study).items()]
+    return board.Board(["flag", "importance"], rows)
+
+
+def objective(runs: list[rundir.Run]) -> tuple[str, Literal["minimize", "maximize"]]:
+    """The sweep's metric and goal, as its runs recorded them."""
+    metric = str(next((r.info["metric"] for r in runs if r.info.get("metric")), "eval_accuracy"))
+    first = next((r.info.get("goal") for r in runs if r.info.get("goal")), "maximize")
+    return metric, "minimize" if first == "minimize" else "maximize"
+
+
+def search_space(sweep_id: str, runs: list[rundir.Run]) -> dict[str, BaseDistribution]:
+    """The flags the sweep searched, as Optuna distributions, from its flags file."""
+    from sweep import search
+
+    space = search.space(spec_of(runs))
+    if not space:
+        raise SweepError(f"sweep {sweep_id} searched no flags (all fixed)")
+    return space
+
+
+def study_of(sweep_id: str, runs: list[rundir.Run], metric: str, goal: Literal["minimize", "maximize"],
+             space: dict[str, BaseDistribution]) -> optuna.Study:
+    """An in-memory study of the sweep's completed runs inside its search space (each trial
+    carries its run id as a user attribute), checked to be one fANOVA can score."""
     import optuna
 
     from sweep import search
 
     search.quiet()
-    runs = rundir.list_runs(runs_dir)
-    sweep_id = rundir.find_sweep_id(runs_dir, ref, runs)
-    mine = [r for r in runs if r.sweep == sweep_id]
-    done = [r for r in mine if r.status == "completed"]
-    metric = str(next((r.info["metric"] for r in mine if r.info.get("metric")), "eval_accuracy"))
-    first = next((r.info.get("goal") for r in mine if r.info.get("goal")), "maximize")
-    goal: Literal["minimize", "maximize"] = "minimize" if first == "minimize" else "maximize"
+    done = [r for r in runs if r.status == "completed"]
     if len(done) < MIN_RUNS:
         raise SweepError(f"sweep {sweep_id} has {words.count(len(done), 'completed run')}; "
                          f"importance needs at least {MIN_RUNS}")
-    spec = _spec_of(mine)
-    space = search.space(spec)
-    if not space:
-        raise SweepError(f"sweep {sweep_id} searched no flags (all fixed)")
     study = optuna.create_study(direction=goal)
     for run in done:
         params = {k: run.flags[k] for k in space if k in run.flags}
         value = run.metrics.get(metric)
-        if len(params) != len(space) or value is None:
-            continue
+        if len(params) != len(space) or value is None or not math.isfinite(value):
+            continue  # fANOVA's forest cannot take NaN or inf: such a run says nothing here
         try:
-            study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value))
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=value,
+                                                      user_attrs={"run": run.path.name}))
         except ValueError:
             continue  # a value outside the space (the flags file changed since): skip it
     usable = len(study.trials)
@@ -53,17 +79,22 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
     if len(values) == 1:
         raise SweepError(f"every completed run of sweep {sweep_id} has {metric} = {values.pop():g}: "
                          "no flag made a difference")
+    return study
+
+
+def scores(study: optuna.Study) -> dict[str, float]:
+    """fANOVA importance of each flag, most important first."""
+    import optuna
+
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     except ImportError:
         raise SweepError("sweep importance needs scikit-learn for Optuna's fANOVA: "
                          "pip install scikit-learn") from None
-    scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    rows = [{"flag": f"flag_{name}", "importance": round(float(score), 4)} for name, score in scores.items()]
-    return board.Board(["flag", "importance"], rows)
+    return {k: float(v) for k, v in optuna.importance.get_param_importances(study, evaluator=evaluator).items()}
 
 
-def _spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:
+def spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:
     for run in runs:
         source = run.path / rundir.SOURCE_DIR
         flags_file = run.info.get("flags_file")

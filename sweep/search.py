@@ -128,10 +128,13 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
-    def tell(self, ask: Ask, status: str, value: float | None = None) -> None:
-        """The outcome of a trial. Raises StorageError when the storage cannot take it: the
-        run directory keeps the result, and the caller reports the failure."""
+    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
+        """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
+        shows beside it). Raises StorageError when the storage cannot take it: the run
+        directory keeps the result, and the caller reports the failure."""
         try:
+            for key, attr in (attrs or {}).items():
+                ask.handle.set_user_attr(key, attr)
             if status == "completed":
                 self.study.tell(ask.handle, value)
             elif status == "pruned":

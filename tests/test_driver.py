@@ -209,7 +209,7 @@ def test_a_launcher_that_cannot_start_fails_the_run_and_stops(tmp_path):
 
 
 def test_a_storage_failure_is_reported_and_the_run_kept(tmp_path, monkeypatch):
-    def refuse(self, ask, status, value=None):
+    def refuse(self, ask, status, value=None, attrs=None):
         raise StorageError("could not record trial 0 in the study: disk I/O error")
 
     monkeypatch.setattr(search.Search, "tell", refuse)
