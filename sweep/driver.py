@@ -91,6 +91,8 @@ class Driver:
         self._interrupts = 0
         self._active: dict[int, _Running] = {}
         self._versions: dict[str, str] | None = None
+        self._study: search.Search | None = None
+        self._writer: rundir.RunWriter | None = None
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -104,6 +106,14 @@ class Driver:
     # -------------------------------------------------------------- the loop
 
     def run(self) -> Result:
+        try:
+            return self._run()
+        except SweepError as exc:  # the sweep cannot go on: end its trials first
+            if self._active and self._study is not None and self._writer is not None:
+                self._stop_all(self._study, self._writer, str(exc))
+            raise
+
+    def _run(self) -> Result:
         state = self.runs_dir / rundir.STATE_DIR
         opened = self._open_sweep(state)
         if isinstance(opened, Result):
@@ -114,6 +124,7 @@ class Driver:
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now (see _unlock)
         record.save(self.runs_dir)  # only once the study is open
         writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id)])
+        self._study, self._writer = study, writer  # for _stop_all
         if self.resume_ref is not None:
             for run in study.resume(runs, shared=bool(self.storage_url)):
                 info = dict(run.info, status="interrupted", resumed=True)
@@ -233,11 +244,11 @@ class Driver:
                   path / rundir.OUTPUT_FILE, self.threads)
         try:
             proc = self.launcher.start(job)
-        except (OSError, SweepError) as exc:
-            info.status, info.end, info.reason = "failed", time.time(), f"could not start: {exc}"
+        except (OSError, SweepError) as exc:  # the launcher's fault, not the trial's: resume reruns it
+            info.status, info.end, info.reason = "interrupted", time.time(), f"could not start: {exc}"
             writer.end(path, info, {})
             try:
-                study.tell(ask, "failed")
+                study.tell(ask, "interrupted")
             except StorageError:
                 pass  # the sweep stops on the launcher's error below, which says more
             raise LauncherError(f"could not start trial {ask.number}: {exc}") from None
@@ -262,8 +273,35 @@ class Driver:
             elif running.trial.ending is None:
                 running.trial.stop("interrupted", now)
 
-    def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running) -> trials.Outcome:
+    def _stop_all(self, study: search.Search, writer: rundir.RunWriter, why: str) -> None:
+        """Kill the running trials and record each as interrupted (a resume runs it again),
+        as far as the record can still be written."""
+        now = time.time()
+        for running in self._active.values():
+            running.trial.kill("interrupted", now)
+        procs = [r.trial.proc for r in self._active.values()]
+        try:
+            while procs and time.time() < now + self.watch.grace:
+                if all(self.launcher.poll(p) is not None for p in procs):
+                    break
+                self.launcher.wait(procs, TICK_S)
+        except SweepError:
+            pass  # the launcher is gone, and its trials with it
+        for running in self._active.values():
+            try:
+                outcome = self._end(study, writer, running, stopped=f"the sweep stopped: {why}")
+            except (OSError, SweepError):
+                continue  # its run.json still says running: a resume marks it interrupted
+            self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
+                            flags=running.trial.flags, status=outcome.status, value=outcome.value,
+                            reason=outcome.reason))
+        self._active.clear()
+
+    def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running,
+             stopped: str | None = None) -> trials.Outcome:
         outcome = running.trial.finish()
+        if stopped:
+            outcome.status, outcome.reason = "interrupted", stopped
         info = running.info
         end = time.time()
         info.status, info.end, info.exit_code = outcome.status, end, outcome.exit_code

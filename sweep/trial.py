@@ -63,6 +63,10 @@ def environment(path: Path, flags: dict[str, Any], sweep_id: str, number: int, t
         "SWEEP_RUN_DIR": str(path.resolve()), "SWEEP_FLAGS": json.dumps(flags),
         "SWEEP_ID": sweep_id, "SWEEP_TRIAL": str(number), "PYTHONUNBUFFERED": "1",
     })
+    if not launch.fits_exec("SWEEP_FLAGS", env["SWEEP_FLAGS"]):
+        # Longer than one environment string may be: every exec in the trial would fail
+        # (E2BIG). sweep.flags() reads the run's flags.json instead.
+        del env["SWEEP_FLAGS"]
     for var in THREAD_VARS:
         env[var] = str(threads)
     if gpu is not None:
@@ -268,11 +272,10 @@ class Trial:
         while self._read_output():
             pass
         self._read_history(limit=None)
-        self.proc.close()
         code = self.proc.returncode
         metrics = dict(self.last)
         value = metrics.get(self.watch.metric)
-        status, reason = self.verdict(code, value)
+        status, reason = ("failed", self.proc.error) if self.proc.error else self.verdict(code, value)
         error = rundir.tail_text(self.path / rundir.OUTPUT_FILE) if status == "failed" else None
         return Outcome(status, value, reason, metrics, code, self.step, error)
 
