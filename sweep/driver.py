@@ -18,7 +18,7 @@ from typing import Any
 
 from sweep import index, rundir, samplers, search
 from sweep import trial as trials
-from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
+from sweep.errors import LauncherError, RecordError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
@@ -108,10 +108,15 @@ class Driver:
     def run(self) -> Result:
         try:
             return self._run()
-        except SweepError as exc:  # the sweep cannot go on: end its trials first
+        except (OSError, SweepError) as exc:  # the sweep cannot go on: end its trials first
+            message = rundir.write_error(exc, self.runs_dir) if isinstance(exc, OSError) else str(exc)
             if self._active and self._study is not None and self._writer is not None:
-                self._stop_all(self._study, self._writer, str(exc))
-            raise
+                self._stop_all(self._study, self._writer, message)
+            if not isinstance(exc, OSError):
+                raise
+            if exc.errno in rundir.DISK_FULL:
+                message += f"; free some space, then: sweep run {self.spec.path} --resume"
+            raise RecordError(message) from None  # one line, never a traceback
 
     def _run(self) -> Result:
         state = self.runs_dir / rundir.STATE_DIR
@@ -302,15 +307,20 @@ class Driver:
         outcome = running.trial.finish()
         if stopped:
             outcome.status, outcome.reason = "interrupted", stopped
+        elif not (running.trial.path / rundir.RUN_FILE).is_file():  # deleted by the trial; made again
+            outcome.status = "failed"
+            outcome.reason = "its run directory vanished while it ran (deleted by the trial?)"
         info = running.info
         end = time.time()
         info.status, info.end, info.exit_code = outcome.status, end, outcome.exit_code
         info.duration = round(end - running.trial.start, 4)
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
-        problems = writer.end(running.trial.path, info, outcome.metrics)
+        problems = writer.end(running.trial.path, info, outcome.metrics, running.trial.flags)
         try:
             study.tell(running.ask, outcome.status, outcome.value)
         except StorageError as exc:  # the run directory has the result; say the study lacks it
+            if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
+                raise exc.__context__ from None
             problems.append(str(exc))
         for text in problems:
             self.emit(Event("note", text=text))

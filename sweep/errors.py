@@ -26,5 +26,9 @@ class StorageError(SweepError):
     """The study's storage (journal file or database) cannot be opened or written."""
 
 
+class RecordError(SweepError):
+    """The run record cannot be written (disk full, read-only): the sweep stopped."""
+
+
 class LauncherError(SweepError):
     """A trial could not be started, or the launcher died."""
