@@ -93,7 +93,8 @@ def test_what_a_trial_started_ends_with_it(tmp_path, launcher):
     assert not survivors(started(pids), within=0.5, command=OURS), "processes outlived the sweep"
 
 
-@pytest.mark.parametrize("launcher", LAUNCHERS)
+@pytest.mark.parametrize("launcher", [pytest.param("spawn", id="spawn"),
+                                      pytest.param("fork", id="fork", marks=pytest.mark.slow)])  # torch's import
 @pytest.mark.parametrize("sig", [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGKILL, id="kill-9")])
 def test_nothing_a_trial_started_outlives_its_sweep(tmp_path, launcher, sig):
     """Ctrl-C or kill -9 of the sweep while the trial trains: the trial, its TensorBoard in
