@@ -72,14 +72,15 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def test_a_full_disk_stops_the_sweep_in_one_line_and_resume_finishes_it(tmp_path, small_disk):
+@pytest.mark.parametrize("free_kib", [8, 40, 120])  # the disk fills at a run's start, at its end, in the journal
+def test_a_full_disk_stops_the_sweep_in_one_line_and_resume_finishes_it(tmp_path, small_disk, free_kib):
     """The runs directory's disk fills up with two trials running: one line naming the file
     and what to do, exit 1, every run so far whole; once space is freed, --resume runs every
     combination still owed, each once."""
     flags_file = project(tmp_path / "proj", {"learning_rate": LRS, "num_train_epochs": 2, "epoch_seconds": 0.1},
                          script=TRAIN, sampler="grid", jobs=2)
     filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * (1024 - 96) * 1024)  # about 96 KiB left: a few runs' worth
+    filler.write_bytes(b"\0" * (1024 - free_kib) * 1024)
     runs = small_disk / "runs"
     first = sweep_run(flags_file, runs)
     assert first.returncode == 1, first.stderr
