@@ -76,6 +76,10 @@ def errors() -> Iterator[None]:
     except SweepError as exc:
         err(f"Error: {exc}")
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:  # the system refused (disk full, read-only, gone): one line, exit 1
+        name = exc.filename2 if exc.filename2 is not None else exc.filename  # a rename's target
+        err(f"Error: {os.fsdecode(name) + ': ' if name is not None else ''}{exc.strerror or exc}")
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         err("Interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -20,7 +20,7 @@ from typing import Any
 from sweep import command as commands
 from sweep import index, rundir, samplers, search, workdir
 from sweep import trial as trials
-from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
+from sweep.errors import LauncherError, RecordError, RunNotFound, StorageError, SweepError
 from sweep.launch import Job, Launcher
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
@@ -95,6 +95,8 @@ class Driver:
         self._interrupts = 0
         self._active: dict[int, _Running] = {}
         self._versions: dict[str, str] | None = None
+        self._study: search.Search | None = None
+        self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
 
     def interrupt(self) -> None:
@@ -109,6 +111,19 @@ class Driver:
     # -------------------------------------------------------------- the loop
 
     def run(self) -> Result:
+        try:
+            return self._run()
+        except (OSError, SweepError) as exc:  # the sweep cannot go on: end its trials first
+            message = rundir.write_error(exc, self.runs_dir) if isinstance(exc, OSError) else str(exc)
+            if self._active and self._study is not None and self._writer is not None:
+                self._stop_all(self._study, self._writer, message)
+            if not isinstance(exc, OSError):
+                raise
+            if exc.errno in rundir.DISK_FULL:
+                message += f"; free some space, then: sweep run {self.spec.path} --resume"
+            raise RecordError(message) from None  # one line, never a traceback
+
+    def _run(self) -> Result:
         state = self.runs_dir / rundir.STATE_DIR
         opened = self._open_sweep(state)
         if isinstance(opened, Result):
@@ -119,6 +134,7 @@ class Driver:
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now (see _unlock)
         record.save(self.runs_dir)  # only once the study is open
         writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id)])
+        self._study, self._writer = study, writer  # for _stop_all
         if self.resume_ref is not None:
             for run in study.resume(runs, shared=bool(self.storage_url)):
                 info = dict(run.info, status="interrupted", resumed=True)
@@ -248,11 +264,11 @@ class Driver:
                   workdir.setup(where, path))
         try:
             proc = self.launcher.start(job)
-        except (OSError, SweepError) as exc:
-            info.status, info.end, info.reason = "failed", time.time(), f"could not start: {exc}"
+        except (OSError, SweepError) as exc:  # the launcher's fault, not the trial's: resume reruns it
+            info.status, info.end, info.reason = "interrupted", time.time(), f"could not start: {exc}"
             writer.end(path, info, {})
             try:
-                study.tell(ask, "failed")
+                study.tell(ask, "interrupted")
             except StorageError:
                 pass  # the sweep stops on the launcher's error below, which says more
             raise LauncherError(f"could not start trial {ask.number}: {exc}") from None
@@ -277,19 +293,51 @@ class Driver:
             elif running.trial.ending is None:
                 running.trial.stop("interrupted", now)
 
-    def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running) -> trials.Outcome:
+    def _stop_all(self, study: search.Search, writer: rundir.RunWriter, why: str) -> None:
+        """Kill the running trials and record each as interrupted (a resume runs it again),
+        as far as the record can still be written."""
+        now = time.time()
+        for running in self._active.values():
+            running.trial.kill("interrupted", now)
+        procs = [r.trial.proc for r in self._active.values()]
+        try:
+            while procs and time.time() < now + self.watch.grace:
+                if all(self.launcher.poll(p) is not None for p in procs):
+                    break
+                self.launcher.wait(procs, TICK_S)
+        except SweepError:
+            pass  # the launcher is gone, and its trials with it
+        for running in self._active.values():
+            try:
+                outcome = self._end(study, writer, running, stopped=f"the sweep stopped: {why}")
+            except (OSError, SweepError):
+                continue  # its run.json still says running: a resume marks it interrupted
+            self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
+                            flags=running.trial.flags, status=outcome.status, value=outcome.value,
+                            reason=outcome.reason))
+        self._active.clear()
+
+    def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running,
+             stopped: str | None = None) -> trials.Outcome:
         outcome = running.trial.finish()
         if self.where is not None:
             workdir.cleanup(self.where, running.trial.path)
+        if stopped:
+            outcome.status, outcome.reason = "interrupted", stopped
+        elif not (running.trial.path / rundir.RUN_FILE).is_file():  # deleted by the trial; made again
+            outcome.status = "failed"
+            outcome.reason = "its run directory vanished while it ran (deleted by the trial?)"
         info = running.info
         end = time.time()
         info.status, info.end, info.exit_code = outcome.status, end, outcome.exit_code
         info.duration = round(end - running.trial.start, 4)
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
-        problems = writer.end(running.trial.path, info, outcome.metrics)
+        problems = writer.end(running.trial.path, info, outcome.metrics, running.trial.flags)
         try:
             study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics))
         except StorageError as exc:  # the run directory has the result; say the study lacks it
+            if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
+                raise exc.__context__ from None
             problems.append(str(exc))
         for text in problems:
             self.emit(Event("note", text=text))

@@ -26,6 +26,10 @@ class StorageError(SweepError):
     """The study's storage (journal file or database) cannot be opened or written."""
 
 
+class RecordError(SweepError):
+    """The run record cannot be written (disk full, read-only): the sweep stopped."""
+
+
 class LauncherError(SweepError):
     """A trial could not be started, or the launcher died."""
 

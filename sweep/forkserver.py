@@ -1,11 +1,14 @@
-"""The warm launcher's server: import torch once, warm its lazy imports, then fork one child
-per trial that runs the script as ``__main__``.
+"""The launchers' server, the parent of every trial. Warm (``--warm``): import torch once, warm
+its lazy imports, then fork one child per trial that runs the script as ``__main__``. Cold:
+fork a child per trial that execs the trial's command (a fresh interpreter).
 
-Run as ``python -m sweep.forkserver [module ...]`` by ``sweep.launch.ForkLauncher``. It
-reads one JSON request a line on stdin and answers ``{"id", "pid"}`` and later
-``{"pid", "exit"}`` on stdout. It never starts a thread or initialises CUDA, so forking is
-safe and a child may use a GPU. When stdin closes (the sweep ended or died), it kills its
-children and exits.
+Run as ``python -m sweep.forkserver [--warm] [module ...]`` by ``sweep.launch``. It reads one
+JSON request a line on stdin and answers ``{"id", "pid"}`` (with ``"failed"`` when the
+trial's command could not start) and later ``{"pid", "exit"}`` on stdout. It never starts a
+thread or initialises CUDA, so forking is safe and a child may use a GPU. It and each trial
+are child subreapers: when a trial ends, whatever it started that is still alive is
+re-parented here and killed before its exit is reported. When stdin closes or SIGTERM comes
+(the sweep ended or died), it kills everything below it and exits.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import weakref
 from typing import Any
 
 from sweep import workdir
-from sweep.launch import die_with_parent
+from sweep.launch import die_with_parent, end_strays, set_subreaper
 
 _PROTO_IN = 0
 _PROTO_OUT = 1
@@ -75,31 +78,44 @@ def _reseed() -> None:
         mods["torch"].seed()
 
 
-def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None = None) -> int:
-    os.setsid()
-    die_with_parent(server)
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for fd in close_fds:
-        os.close(fd)
-    out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.close(out)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None, report: int) -> int:
+    """The trial, in the forked child. Until the script runs (exec, or runpy in the warm
+    server), a failure to set it up is written to ``report`` for the server to pass on; the
+    pipe closes when the script starts."""
+    try:
+        os.setsid()
+        die_with_parent(server)
+        set_subreaper()  # what the trial starts stays below it, even once its parent died
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in close_fds:
+            os.close(fd)
+        out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        workdir.enter(req.get("workdir"))
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        if req.get("argv"):  # cold: a fresh interpreter, as a plain subprocess gets it
+            for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
+            argv = req["argv"]
+            os.execvpe(argv[0], argv, req["env"])
+    except OSError as exc:
+        return _cannot_start(report, exc)
+    os.close(report)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True,
                                   encoding="utf-8", errors="backslashreplace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
                                   encoding="utf-8", errors="backslashreplace")
-    workdir.enter(req.get("workdir"))
-    os.chdir(req["cwd"])
-    os.environ.clear()
-    os.environ.update(req["env"])
     threads = int(req.get("threads") or 1)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -141,6 +157,20 @@ def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None = N
     return code
 
 
+def _cannot_start(report: int, exc: OSError) -> int:
+    """Tell the server why the trial could not start (and its output file, if open). 127:
+    what a shell answers for a command it cannot run."""
+    message = exc.strerror or str(exc)
+    if exc.filename is not None:
+        message += f": {exc.filename!r}"
+    try:
+        os.write(report, json.dumps({"errno": exc.errno or 0, "message": message}).encode())
+        os.write(2, f"sweep: could not start the trial: {message}\n".encode())
+    except OSError:
+        pass
+    return 127
+
+
 def _script_frames(tb: Any) -> Any:
     """The traceback without this module's and runpy's frames, as ``python script.py`` shows
     it (all of it when the error is in those frames)."""
@@ -165,14 +195,18 @@ def _exit_like_python() -> None:
     atexit._run_exitfuncs()
 
 
-def serve(preload: list[str]) -> None:
+def serve(args: list[str]) -> None:
+    warm_up = bool(args) and args[0] == "--warm"
+    preload = args[1:] if warm_up else args
     # Keep the protocol on private descriptors, so stray prints cannot corrupt it.
     proto_in, proto_out = os.dup(_PROTO_IN), os.dup(_PROTO_OUT)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(2, 1)
     os.close(null)
-    warm(preload)
+    set_subreaper()  # what an ended trial leaves comes here, to be killed
+    if warm_up:
+        warm(preload)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -189,14 +223,15 @@ def serve(preload: list[str]) -> None:
     me = os.getpid()
 
     def end(*_: Any) -> None:
-        """The sweep ended or died: take every trial's process group (its workers too) along."""
+        """The sweep ended or died: take every trial along, and all it started."""
         if os.getpid() != me:  # a child forked a moment ago, before it reset this handler
             os._exit(128 + signal.SIGTERM)
-        for pid in children:
+        for pid in children:  # whole process groups at once (data-loader workers)
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
+        end_strays(lambda pid: False)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, end)
@@ -205,6 +240,61 @@ def serve(preload: list[str]) -> None:
         _loop(proto_in, wake_r, wake_w, proto_out, children, send)
     finally:
         end()
+
+
+def _reap(children: set[int], send: Any) -> None:
+    """Collect ended trials. Before a trial's exit is told, whatever it left (now children
+    of this subreaper, as no running trial's descendants ever are) is killed."""
+    ended = []
+    strays = False
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid in children:
+            children.discard(pid)
+            ended.append({"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+        else:
+            strays = True
+    if ended or strays:
+        end_strays(children.__contains__)
+    for msg in ended:
+        send(msg)
+
+
+def _start(req: dict[str, Any], close_fds: list[int], children: set[int]) -> dict[str, Any]:
+    """Fork the trial; the reply once it runs its script, or why it could not."""
+    server = os.getpid()
+    report_r, report_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(report_r)
+        os.close(report_w)
+        return {"id": req["id"], "error": f"fork failed: {exc}"}
+    if pid == 0:
+        code = 1
+        try:
+            os.close(report_r)
+            code = _run_child(req, close_fds, server, report_w)
+        finally:
+            os._exit(code)
+    os.close(report_w)
+    said = b""
+    while chunk := os.read(report_r, 4096):  # EOF: the script runs (or the child is gone)
+        said += chunk
+    os.close(report_r)
+    children.add(pid)
+    reply: dict[str, Any] = {"id": req["id"], "pid": pid}
+    if said:
+        try:
+            reply["failed"] = json.loads(said)
+        except ValueError:
+            reply["failed"] = {"errno": 0, "message": said.decode(errors="replace")}
+    return reply
 
 
 def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set[int],
@@ -221,15 +311,7 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
                     pass
             except BlockingIOError:
                 pass
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            children.discard(pid)
-            send({"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+        _reap(children, send)
         if proto_in not in ready:
             continue
         chunk = os.read(proto_in, 1 << 20)
@@ -238,23 +320,8 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
-            if not line.strip():
-                continue
-            req = json.loads(line)
-            server = os.getpid()
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                send({"id": req["id"], "error": f"fork failed: {exc}"})
-                continue
-            if pid == 0:
-                code = 1
-                try:
-                    code = _run_child(req, [proto_in, proto_out, wake_r, wake_w], server)
-                finally:
-                    os._exit(code)
-            children.add(pid)
-            send({"id": req["id"], "pid": pid})
+            if line.strip():
+                send(_start(json.loads(line), [proto_in, proto_out, wake_r, wake_w], children))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ regular file, so no read can block on a FIFO or a device a trial left there.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -75,12 +76,29 @@ def write_json(path: Path | str, obj: Any, compact: bool = False) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # name the file being written, not its temporary name
+            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
         raise
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_error(exc: OSError, where: Path) -> str:
+    """One line for a failed write of the record: ``disk full writing PATH: ...``, or
+    ``cannot write PATH: ...``. ``where`` stands in when the error names no file (a journal
+    append, say)."""
+    # Of two names (a copy, a rename) the second is the one written.
+    path = next((f for f in (exc.filename2, exc.filename) if f is not None), where)
+    words = exc.strerror or str(exc)
+    if exc.errno in DISK_FULL:
+        return f"disk full writing {os.fsdecode(path)}: {words}"
+    return f"cannot write {os.fsdecode(path)}: {words}"
 
 
 def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
@@ -337,6 +355,8 @@ def stage_run_dir(runs_dir: Path) -> tuple[Path, Path]:
             stage.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:  # read-only, full: it is the runs directory that cannot be written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(runs_dir)) from exc
         if (runs_dir / name).exists():  # published by another process before our mkdir
             stage.rmdir()
             continue
@@ -390,12 +410,34 @@ class RunWriter:
             raise
         return path
 
+    def _publish_again(self, path: Path, info: RunInfo, flags: dict[str, Any]) -> None:
+        """The files a run needs besides those ``end`` writes: in the directory if it still is
+        one, else in a stage renamed into place with its run.json."""
+        target = path if path.is_dir() else path.with_name(f"{STAGE_PREFIX}{path.name}")
+        if target != path:
+            target.mkdir(parents=True)
+        try:
+            write_json(target / FLAGS_FILE, flags)
+            (target / OUTPUT_FILE).touch()
+            if target != path:
+                write_json(target / RUN_FILE, info.to_json())
+                os.rename(target, path)
+        except BaseException:
+            if target != path:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+
     def update(self, path: Path, info: RunInfo | dict[str, Any]) -> None:
         write_json(path / RUN_FILE, info.to_json() if isinstance(info, RunInfo) else info)
 
-    def end(self, path: Path, info: RunInfo, metrics: dict[str, float]) -> list[str]:
+    def end(self, path: Path, info: RunInfo, metrics: dict[str, float],
+            flags: dict[str, Any] | None = None) -> list[str]:
         """Write an ended run's metrics and run.json; tell the stores. Returns the stores'
-        failures as messages: the run directory is the record, a store is not."""
+        failures as messages: the run directory is the record, a store is not. A run whose
+        run.json is gone (its trial deleted the directory, and may have made it again) is
+        made whole again from ``flags``."""
+        if flags is not None and not (path / RUN_FILE).is_file():
+            self._publish_again(path, info, flags)
         write_json(path / METRICS_FILE, metrics)
         write_json(path / RUN_FILE, info.to_json())
         try:

@@ -5,6 +5,7 @@ the names of samplers and pruners and the grid policy are ``sweep.samplers``' ta
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,7 +68,30 @@ def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.
     from optuna.storages.journal import JournalFileBackend
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(state_dir / f"{sweep_id}.journal")))
+    path = state_dir / f"{sweep_id}.journal"
+    mend_journal(path)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def mend_journal(path: Path) -> None:
+    """Cut a torn last line off a journal (an append cut short by a full disk): Optuna would
+    glue the next append to it and refuse the file from then on. The journal is this sweep's
+    alone, so a line without its newline is never another writer's line in progress."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(max(0, size - (1 << 20)))
+            tail = fh.read()
+            if tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            if cut < 0 and size > len(tail):
+                return  # a last line longer than 1 MiB: no journal line is; leave it to Optuna
+            fh.truncate(size - len(tail) + cut + 1)
+    except FileNotFoundError:
+        return
 
 
 def _direction(goal: str) -> Literal["minimize", "maximize"]:

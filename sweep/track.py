@@ -123,8 +123,9 @@ def _undeclared(name: str, defaults: dict[str, Any]) -> FlagError:
 def flags(**defaults: Any) -> Flags:
     """Declare the script's flags with their defaults and return this trial's values.
 
-    Inside a sweep the values come from ``SWEEP_FLAGS``; run by hand, from
-    ``--name=value`` arguments. A flag that is not declared here is an error.
+    Inside a sweep the values come from ``SWEEP_FLAGS`` (or the run's ``flags.json`` when
+    they are too long for the environment); run by hand, from ``--name=value`` arguments.
+    A flag that is not declared here is an error.
     """
     try:
         return _flags(defaults)
@@ -137,6 +138,10 @@ def flags(**defaults: Any) -> Flags:
 
 def _flags(defaults: dict[str, Any]) -> Flags:
     raw = os.environ.get("SWEEP_FLAGS")
+    run_dir = os.environ.get("SWEEP_RUN_DIR")
+    if raw is None and run_dir and os.path.isfile(os.path.join(run_dir, "flags.json")):
+        with open(os.path.join(run_dir, "flags.json"), encoding="utf-8") as fh:
+            raw = fh.read()  # flags too long for the environment (over 128 KiB) are left there
     if raw is not None:
         try:
             given = json.loads(raw)

@@ -42,6 +42,10 @@ def environment(path: Path, flags: dict[str, Any], sweep_id: str, number: int, t
         "SWEEP_RUN_DIR": str(path.resolve()), "SWEEP_FLAGS": json.dumps(flags),
         "SWEEP_ID": sweep_id, "SWEEP_TRIAL": str(number), "PYTHONUNBUFFERED": "1",
     })
+    if not launch.fits_exec("SWEEP_FLAGS", env["SWEEP_FLAGS"]):
+        # Longer than one environment string may be: every exec in the trial would fail
+        # (E2BIG). sweep.flags() reads the run's flags.json instead.
+        del env["SWEEP_FLAGS"]
     for var in THREAD_VARS:
         env[var] = str(threads)
     if gpu is not None:
@@ -278,12 +282,11 @@ class Trial:
             pass
         self._parse(self._lines.flush())  # a last line without its newline (a progress bar)
         self._read_history(limit=None)
-        self.proc.close()
         code = self.proc.returncode
         metrics = dict(self.last)
         value = metrics.get(self.watch.metric)
         tail = rundir.tail_text(self.path / rundir.OUTPUT_FILE)
-        status, reason = self.verdict(code, value, tail)
+        status, reason = ("failed", self.proc.error) if self.proc.error else self.verdict(code, value, tail)
         error = tail if status == "failed" else None
         hint = switch_hint(error, self.flags)
         if hint:

@@ -196,16 +196,17 @@ def test_an_interrupt_stops_running_trials_and_starts_no_more(tmp_path):
     assert statuses == {"interrupted"}
 
 
-def test_a_launcher_that_cannot_start_fails_the_run_and_stops(tmp_path):
+def test_a_launcher_that_cannot_start_stops_and_the_run_is_left_to_resume(tmp_path):
+    """The launcher's failure, not the trial's: the run is interrupted, so a resume reruns it."""
     class Broken(FakeLauncher):
         def start(self, job: Job) -> Process:
-            raise OSError(7, "Argument list too long")
+            raise LauncherError("the warm launcher (pid 12) died: killed by SIGKILL")
 
     spec = make_spec(tmp_path, "trials: 3\nflags:\n  lr: 0.1\n")
-    with pytest.raises(LauncherError, match="could not start trial 0: .*Argument list too long"):
+    with pytest.raises(LauncherError, match="could not start trial 0: the warm launcher .* died"):
         Driver(spec, tmp_path / "runs", Broken(accuracy_is_lr)).run()
     [run] = rundir.list_runs(tmp_path / "runs")
-    assert run.status == "failed" and run.reason.startswith("could not start: ")
+    assert run.status == "interrupted" and run.reason.startswith("could not start: ")
 
 
 def test_a_storage_failure_is_reported_and_the_run_kept(tmp_path, monkeypatch):
