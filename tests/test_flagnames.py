@@ -42,7 +42,7 @@ def test_dashed_argparse_flags_are_passed_and_listed_as_spelled(tmp_path):
     again = sweep_cli("run", flags, "--runs-dir", runs, "--launcher", "spawn", "--smoke",
                       "--set", "learning-rate=0.05")
     assert again.exit_code == 0, again.stderr
-    newest = run_dirs(runs, by_trial=False)[-1]
+    newest = max(run_dirs(runs, by_trial=False), key=lambda run: info(run)["start"])  # names tie within a second
     assert info(newest)["command"][2:] == ["--learning-rate=0.05", "--n-layer=1", "--input-file=data/input.txt"]
 
 
