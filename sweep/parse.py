@@ -84,6 +84,10 @@ CONFIG_WORDS = frozenset("""
     patience clip lambda beta alpha gamma temperature margin eps epsilon smoothing type fn
     mode
 """.split())
+PROSE_WORDS = frozenset("""
+    is are was were be been being has have had of the a an to in on at for by with from and or
+    not no than then got became becomes reached
+""".split())
 IGNORED = frozenset({"v_num"})  # Lightning's progress bar shows its logger version
 BOX_RE = re.compile("[\u2502\u2503\u2551]")  # rich tables' vertical rules: space, not a field
 
@@ -209,7 +213,11 @@ def _pairs(line: str) -> list[tuple[str, float]]:
             continue
         next_start = start
         words = m.group("name").split(" ")
-        if words[-1].lower() in STEP_KEYS:
+        # Prose is not a name: "Loss is nan, stopping" names nothing, "accuracy of the model:"
+        # names only what follows the last such word.
+        while words and any(w.lower() in PROSE_WORDS for w in words):
+            words = words[1:]
+        if not words or words[-1].lower() in STEP_KEYS:
             continue
         name = "_".join(re.sub(r"[-/.@]", "_", w) for w in words)
         kept.append((name, float(m.group("value"))))

@@ -488,3 +488,10 @@ def test_read_jsonl_skips_a_torn_last_line_and_junk(tmp_path):
 
 def test_read_jsonl_of_a_missing_file_is_empty(tmp_path):
     assert list(rundir.read_jsonl(tmp_path / "nope.jsonl")) == []
+
+
+@pytest.mark.parametrize("line", ["Loss is nan, stopping training", "the loss is 0.5",
+                                  "accuracy of the model: 0.9"])
+def test_prose_names_nothing(line):
+    """timm's ``sys.exit("Loss is nan, stopping training")`` is no metric ``Loss_is``."""
+    assert parse_line(line, Rules("eval_accuracy")) == ({}, None)
