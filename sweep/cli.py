@@ -182,9 +182,15 @@ def ls(
     fmt: Format = "table",
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
+    storage: Annotated[str | None, typer.Option("--storage",
+            help="A shared study's storage (URL or journal path): list every worker's runs from it.")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="The shared study's name (with --storage).")] = None,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
+        if storage or study:
+            _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
+            return
         runs = _runs(runs_dir)
         try:
             sweep_id = rundir.find_sweep_id(runs_dir, sweep, runs) if sweep else None
@@ -195,6 +201,21 @@ def ls(
         if top:
             found = board.top(found, top)
         render.write(found, fmt)
+
+
+def _ls_study(storage: str | None, study: str | None, sort: str | None, asc: bool, top: int | None,
+              status: list[str] | None, where: list[str] | None, fmt: str, baseline_error: float | None,
+              gap: float) -> None:
+    """``ls --storage URL --study NAME``: the whole shared study, from its storage alone."""
+    from sweep import shared, urls
+
+    if not storage or not study:
+        raise UsageError("ls: --storage and --study go together (the shared study to list)")
+    urls.check_storage_url(storage)
+    urls.check_driver(storage)
+    found = shared.leaderboard(shared.list_runs(storage, study), baseline_error, gap)
+    found = board.sort(board.select(found, where or [], status or [], None), sort, asc)
+    render.write(board.top(found, top) if top else found, fmt)
 
 
 # ---------------------------------------------------------------- show / compare

@@ -113,7 +113,7 @@ class Driver:
                                    done=0 if samplers.uses_grid(self.spec) else record.asked)
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now (see _unlock)
         record.save(self.runs_dir)  # only once the study is open
-        writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id)])
+        writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id), *study.stores()])
         if self.resume_ref is not None:
             for run in study.resume(runs, shared=bool(self.storage_url)):
                 info = dict(run.info, status="interrupted", resumed=True)
@@ -130,13 +130,18 @@ class Driver:
                 self.launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
                 if self.interrupted():
                     break
-                running = self._start(study, writer, record, slots.pop(0))
+                running = self._start(study, writer, record, slots[0])
+                if running is None:  # a shared study has all its trials: the other workers run them
+                    todo = started
+                    break
+                slots.pop(0)
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
                 started += 1
             if not self._active:
                 break
             self.launcher.wait([r.trial.proc for r in self._active.values()], TICK_S)
+            study.tick()
             self._handle_interrupts()
             for pid, running in list(self._active.items()):
                 exited = self.launcher.poll(running.trial.proc) is not None  # first: never prune an ended trial
@@ -205,8 +210,10 @@ class Driver:
     # -------------------------------------------------------------- one trial
 
     def _start(self, study: search.Search, writer: rundir.RunWriter, record: rundir.SweepRecord,
-               slot: int) -> _Running:
+               slot: int) -> _Running | None:
         ask = study.ask()
+        if ask is None:
+            return None
         args = trials.arguments(self.spec, ask.flags)
         gpu = None
         if self.gpus:

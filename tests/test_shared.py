@@ -1,0 +1,222 @@
+"""Several workers, one study: on a real PostgreSQL server the tests start on 127.0.0.1 (see
+pgserver.py), and on a journal file shared by processes. Workers are real ``sweep run``
+processes, each with its own runs directory, as on separate machines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from helpers import SCRIPTS, info, ls_json, project, python_env, run_dirs, sweep_cli, wait_for
+from pgserver import PASSWORD, Server, bin_dir
+
+TRAIN = SCRIPTS / "shared" / "train.py"
+SPACE = {"lr": {"min": 0.1, "max": 2.0, "log": True}, "batch_size": [32, 64, 128], "epochs": 2}
+
+needs_pg = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with Server() as server:
+        yield server
+
+
+@pytest.fixture
+def db(pg: Server) -> str:
+    """A new, empty database on the test server: its URL, password included."""
+    return pg.create_database("t" + uuid.uuid4().hex[:12])
+
+
+def worker(flags: Path, runs: Path, storage: str, study: str, *extra: str, **env: str) -> subprocess.Popen:
+    """One ``sweep run`` worker, as a user starts it on one machine."""
+    cmd = [sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(runs), "--storage", storage,
+           "--study", study, "--launcher", "spawn", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=python_env(NO_COLOR="1", **env))
+
+
+def finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=180)
+        out.append((p.returncode, stdout, stderr))
+    return out
+
+
+def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
+    from sweep import shared
+
+    backend, _ = shared._open_storage(storage)
+    return optuna.load_study(study_name=study, storage=backend).get_trials()
+
+
+def key(flags: dict[str, Any]) -> str:
+    return json.dumps(flags, sort_keys=True)
+
+
+# ---------------------------------------------------------------- joining, totals, the space
+
+
+@pytest.fixture(scope="module")
+def eight(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """8 workers started in the same instant on an empty database, 24 trials in all."""
+    root = tmp_path_factory.mktemp("eight")
+    url = pg.create_database("eight")
+    flags = project(root / "proj", SPACE, TRAIN, trials=24, seed=7, metric="val_loss")
+    runs = [root / f"machine{i}" for i in range(8)]
+    results = finish([worker(flags, r, url, "mnist") for r in runs])
+    return {"url": url, "runs": runs, "results": results, "root": root}
+
+
+@needs_pg
+def test_eight_workers_join_an_empty_database_and_run_exactly_the_total(eight):
+    for code, _, stderr in eight["results"]:
+        assert code == 0, stderr
+    trials = trials_of(eight["url"], "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 24}
+    dirs = [d for r in eight["runs"] for d in run_dirs(r)]
+    assert len(dirs) == 24
+    assert sorted(info(d)["trial"] for d in dirs) == list(range(24))
+    # One seed for all workers, yet no two trials drew the same flags.
+    assert len({key(json.loads((d / "flags.json").read_text())) for d in dirs}) == 24
+
+
+@needs_pg
+def test_password_never_written(eight):
+    for _, stdout, stderr in eight["results"]:
+        assert PASSWORD not in stdout + stderr
+    for runs in eight["runs"]:
+        for path in runs.rglob("*"):
+            if path.is_file():
+                assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@needs_pg
+def test_study_leaderboard_is_the_union_of_the_workers_runs(eight):
+    url = eight["url"]
+    rows = ls_json(eight["root"], "--storage", url, "--study", "mnist", "--sort", "val_loss")
+    local = [row for r in eight["runs"] for row in ls_json(r)]
+    assert len(rows) == len(local) == 24
+    fields = ("id", "status", "val_loss", "flag_lr", "flag_batch_size", "flag_epochs")
+    assert sorted(tuple(r[f] for f in fields) for r in rows) == sorted(tuple(r[f] for f in fields) for r in local)
+    # Each row says where its directory is: an absolute path on the host that ran it.
+    assert {r["host"] for r in rows} == {os.uname().nodename}
+    assert sorted(r["dir"] for r in rows) == sorted(str(d.resolve()) for r in eight["runs"] for d in run_dirs(r))
+    values = [r["val_loss"] for r in rows]
+    assert values == sorted(values)  # --sort by a minimized metric: best (lowest) first
+    top = ls_json(eight["root"], "--storage", url, "--study", "mnist", "--top", "3", "--where", "flag_batch_size==64")
+    assert len(top) == 3 and {r["flag_batch_size"] for r in top} == {64}
+
+
+@needs_pg
+def test_finite_space_never_runs_a_point_twice_across_workers(tmp_path, db):
+    flags = project(tmp_path / "proj", {"lr": [0.1, 0.5, 1.0], "batch_size": [32, 64, 128]}, TRAIN,
+                    trials=100, metric="val_loss")
+    runs = [tmp_path / f"m{i}" for i in range(4)]
+    for code, _, stderr in finish([worker(flags, r, db, "grid", "-j", "2") for r in runs]):
+        assert code == 0, stderr
+    seen = [key(json.loads((d / "flags.json").read_text())) for r in runs for d in run_dirs(r)]
+    assert len(seen) == 9 and len(set(seen)) == 9  # every combination once, none twice
+
+
+@needs_pg
+def test_worker_with_a_different_flags_file_refuses_to_join(tmp_path, db):
+    first = project(tmp_path / "a", SPACE, TRAIN, trials=2, metric="val_loss")
+    assert sweep_cli("run", first, "--runs-dir", tmp_path / "ra", "--storage", db, "--study", "s",
+                     "--launcher", "spawn").exit_code == 0
+    other = project(tmp_path / "b", {**SPACE, "lr": {"min": 0.01, "max": 2.0, "log": True}}, TRAIN,
+                    trials=2, metric="val_loss")
+    result = sweep_cli("run", other, "--runs-dir", tmp_path / "rb", "--storage", db, "--study", "s",
+                       "--launcher", "spawn")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: --study s: this flags file differs from the study's: "
+                             "flag lr is 0.01..2.0 (log) here, 0.1..2.0 (log) in the study\n")
+    assert run_dirs(tmp_path / "rb") == []
+
+
+def test_postgresql_url_without_the_extra_names_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("psycopg") else real(name, *a))
+    flags = project(tmp_path / "p", SPACE, TRAIN, trials=1, metric="val_loss")
+    result = sweep_cli("run", flags, "--runs-dir", tmp_path / "runs", "--storage",
+                       "postgresql://bob@127.0.0.1:1/db", "--study", "s")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: --storage: a postgresql URL needs the postgres extra: "
+                             "pip install -e '.[postgres]' (psycopg 3)\n")
+    assert run_dirs(tmp_path / "runs") == []
+
+
+# ---------------------------------------------------------------- dead workers, a restarted server
+
+
+@needs_pg
+def test_killed_worker_trial_is_rerun_with_the_same_flags(tmp_path, db):
+    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "2", "SWEEP_TEST_EPOCH_S": "1"}
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=3, seed=3, metric="val_loss")
+    doomed = worker(flags, tmp_path / "dead", db, "mnist", **beat)
+    try:
+        assert wait_for(lambda: bool(run_dirs(tmp_path / "dead", by_trial=False)), doomed, timeout=60)
+        run = run_dirs(tmp_path / "dead", by_trial=False)[0]
+        assert wait_for(lambda: bool(info(run).get("pid")), doomed)
+        lost = json.loads((run / "flags.json").read_text())
+        os.kill(doomed.pid, signal.SIGKILL)  # the machine vanishes: its trial goes too
+        try:
+            os.kill(info(run)["pid"], signal.SIGKILL)
+        except ProcessLookupError:  # gone with its sweep already
+            pass
+    finally:
+        doomed.kill()
+        doomed.communicate()
+    [(code, _, stderr)] = finish([worker(flags, tmp_path / "alive", db, "mnist", **beat)])
+    assert code == 0, stderr
+    trials = trials_of(db, "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 3, "FAIL": 1}
+    done = [json.loads((d / "flags.json").read_text()) for d in run_dirs(tmp_path / "alive")]
+    assert len(done) == 3 and lost in done  # the dead worker's flags, run again
+    rows = ls_json(tmp_path, "--storage", db, "--study", "mnist", "--status", "failed")
+    assert [r["reason"] for r in rows] == ["its worker stopped beating; re-run as a new trial"]
+
+
+@needs_pg
+def test_workers_survive_a_database_restart(tmp_path, pg, db):
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=4, seed=1, metric="val_loss")
+    proc = worker(flags, tmp_path / "runs", db, "mnist", SWEEP_TEST_EPOCH_S="0.5")
+    try:
+        assert wait_for(lambda: bool(run_dirs(tmp_path / "runs", by_trial=False)), proc, timeout=60)
+        pg.stop()  # the server goes away under a running trial
+        pg.start()
+    finally:
+        [(code, _, stderr)] = finish([proc])
+    assert code == 0, stderr
+    assert Counter(t.state.name for t in trials_of(db, "mnist")) == {"COMPLETE": 4}
+
+
+# ---------------------------------------------------------------- no server: a shared journal
+
+
+def test_shared_journal_with_several_processes(tmp_path):
+    journal = str(tmp_path / "shared" / "study.journal")
+    (tmp_path / "shared").mkdir()
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=9, seed=5, metric="val_loss")
+    runs = [tmp_path / f"m{i}" for i in range(3)]
+    for code, _, stderr in finish([worker(flags, r, journal, "mnist") for r in runs]):
+        assert code == 0, stderr
+    assert Counter(t.state.name for t in trials_of(journal, "mnist")) == {"COMPLETE": 9}
+    seen = [key(json.loads((d / "flags.json").read_text())) for r in runs for d in run_dirs(r)]
+    assert len(seen) == 9 and len(set(seen)) == 9
+    rows = ls_json(tmp_path, "--storage", journal, "--study", "mnist")
+    assert len(rows) == 9 and {r["status"] for r in rows} == {"completed"}
