@@ -126,19 +126,24 @@ class Driver:
         stopped = None
         slots = list(range(self.jobs))
         while True:
+            again = False  # a shared study may hand out a trial again: a dead worker's, re-run
             while not self.interrupted() and stopped is None and started < todo and len(self._active) < self.jobs:
                 self.launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
                 if self.interrupted():
                     break
                 running = self._start(study, writer, record, slots[0])
-                if running is None:  # a shared study has all its trials: the other workers run them
-                    todo = started
+                if running is None:  # a shared study has handed out all its trials
+                    again = bool(self._active) or study.pending(self.interrupted)
+                    if not again:
+                        todo = started
                     break
                 slots.pop(0)
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
                 started += 1
             if not self._active:
+                if again:
+                    continue
                 break
             self.launcher.wait([r.trial.proc for r in self._active.values()], TICK_S)
             study.tick()

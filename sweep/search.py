@@ -5,6 +5,7 @@ the names of samplers and pruners and the grid policy are ``sweep.samplers``' ta
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -124,6 +125,11 @@ class Search:
 
     def tick(self) -> None:
         """Called by the loop every turn: a shared study beats for its running trials."""
+
+    def pending(self, stop: Callable[[], bool]) -> bool:
+        """Once ``ask`` said the study is full and nothing runs here: True when a trial may
+        be asked again (a shared study re-runs a dead worker's trial), False to end."""
+        return False
 
     def stores(self) -> list[Store]:
         """Where ended runs are told besides their run directories (a shared study's rows)."""

@@ -47,6 +47,7 @@ SCHEMA_LOCK = 0x5377_6565_7000  # PostgreSQL advisory lock key: creating Optuna'
 HEARTBEAT_S = 10
 GRACE_S = 60
 POOL = {"pool_size": 2, "max_overflow": 2, "pool_pre_ping": True, "pool_recycle": 300}
+POLL_S = 1.0  # how often an idle worker looks whether a dead worker's trial came back
 RETRY_S = 60.0  # how long a worker keeps trying an unreachable database before giving up
 T = TypeVar("T")
 
@@ -159,7 +160,7 @@ def _open(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
 
     # Optuna creates its tables when the storage opens; two workers doing it at once fail
     # (duplicate key, "relation already exists"): the first creates them, the rest wait.
-    engine = sqlalchemy.create_engine(target, pool_size=1, max_overflow=1, pool_pre_ping=True)
+    engine = sqlalchemy.create_engine(target, pool_size=1, max_overflow=0, pool_pre_ping=True)  # the lock
     lock = _AdvisoryLock(engine)
     with lock.held("schema"):
         storage = RDBStorage(target, engine_kwargs=dict(POOL), **beat)
@@ -257,6 +258,7 @@ class SharedSearch(Search):
         self.interval = float(getattr(storage, "heartbeat_interval", None) or HEARTBEAT_S)
         self._running: dict[int, int] = {}  # trial number -> trial id, for the heartbeat
         self._last_beat = 0.0
+        self._full_until = 0.0  # no need to ask the database again before then
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         """``call``, tried again while the database is unreachable (a restart), up to RETRY_S."""
@@ -273,7 +275,33 @@ class SharedSearch(Search):
                 time.sleep(1.0)
 
     def ask(self) -> Ask | None:
-        return self._retry("ask for a trial", self._ask)
+        if time.monotonic() < self._full_until:
+            return None  # asked a moment ago: the loop asks every turn while trials run here
+        ask = self._retry("ask for a trial", self._ask)
+        if ask is None:
+            self._full_until = time.monotonic() + self.interval
+        return ask
+
+    def pending(self, stop: Callable[[], bool]) -> bool:
+        """The study has all its trials and none runs here: wait while other workers' trials
+        run, since a dead worker's trial comes back (failed by a heartbeat, re-queued), so the
+        study still ends with the total asked. True once one waits; False when none can."""
+        while not stop():
+            trials = self._retry("watch the study", self._stale_and_trials)
+            if any(t.state == _STATE.WAITING for t in trials):
+                self._full_until = 0.0
+                return True
+            if not any(t.state == _STATE.RUNNING for t in trials):
+                return False
+            deadline = time.monotonic() + min(self.interval, POLL_S)
+            while time.monotonic() < deadline and not stop():
+                time.sleep(0.1)
+        return False
+
+    def _stale_and_trials(self) -> list[optuna.trial.FrozenTrial]:
+        with self.lock.held(f"study:{self.study.study_name}"):
+            self._fail_stale()
+            return self.study.get_trials(deepcopy=False)
 
     def _ask(self) -> Ask | None:
         with self.lock.held(f"study:{self.study.study_name}"), _quiet():
@@ -335,7 +363,7 @@ class StudyStore:
         trial_id = self.search._running.get(info.trial)
         if trial_id is None:
             return
-        row = {"id": info.id, "sweep": info.sweep, "status": info.status, "host": info.host,
+        row = {"trial": info.trial, "id": info.id, "sweep": info.sweep, "status": info.status, "host": info.host,
                "dir": str(path.resolve()), "start": info.start, "duration": info.duration,
                "reason": info.reason, "steps": info.steps, "metric": info.metric, "goal": info.goal,
                "metrics": metrics, "flags": rundir.read_run(path).flags}
@@ -344,6 +372,7 @@ class StudyStore:
 
 # ---------------------------------------------------------------- the study's leaderboard
 
+DEAD = "its worker stopped beating; re-run as a new trial"
 _STATUS = {_STATE.COMPLETE: "completed", _STATE.PRUNED: "pruned", _STATE.FAIL: "failed",
            _STATE.RUNNING: "running", _STATE.WAITING: "waiting"}
 
@@ -360,22 +389,26 @@ def list_runs(url: str, name: str) -> list[rundir.Run]:
         raise UsageError(f"--study: no study {name!r} in {urls.redact(url)}") from None
     except Exception as exc:
         raise StorageError(f"cannot read study {name!r} in {urls.redact(url)}: {_short(exc)}") from None
-    retried = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
+    retried_ones = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
     runs = []
     for t in study.get_trials(deepcopy=False):
-        row = t.user_attrs.get(ROW_ATTR) if t.state != _STATE.WAITING else None
+        row = t.user_attrs.get(ROW_ATTR)
+        if not isinstance(row, dict) or row.get("trial") != t.number:
+            row = None  # a retry starts with the user attributes of the trial it replaces
         status = _STATUS.get(t.state, "failed")
-        if isinstance(row, dict):
-            status = str(row.get("status") or status)
+        retried = t.number in retried_ones
+        if row is not None:
+            # A worker killed after its row but before telling the study: the study's verdict wins.
+            status = "failed" if retried else str(row.get("status") or status)
             info = {k: row.get(k) for k in ("sweep", "start", "duration", "steps", "metric", "goal", "host")}
             info.update(trial=t.number, dir=row.get("dir"))
             runs.append(rundir.Run(Path(str(row.get("dir") or f"trial-{t.number}")), str(row.get("id")),
                                    status, info,
                                    dict(row.get("flags") or t.params), dict(row.get("metrics") or {}),
-                                   row.get("reason")))
+                                   DEAD if retried else row.get("reason")))
             continue
         start = t.datetime_start.timestamp() if t.datetime_start else None
-        reason = "its worker stopped beating; re-run as a new trial" if t.number in retried else None
+        reason = DEAD if retried else None
         runs.append(rundir.Run(Path(f"{name}/trial-{t.number}"), f"trial-{t.number}", status,
                                {"trial": t.number, "start": start, "sweep": name}, dict(t.params), {}, reason))
     return runs

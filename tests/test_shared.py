@@ -61,6 +61,15 @@ def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=backend).get_trials()
 
 
+def script_pids(pid: int) -> list[int]:
+    """The training scripts a worker runs now (its children running train.py)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(c) for c in children if b"train.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    except OSError:
+        return []
+
+
 def key(flags: dict[str, Any]) -> str:
     return json.dumps(flags, sort_keys=True)
 
@@ -70,10 +79,10 @@ def key(flags: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def eight(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """8 workers started in the same instant on an empty database, 24 trials in all."""
+    """8 workers started in the same instant on an empty database, 16 trials in all."""
     root = tmp_path_factory.mktemp("eight")
     url = pg.create_database("eight")
-    flags = project(root / "proj", SPACE, TRAIN, trials=24, seed=7, metric="val_loss")
+    flags = project(root / "proj", SPACE, TRAIN, trials=16, seed=7, metric="val_loss")
     runs = [root / f"machine{i}" for i in range(8)]
     results = finish([worker(flags, r, url, "mnist") for r in runs])
     return {"url": url, "runs": runs, "results": results, "root": root}
@@ -84,12 +93,12 @@ def test_eight_workers_join_an_empty_database_and_run_exactly_the_total(eight):
     for code, _, stderr in eight["results"]:
         assert code == 0, stderr
     trials = trials_of(eight["url"], "mnist")
-    assert Counter(t.state.name for t in trials) == {"COMPLETE": 24}
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 16}
     dirs = [d for r in eight["runs"] for d in run_dirs(r)]
-    assert len(dirs) == 24
-    assert sorted(info(d)["trial"] for d in dirs) == list(range(24))
+    assert len(dirs) == 16
+    assert sorted(info(d)["trial"] for d in dirs) == list(range(16))
     # One seed for all workers, yet no two trials drew the same flags.
-    assert len({key(json.loads((d / "flags.json").read_text())) for d in dirs}) == 24
+    assert len({key(json.loads((d / "flags.json").read_text())) for d in dirs}) == 16
 
 
 @needs_pg
@@ -107,7 +116,7 @@ def test_study_leaderboard_is_the_union_of_the_workers_runs(eight):
     url = eight["url"]
     rows = ls_json(eight["root"], "--storage", url, "--study", "mnist", "--sort", "val_loss")
     local = [row for r in eight["runs"] for row in ls_json(r)]
-    assert len(rows) == len(local) == 24
+    assert len(rows) == len(local) == 16
     fields = ("id", "status", "val_loss", "flag_lr", "flag_batch_size", "flag_epochs")
     assert sorted(tuple(r[f] for f in fields) for r in rows) == sorted(tuple(r[f] for f in fields) for r in local)
     # Each row says where its directory is: an absolute path on the host that ran it.
@@ -165,28 +174,29 @@ def test_postgresql_url_without_the_extra_names_it(tmp_path, monkeypatch):
 
 @needs_pg
 def test_killed_worker_trial_is_rerun_with_the_same_flags(tmp_path, db):
-    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "2", "SWEEP_TEST_EPOCH_S": "1"}
-    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=3, seed=3, metric="val_loss")
-    doomed = worker(flags, tmp_path / "dead", db, "mnist", **beat)
+    # A short grace, yet long enough that a busy test machine never stalls a live worker past it.
+    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "4"}
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=2, seed=3, metric="val_loss")
+    # The doomed machine is slow: its trial is surely still running when it dies.
+    doomed = worker(flags, tmp_path / "dead", db, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
+    survivor = worker(flags, tmp_path / "alive", db, "mnist", SWEEP_TEST_EPOCH_S="1", **beat)
     try:
-        assert wait_for(lambda: bool(run_dirs(tmp_path / "dead", by_trial=False)), doomed, timeout=60)
-        run = run_dirs(tmp_path / "dead", by_trial=False)[0]
-        assert wait_for(lambda: bool(info(run).get("pid")), doomed)
+        assert wait_for(lambda: bool(script_pids(doomed.pid)), doomed, timeout=60)  # its trial runs
+        [run] = run_dirs(tmp_path / "dead", by_trial=False)
         lost = json.loads((run / "flags.json").read_text())
-        os.kill(doomed.pid, signal.SIGKILL)  # the machine vanishes: its trial goes too
-        try:
-            os.kill(info(run)["pid"], signal.SIGKILL)
-        except ProcessLookupError:  # gone with its sweep already
-            pass
+        pids = [doomed.pid, *script_pids(doomed.pid)]
+        for pid in pids:  # the machine vanishes, its trial with it
+            os.kill(pid, signal.SIGKILL)
     finally:
         doomed.kill()
         doomed.communicate()
-    [(code, _, stderr)] = finish([worker(flags, tmp_path / "alive", db, "mnist", **beat)])
+    # The survivor ends its own trial, finds the study full, and waits for the dead one's.
+    [(code, _, stderr)] = finish([survivor])
     assert code == 0, stderr
     trials = trials_of(db, "mnist")
-    assert Counter(t.state.name for t in trials) == {"COMPLETE": 3, "FAIL": 1}
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 2, "FAIL": 1}
     done = [json.loads((d / "flags.json").read_text()) for d in run_dirs(tmp_path / "alive")]
-    assert len(done) == 3 and lost in done  # the dead worker's flags, run again
+    assert len(done) == 2 and lost in done  # the dead worker's flags, run again
     rows = ls_json(tmp_path, "--storage", db, "--study", "mnist", "--status", "failed")
     assert [r["reason"] for r in rows] == ["its worker stopped beating; re-run as a new trial"]
 
@@ -220,3 +230,24 @@ def test_shared_journal_with_several_processes(tmp_path):
     assert len(seen) == 9 and len(set(seen)) == 9
     rows = ls_json(tmp_path, "--storage", journal, "--study", "mnist")
     assert len(rows) == 9 and {r["status"] for r in rows} == {"completed"}
+
+
+@needs_pg
+def test_a_row_written_by_a_worker_that_died_before_telling_shows_the_studys_verdict(tmp_path, db, monkeypatch):
+    from sweep import rundir, shared, spec
+
+    monkeypatch.setenv("SWEEP_HEARTBEAT_S", "1")
+    monkeypatch.setenv("SWEEP_GRACE_S", "1")
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=2, metric="val_loss"))
+    dying = shared.join(sp, db, "mnist")
+    ask = dying.ask()
+    path = tmp_path / "runs" / "r0"
+    path.mkdir(parents=True)
+    (path / "flags.json").write_text(json.dumps(ask.flags))
+    info_ = rundir.RunInfo(id="r0", trial=ask.number, status="completed", host="gpu7", start=1.0, duration=2.0)
+    dying.stores()[0].ended(path, info_, {"val_loss": 0.3})  # then killed: the study never hears of it
+    assert wait_for(lambda: bool(shared.join(sp, db, "mnist")._stale_and_trials()[-1].state.name == "WAITING"),
+                    timeout=30, poll=0.5)
+    rows = {r.info["trial"]: r for r in shared.list_runs(db, "mnist")}
+    assert (rows[0].status, rows[0].reason, rows[0].info["host"]) == ("failed", shared.DEAD, "gpu7")
+    assert (rows[1].status, rows[1].flags, rows[1].metrics) == ("waiting", ask.params, {})  # not the dead row
