@@ -285,8 +285,9 @@ class SharedSearch(Search):
     def pending(self, stop: Callable[[], bool]) -> bool:
         """The study has all its trials and none runs here: wait while other workers' trials
         run, since a dead worker's trial comes back (failed by a heartbeat, re-queued), so the
-        study still ends with the total asked. True once one waits; False when none can."""
-        while not stop():
+        study still ends with the total asked. True once one waits; False when none can (a
+        journal has no heartbeats: a dead worker's trial never comes back there)."""
+        while self.beats and not stop():
             trials = self._retry("watch the study", self._stale_and_trials)
             if any(t.state == _STATE.WAITING for t in trials):
                 self._full_until = 0.0
