@@ -381,6 +381,8 @@ _STATUS = {_STATE.COMPLETE: "completed", _STATE.PRUNED: "pruned", _STATE.FAIL: "
 def list_runs(url: str, name: str) -> list[rundir.Run]:
     """Every trial of the study ``name`` as a run, from the database alone: the row its worker
     stored, or what the study knows (a running trial, one failed for a dead worker)."""
+    if is_journal(url) and not os.path.isfile(url):  # a reader never creates the journal
+        raise UsageError(f"--storage: no journal file {url}")
     try:
         storage, _ = _open_storage(url)
         study = optuna.load_study(study_name=name, storage=storage)

@@ -230,6 +230,10 @@ def test_shared_journal_with_several_processes(tmp_path):
     assert len(seen) == 9 and len(set(seen)) == 9
     rows = ls_json(tmp_path, "--storage", journal, "--study", "mnist")
     assert len(rows) == 9 and {r["status"] for r in rows} == {"completed"}
+    other = tmp_path / "shared" / "other.journal"
+    missing = sweep_cli("ls", "--storage", other, "--study", "mnist")
+    assert (missing.exit_code, missing.stderr) == (2, f"Error: --storage: no journal file {other}\n")
+    assert not other.exists()
 
 
 @needs_pg
