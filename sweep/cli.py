@@ -140,11 +140,18 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
     if result.note:
         err(result.note)
         return EXIT_OK
-    runs = (rundir.read_run(p) for p in result.runs)
-    found, total = board.best(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
-    render.write(dataclasses.replace(found, title=f"sweep {result.sweep}"), "table")
+    shared_board = _study_board(options.storage, options.study, spec.metric)
+    if shared_board is not None:  # a shared study: every worker's runs
+        found, total = shared_board
+        more = f"sweep ls --storage URL --study {options.study}"
+    else:
+        runs = (rundir.read_run(p) for p in result.runs)
+        found, total = board.best(runs, runs_dir, spec.metric, LEADERBOARD_ROWS)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}")
+        more = f"sweep ls --sweep {result.sweep}"
+    render.write(found, "table")
     if total > len(found.rows):
-        err(f"the best {len(found.rows)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
+        err(f"the best {len(found.rows)} of {total} runs; all of them: {more}")
     if options.junit_xml:
         render.write_junit(options.junit_xml, result.sweep, [rundir.read_run(p) for p in result.runs])
     summary = ", ".join(f"{n} {s}" for s, n in result.counts.items() if n)
@@ -154,6 +161,22 @@ def _sweep(spec, runs_dir: Path, options) -> int:  # noqa: ANN001 (runner's type
     if result.counts.get("failed") or result.stopped:
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _study_board(storage: str | None, study: str | None, metric: str | None) -> tuple[board.Board, int] | None:
+    """The best rows of a shared study and its number of runs; None when the sweep has no
+    shared study, or the study cannot be read now (the worker's own board is shown then)."""
+    if not storage or not study:
+        return None
+    from sweep import shared
+
+    try:
+        found = shared.leaderboard(shared.list_runs(storage, study))
+    except SweepError as exc:
+        err(f"the study's board is not available ({exc}); this worker's runs:")
+        return None
+    found = board.sort(found, metric if metric in found.columns else None)
+    return dataclasses.replace(board.top(found, LEADERBOARD_ROWS), title=f"study {study}"), len(found.rows)
 
 
 # ---------------------------------------------------------------- ls

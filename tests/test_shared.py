@@ -84,8 +84,21 @@ def eight(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     url = pg.create_database("eight")
     flags = project(root / "proj", SPACE, TRAIN, trials=16, seed=7, metric="val_loss")
     runs = [root / f"machine{i}" for i in range(8)]
-    results = finish([worker(flags, r, url, "mnist") for r in runs])
-    return {"url": url, "runs": runs, "results": results, "root": root}
+    procs = [worker(flags, r, url, "mnist") for r in runs]
+    connections = []
+    while any(p.poll() is None for p in procs):
+        connections.append(count_connections(pg, "eight"))
+        wait_for(lambda: False, timeout=0.2)
+    results = finish(procs)
+    return {"url": url, "runs": runs, "results": results, "root": root, "connections": connections}
+
+
+def count_connections(pg: Server, database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 @needs_pg
@@ -99,6 +112,19 @@ def test_eight_workers_join_an_empty_database_and_run_exactly_the_total(eight):
     assert sorted(info(d)["trial"] for d in dirs) == list(range(16))
     # One seed for all workers, yet no two trials drew the same flags.
     assert len({key(json.loads((d / "flags.json").read_text())) for d in dirs}) == 16
+
+
+@needs_pg
+def test_each_worker_holds_a_bounded_number_of_connections(eight):
+    assert eight["connections"] and max(eight["connections"]) <= 8 * 5  # 4 pooled + 1 for the lock
+
+
+@needs_pg
+def test_each_worker_ends_with_the_whole_studys_board(eight):
+    ids = {info(d)["id"] for r in eight["runs"] for d in run_dirs(r)}
+    for _, stdout, _ in eight["results"]:
+        assert "study mnist" in stdout
+        assert {i for i in ids if i in stdout} == ids  # every worker's runs, not only its own
 
 
 @needs_pg
