@@ -281,3 +281,15 @@ def test_a_row_written_by_a_worker_that_died_before_telling_shows_the_studys_ver
     rows = {r.info["trial"]: r for r in shared.list_runs(db, "mnist")}
     assert (rows[0].status, rows[0].reason, rows[0].info["host"]) == ("failed", shared.DEAD, "gpu7")
     assert (rows[1].status, rows[1].flags, rows[1].metrics) == ("waiting", ask.params, {})  # not the dead row
+
+
+@needs_pg
+def test_password_from_the_environment_not_the_url(tmp_path, pg, db):
+    url = db.replace(f":{PASSWORD}@", "@")  # libpq reads PGPASSWORD (or PGPASSFILE) itself
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=1, metric="val_loss")
+    args = ("run", flags, "--runs-dir", tmp_path / "runs", "--storage", url, "--study", "env", "--launcher", "spawn")
+    refused = sweep_cli(*args, env={"PGPASSWORD": "wrong", "PGPASSFILE": str(tmp_path / "none")})
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"Error: cannot open study 'env' in {url}: OperationalError:")
+    assert sweep_cli(*args, env={"PGPASSWORD": PASSWORD}).exit_code == 0
+    assert len(run_dirs(tmp_path / "runs")) == 1
