@@ -193,13 +193,19 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
 
     found, total = board.best((tally(rundir.read_run(p)) for p in paths), runs_dir, spec.metric, LEADERBOARD_ROWS)
     found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    more = f"sweep ls --sweep {result.sweep}"
+    shared_board = _study_board(options.storage, options.study, spec.metric)
+    if shared_board is not None:  # a shared study: every worker's runs
+        found, total = shared_board
+        found = dataclasses.replace(found, keep=(spec.metric,))
+        more = f"sweep ls --storage URL --study {options.study}"
     if columns is not None:
         found, missing = board.pick(found, [columns], strict=False)
         if missing:
             err(f"no column {', '.join(map(repr, missing))} on the board: no run of the sweep reported it")
     render.write(found, "table")
     if total > len(found.rows):
-        err(f"the best {len(found.rows)} of {total} runs; all of them: sweep ls --sweep {result.sweep}")
+        err(f"the best {len(found.rows)} of {total} runs; all of them: {more}")
     if options.junit_xml:
         runs = sorted((rundir.read_run(p) for p in paths), key=lambda r: r.info.get("trial", -1))
         render.write_junit(options.junit_xml, result.sweep, runs)
@@ -214,6 +220,22 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
 
 TOTALS = ("completed", "failed", "pruned", "interrupted")  # the order of the sweep's totals
 RUN_AGAIN = "interrupted and run again"  # a resumed sweep's interrupted trials: they ran again
+
+
+def _study_board(storage: str | None, study: str | None, metric: str | None) -> tuple[board.Board, int] | None:
+    """The best rows of a shared study and its number of runs; None when the sweep has no
+    shared study, or the study cannot be read now (the worker's own board is shown then)."""
+    if not storage or not study:
+        return None
+    from sweep import shared
+
+    try:
+        found = shared.leaderboard(shared.list_runs(storage, study))
+    except SweepError as exc:
+        err(f"the study's board is not available ({exc}); this worker's runs:")
+        return None
+    found = board.sort(found, metric if metric in found.columns else None)
+    return dataclasses.replace(board.top(found, LEADERBOARD_ROWS), title=f"study {study}"), len(found.rows)
 
 
 # ---------------------------------------------------------------- ls
@@ -244,9 +266,15 @@ def ls(
     columns: Columns = None,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
+    storage: Annotated[str | None, typer.Option("--storage",
+            help="A shared study's storage (URL or journal path): list every worker's runs from it.")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="The shared study's name (with --storage).")] = None,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
+        if storage or study:
+            _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
+            return
         runs = _runs(runs_dir)
         try:
             sweep_id = rundir.find_sweep_id(runs_dir, sweep, runs) if sweep else None
@@ -260,6 +288,21 @@ def ls(
         if columns is not None:
             found, _ = board.pick(found, [columns])
         render.write(found, fmt)
+
+
+def _ls_study(storage: str | None, study: str | None, sort: str | None, asc: bool, top: int | None,
+              status: list[str] | None, where: list[str] | None, fmt: str, baseline_error: float | None,
+              gap: float) -> None:
+    """``ls --storage URL --study NAME``: the whole shared study, from its storage alone."""
+    from sweep import shared, urls
+
+    if not storage or not study:
+        raise UsageError("ls: --storage and --study go together (the shared study to list)")
+    urls.check_storage_url(storage)
+    urls.check_driver(storage)
+    found = shared.leaderboard(shared.list_runs(storage, study), baseline_error, gap)
+    found = board.sort(board.select(found, where or [], status or [], None), sort, asc)
+    render.write(board.top(found, top) if top else found, fmt)
 
 
 # ---------------------------------------------------------------- show / compare

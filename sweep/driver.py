@@ -133,7 +133,7 @@ class Driver:
                                    done=0 if samplers.uses_grid(self.spec) else record.asked)
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now (see _unlock)
         record.save(self.runs_dir)  # only once the study is open
-        writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id)])
+        writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id), *study.stores()])
         self._study, self._writer = study, writer  # for _stop_all
         if self.resume_ref is not None:
             for run in study.resume(runs, shared=bool(self.storage_url)):
@@ -150,17 +150,27 @@ class Driver:
         stopped = None
         slots = list(range(self.jobs))
         while True:
+            again = False  # a shared study may hand out a trial again: a dead worker's, re-run
             while not self.interrupted() and stopped is None and started < todo and len(self._active) < self.jobs:
                 self.launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
                 if self.interrupted():
                     break
-                running = self._start(study, writer, record, slots.pop(0))
+                running = self._start(study, writer, record, slots[0])
+                if running is None:  # a shared study has handed out all its trials
+                    again = bool(self._active) or study.pending(self.interrupted)
+                    if not again:
+                        todo = started
+                    break
+                slots.pop(0)
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
                 started += 1
             if not self._active:
+                if again:
+                    continue
                 break
             self.launcher.wait([r.trial.proc for r in self._active.values()], TICK_S)
+            study.tick()
             self._handle_interrupts()
             for pid, running in list(self._active.items()):
                 exited = self.launcher.poll(running.trial.proc) is not None  # first: never prune an ended trial
@@ -231,8 +241,10 @@ class Driver:
     # -------------------------------------------------------------- one trial
 
     def _start(self, study: search.Search, writer: rundir.RunWriter, record: rundir.SweepRecord,
-               slot: int) -> _Running:
+               slot: int) -> _Running | None:
         ask = study.ask()
+        if ask is None:
+            return None
         gpu = None
         if self.gpus:
             index_ = slot // self.per_gpu

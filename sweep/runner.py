@@ -100,6 +100,7 @@ def check(opts: Options) -> None:
     """The options that need no flags file, checked before anything heavy is imported."""
     parse_gpus(opts.gpus)
     urls.check_storage_url(opts.storage)
+    urls.check_driver(opts.storage)
     if opts.resume is not None:
         from sweep import rundir
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +23,7 @@ from sweep import samplers
 from sweep.errors import StorageError
 
 if TYPE_CHECKING:
-    from sweep.rundir import Run
+    from sweep.rundir import Run, Store
     from sweep.spec import Flag, SweepSpec
 
 MAX_STEP = 2**31 - 1  # the largest step reported to the pruner (a database column may be 32 bits)
@@ -119,7 +120,12 @@ class Search:
     def open(cls, spec: SweepSpec, url: str | None, state_dir: Path, sweep_id: str, name: str,
              done: int = 0) -> Search:
         """The sweep's study in its storage, created or loaded. ``done``: how far the sampler's
-        random sequence has gone (a resumed sweep goes on from there)."""
+        random sequence has gone (a resumed sweep goes on from there). A ``--storage`` is a
+        study other workers may share: ``sweep.shared`` joins it."""
+        if url:
+            from sweep import shared
+
+            return shared.join(spec, url, name, done)
         try:
             study = optuna.create_study(
                 storage=storage(url, state_dir, sweep_id), study_name=name, direction=_direction(spec.goal),
@@ -136,9 +142,22 @@ class Search:
     def asked(self) -> int:
         return len(self.study.get_trials(deepcopy=False))
 
-    def ask(self) -> Ask:
+    def ask(self) -> Ask | None:
+        """The next trial; None when the study has all its trials (a shared study)."""
         trial = self.study.ask(self.space)
         return Ask(trial.number, trial_flags(self.spec, trial.params), dict(trial.params), trial)
+
+    def tick(self) -> None:
+        """Called by the loop every turn: a shared study beats for its running trials."""
+
+    def pending(self, stop: Callable[[], bool]) -> bool:
+        """Once ``ask`` said the study is full and nothing runs here: True when a trial may
+        be asked again (a shared study re-runs a dead worker's trial), False to end."""
+        return False
+
+    def stores(self) -> list[Store]:
+        """Where ended runs are told besides their run directories (a shared study's rows)."""
+        return []
 
     def report(self, ask: Ask, value: float, step: int) -> bool:
         """Give the pruner one intermediate value; True when it says stop. Optuna takes one
@@ -220,6 +239,7 @@ def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     out = []
     for _ in range(samplers.target(spec, n)):
         ask = search.ask()
+        assert ask is not None  # an unshared study always has a next trial
         out.append(ask.flags)
         try:
             study.tell(ask.handle, 0.0)

@@ -12,6 +12,7 @@ host and port the way SQLAlchemy will.
 
 from __future__ import annotations
 
+import os
 import re
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -35,7 +36,9 @@ STORAGES = {"postgresql": "server", "mysql": "server", "mariadb": "server", "sql
 SOCKET_PARAMS = ("host", "unix_socket")
 HINTS = {"postgres": "postgresql", "pg": "postgresql", "psql": "postgresql",
          "sqlite3": "sqlite", "file": "sqlite"}
-EXAMPLE = "postgresql://user@host:5432/db or sqlite:///study.db"
+EXAMPLE = "postgresql://user@host:5432/db, sqlite:///study.db or /shared/dir/study.journal"
+# A path with this ending (no scheme) names a journal file, shared by workers on one filesystem.
+JOURNAL_SUFFIX = ".journal"
 
 # SQLAlchemy's own URL grammar (sqlalchemy.engine.url._parse_url), which is what reads --storage.
 _SQLA_URL = re.compile(
@@ -116,8 +119,11 @@ def check_storage_url(url: str | None) -> None:
     if not url.isprintable():
         raise UsageError("--storage: the URL contains control characters or a line break")
     scheme = _SCHEME.match(url)
+    if "://" not in url and url.endswith(JOURNAL_SUFFIX):
+        _check_journal(url)
+        return
     if scheme is None or not url.startswith("//", scheme.end()):
-        raise UsageError(f"--storage: not a database URL; write one such as {EXAMPLE}")
+        raise UsageError(f"--storage: not a database URL or a journal file path; write one such as {EXAMPLE}")
     name = scheme.group(1)
     dialect = name.split("+", 1)[0]
     if dialect not in STORAGES:
@@ -144,6 +150,31 @@ def check_storage_url(url: str | None) -> None:
     if STORAGES[dialect] == "file" and (host or port):
         raise UsageError("--storage: a sqlite URL has no host: sqlite:///relative.db or "
                          "sqlite:////absolute/path.db")
+
+
+POSTGRES_EXTRA = "pip install -e '.[postgres]' (psycopg 3)"
+
+
+def check_driver(url: str | None) -> None:
+    """Raise ``UsageError`` when a postgresql URL has no driver to use it (the optional extra):
+    checked up front, before anything is started or written."""
+    if not url or not url.startswith("postgresql"):
+        return
+    from importlib.util import find_spec
+
+    wanted = {"postgresql": ("psycopg", "psycopg2"), "postgresql+psycopg": ("psycopg",)}
+    names = wanted.get(url.partition("://")[0], ())
+    if names and all(find_spec(n) is None for n in names):
+        raise UsageError(f"--storage: a postgresql URL needs the postgres extra: {POSTGRES_EXTRA}")
+
+
+def _check_journal(path: str) -> None:
+    """A journal file path: its folder must exist (a worker never creates a shared folder)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--storage: the journal's folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"--storage: {path} is a folder; name the journal file in it")
 
 
 def _prefix(dialect: str) -> str:

@@ -107,8 +107,9 @@ def test_good_storage_urls_pass(url):
      "a storage URL starts with one of postgresql://, mysql://, mariadb://, sqlite:///")),
     ("redis://h:6379", ("--storage: unknown scheme 'redis'; a storage URL starts with one of "
      "postgresql://, mysql://, mariadb://, sqlite:///")),
-    ("runs/study.db", ("--storage: not a database URL; write one such as "
-     "postgresql://user@host:5432/db or sqlite:///study.db")),
+    ("runs/study.db", ("--storage: not a database URL or a journal file path; write one such as "
+     "postgresql://user@host:5432/db, sqlite:///study.db or /shared/dir/study.journal")),
+    ("/no/such/dir/study.journal", "--storage: the journal's folder /no/such/dir does not exist"),
     ("postgresql:///study", ("--storage: a postgresql URL needs a host (postgresql://user@HOST/db), "
      "or ?host=/socket/dir for a local socket")),
     ("postgresql://u:hunter2@:5432/study", ("--storage: a postgresql URL needs a host "

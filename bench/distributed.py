@@ -1,0 +1,110 @@
+"""Several workers, one study on PostgreSQL: 80 trials that each sleep 0.5 s, run by 1, 2, 4 and 8
+``sweep run`` worker processes (one trial at a time each) on a throwaway server on 127.0.0.1;
+then what a trial's bookkeeping costs in the database against the local journal file.
+
+    python bench/distributed.py [--trials 80] [--workers 1,2,4,8] [--sleep 0.5]
+
+Needs PostgreSQL installed (Debian's postgresql package) and the postgres extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, cores
+
+sys.path.insert(0, str(ROOT / "tests"))
+from pgserver import Server  # noqa: E402
+
+TRAIN = ROOT / "tests" / "scripts" / "shared" / "train.py"
+
+
+def flags_file(folder: Path, trials: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.py").write_text(TRAIN.read_text())
+    path = folder / "flags.yaml"
+    path.write_text(f"script: train.py\nmetric: val_loss\ntrials: {trials}\nseed: 1\n"
+                    "flags:\n  lr: {min: 0.1, max: 2.0, log: true}\n  batch_size: [32, 64, 128]\n  epochs: 1\n")
+    return path
+
+
+def workers(n: int, url: str, flags: Path, root: Path, sleep: float) -> tuple[float, float, int]:
+    """Wall time of ``n`` workers, the trials' span (first start to last end) and trials completed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_TEST_EPOCH_S": str(sleep), "NO_COLOR": "1"}
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(root / f"w{i}"),
+                               "--storage", url, "--study", f"bench{n}", "--launcher", "spawn", "--jobs", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(n)]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            sys.exit(f"a worker of {n} failed:\n{err}")
+    wall = time.perf_counter() - start
+    spans = []
+    for run in root.glob("w*/*/run.json"):
+        info = json.loads(run.read_text())
+        if info["status"] == "completed":
+            spans.append((info["start"], info["end"]))
+    return wall, max(e for _, e in spans) - min(s for s, _ in spans), len(spans)
+
+
+def bookkeeping(storage: str | None, root: Path, n: int = 100) -> float:
+    """Milliseconds per trial of what a worker does in the study: ask, store the row, tell."""
+    from sweep import rundir, search, spec
+
+    sp = spec.load(flags_file(root / "cost", 10**6))
+    study = search.Search.open(sp, storage, root / "state", "cost", "cost")
+    stores = study.stores()
+    start = time.perf_counter()
+    for i in range(n):
+        ask = study.ask()
+        assert ask is not None
+        info = rundir.RunInfo(id=f"r{i}", trial=ask.number, status="completed", start=time.time())
+        path = root / "cost" / f"r{i}"
+        path.mkdir(parents=True, exist_ok=True)
+        for store in stores:
+            store.ended(path, info, {"val_loss": 0.5})
+        study.tell(ask, "completed", 0.5)
+    return (time.perf_counter() - start) / n * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=80)
+    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--sleep", type=float, default=0.5, help="seconds each trial sleeps")
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    with Server() as pg, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print(f"distributed: {args.trials} trials of {args.sleep} s, 1 trial per worker at a time, "
+              f"PostgreSQL on 127.0.0.1, {cores()} cores")
+        print(f"{'workers':<9}{'wall s':>8}{'trials s':>10}{'trials/s':>10}{'vs 1':>8}{'completed':>11}")
+        base = None
+        for n in counts:
+            url = pg.create_database(f"bench{n}")
+            wall, span, done = workers(n, url, flags_file(root / f"p{n}", args.trials), root / f"r{n}", args.sleep)
+            rate = done / span
+            base = base or rate
+            print(f"{n:<9}{wall:>8.2f}{span:>10.2f}{rate:>10.2f}{rate / base:>7.2f}x{done:>11}")
+        from sweep import search
+
+        search.quiet()
+        pg_ms = bookkeeping(pg.create_database("cost"), root / "pgcost")
+        journal_ms = bookkeeping(None, root / "jcost")
+        shared_ms = bookkeeping(str(root / "shared.journal"), root / "sjcost")
+        print(f"bookkeeping per trial (ask, row, tell; 100 trials): PostgreSQL {pg_ms:.1f} ms, "
+              f"shared journal {shared_ms:.1f} ms, local journal {journal_ms:.1f} ms "
+              f"({pg_ms / journal_ms:.1f}x the local journal)")
+
+
+if __name__ == "__main__":
+    main()

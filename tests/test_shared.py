@@ -1,0 +1,295 @@
+"""Several workers, one study: on a real PostgreSQL server the tests start on 127.0.0.1 (see
+pgserver.py), and on a journal file shared by processes. Workers are real ``sweep run``
+processes, each with its own runs directory, as on separate machines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from helpers import SCRIPTS, info, ls_json, project, python_env, run_dirs, sweep_cli, wait_for
+from pgserver import PASSWORD, Server, bin_dir
+
+TRAIN = SCRIPTS / "shared" / "train.py"
+SPACE = {"lr": {"min": 0.1, "max": 2.0, "log": True}, "batch_size": [32, 64, 128], "epochs": 2}
+
+needs_pg = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with Server() as server:
+        yield server
+
+
+@pytest.fixture
+def db(pg: Server) -> str:
+    """A new, empty database on the test server: its URL, password included."""
+    return pg.create_database("t" + uuid.uuid4().hex[:12])
+
+
+def worker(flags: Path, runs: Path, storage: str, study: str, *extra: str, **env: str) -> subprocess.Popen:
+    """One ``sweep run`` worker, as a user starts it on one machine."""
+    cmd = [sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(runs), "--storage", storage,
+           "--study", study, "--launcher", "spawn", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=python_env(NO_COLOR="1", **env))
+
+
+def finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=180)
+        out.append((p.returncode, stdout, stderr))
+    return out
+
+
+def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
+    from sweep import shared
+
+    backend, _ = shared._open_storage(storage)
+    return optuna.load_study(study_name=study, storage=backend).get_trials()
+
+
+def script_pids(pid: int) -> list[int]:
+    """The training scripts a worker runs now (its children running train.py)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(c) for c in children if b"train.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    except OSError:
+        return []
+
+
+def key(flags: dict[str, Any]) -> str:
+    return json.dumps(flags, sort_keys=True)
+
+
+# ---------------------------------------------------------------- joining, totals, the space
+
+
+@pytest.fixture(scope="module")
+def eight(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """8 workers started in the same instant on an empty database, 16 trials in all."""
+    root = tmp_path_factory.mktemp("eight")
+    url = pg.create_database("eight")
+    flags = project(root / "proj", SPACE, TRAIN, trials=16, seed=7, metric="val_loss")
+    runs = [root / f"machine{i}" for i in range(8)]
+    procs = [worker(flags, r, url, "mnist") for r in runs]
+    connections = []
+    while any(p.poll() is None for p in procs):
+        connections.append(count_connections(pg, "eight"))
+        wait_for(lambda: False, timeout=0.2)
+    results = finish(procs)
+    return {"url": url, "runs": runs, "results": results, "root": root, "connections": connections}
+
+
+def count_connections(pg: Server, database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@needs_pg
+def test_eight_workers_join_an_empty_database_and_run_exactly_the_total(eight):
+    for code, _, stderr in eight["results"]:
+        assert code == 0, stderr
+    trials = trials_of(eight["url"], "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 16}
+    dirs = [d for r in eight["runs"] for d in run_dirs(r)]
+    assert len(dirs) == 16
+    assert sorted(info(d)["trial"] for d in dirs) == list(range(16))
+    # One seed for all workers, yet no two trials drew the same flags.
+    assert len({key(json.loads((d / "flags.json").read_text())) for d in dirs}) == 16
+
+
+@needs_pg
+def test_each_worker_holds_a_bounded_number_of_connections(eight):
+    assert eight["connections"] and max(eight["connections"]) <= 8 * 5  # 4 pooled + 1 for the lock
+
+
+@needs_pg
+def test_each_worker_ends_with_the_whole_studys_board(eight):
+    ids = {info(d)["id"] for r in eight["runs"] for d in run_dirs(r)}
+    for _, stdout, _ in eight["results"]:
+        assert "study mnist" in stdout
+        assert {i for i in ids if i in stdout} == ids  # every worker's runs, not only its own
+
+
+@needs_pg
+def test_password_never_written(eight):
+    for _, stdout, stderr in eight["results"]:
+        assert PASSWORD not in stdout + stderr
+    for runs in eight["runs"]:
+        for path in runs.rglob("*"):
+            if path.is_file():
+                assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+@needs_pg
+def test_study_leaderboard_is_the_union_of_the_workers_runs(eight):
+    url = eight["url"]
+    rows = ls_json(eight["root"], "--storage", url, "--study", "mnist", "--sort", "val_loss")
+    local = [row for r in eight["runs"] for row in ls_json(r)]
+    assert len(rows) == len(local) == 16
+    fields = ("id", "status", "val_loss", "flag_lr", "flag_batch_size", "flag_epochs")
+    assert sorted(tuple(r[f] for f in fields) for r in rows) == sorted(tuple(r[f] for f in fields) for r in local)
+    # Each row says where its directory is: an absolute path on the host that ran it.
+    assert {r["host"] for r in rows} == {os.uname().nodename}
+    assert sorted(r["dir"] for r in rows) == sorted(str(d.resolve()) for r in eight["runs"] for d in run_dirs(r))
+    values = [r["val_loss"] for r in rows]
+    assert values == sorted(values)  # --sort by a minimized metric: best (lowest) first
+    top = ls_json(eight["root"], "--storage", url, "--study", "mnist", "--top", "3", "--where", "flag_batch_size==64")
+    assert len(top) == 3 and {r["flag_batch_size"] for r in top} == {64}
+
+
+@needs_pg
+def test_finite_space_never_runs_a_point_twice_across_workers(tmp_path, db):
+    flags = project(tmp_path / "proj", {"lr": [0.1, 0.5, 1.0], "batch_size": [32, 64, 128]}, TRAIN,
+                    trials=100, metric="val_loss")
+    runs = [tmp_path / f"m{i}" for i in range(4)]
+    for code, _, stderr in finish([worker(flags, r, db, "grid", "-j", "2") for r in runs]):
+        assert code == 0, stderr
+    seen = [key(json.loads((d / "flags.json").read_text())) for r in runs for d in run_dirs(r)]
+    assert len(seen) == 9 and len(set(seen)) == 9  # every combination once, none twice
+
+
+@needs_pg
+def test_worker_with_a_different_flags_file_refuses_to_join(tmp_path, db):
+    first = project(tmp_path / "a", SPACE, TRAIN, trials=2, metric="val_loss")
+    assert sweep_cli("run", first, "--runs-dir", tmp_path / "ra", "--storage", db, "--study", "s",
+                     "--launcher", "spawn").exit_code == 0
+    other = project(tmp_path / "b", {**SPACE, "lr": {"min": 0.01, "max": 2.0, "log": True}}, TRAIN,
+                    trials=2, metric="val_loss")
+    result = sweep_cli("run", other, "--runs-dir", tmp_path / "rb", "--storage", db, "--study", "s",
+                       "--launcher", "spawn")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: --study s: this flags file differs from the study's: "
+                             "flag lr is 0.01..2.0 (log) here, 0.1..2.0 (log) in the study\n")
+    assert run_dirs(tmp_path / "rb") == []
+
+
+def test_postgresql_url_without_the_extra_names_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("psycopg") else real(name, *a))
+    flags = project(tmp_path / "p", SPACE, TRAIN, trials=1, metric="val_loss")
+    result = sweep_cli("run", flags, "--runs-dir", tmp_path / "runs", "--storage",
+                       "postgresql://bob@127.0.0.1:1/db", "--study", "s")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: --storage: a postgresql URL needs the postgres extra: "
+                             "pip install -e '.[postgres]' (psycopg 3)\n")
+    assert run_dirs(tmp_path / "runs") == []
+
+
+# ---------------------------------------------------------------- dead workers, a restarted server
+
+
+@needs_pg
+def test_killed_worker_trial_is_rerun_with_the_same_flags(tmp_path, db):
+    # A short grace, yet long enough that a busy test machine never stalls a live worker past it.
+    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "4"}
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=2, seed=3, metric="val_loss")
+    # The doomed machine is slow: its trial is surely still running when it dies.
+    doomed = worker(flags, tmp_path / "dead", db, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
+    survivor = worker(flags, tmp_path / "alive", db, "mnist", SWEEP_TEST_EPOCH_S="1", **beat)
+    try:
+        assert wait_for(lambda: bool(script_pids(doomed.pid)), doomed, timeout=60)  # its trial runs
+        [run] = run_dirs(tmp_path / "dead", by_trial=False)
+        lost = json.loads((run / "flags.json").read_text())
+        pids = [doomed.pid, *script_pids(doomed.pid)]
+        for pid in pids:  # the machine vanishes, its trial with it
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        doomed.kill()
+        doomed.communicate()
+    # The survivor ends its own trial, finds the study full, and waits for the dead one's.
+    [(code, _, stderr)] = finish([survivor])
+    assert code == 0, stderr
+    trials = trials_of(db, "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 2, "FAIL": 1}
+    done = [json.loads((d / "flags.json").read_text()) for d in run_dirs(tmp_path / "alive")]
+    assert len(done) == 2 and lost in done  # the dead worker's flags, run again
+    rows = ls_json(tmp_path, "--storage", db, "--study", "mnist", "--status", "failed")
+    assert [r["reason"] for r in rows] == ["its worker stopped beating; re-run as a new trial"]
+
+
+@needs_pg
+def test_workers_survive_a_database_restart(tmp_path, pg, db):
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=4, seed=1, metric="val_loss")
+    proc = worker(flags, tmp_path / "runs", db, "mnist", SWEEP_TEST_EPOCH_S="0.5")
+    try:
+        assert wait_for(lambda: bool(run_dirs(tmp_path / "runs", by_trial=False)), proc, timeout=60)
+        pg.stop()  # the server goes away under a running trial
+        pg.start()
+    finally:
+        [(code, _, stderr)] = finish([proc])
+    assert code == 0, stderr
+    assert Counter(t.state.name for t in trials_of(db, "mnist")) == {"COMPLETE": 4}
+
+
+# ---------------------------------------------------------------- no server: a shared journal
+
+
+def test_shared_journal_with_several_processes(tmp_path):
+    journal = str(tmp_path / "shared" / "study.journal")
+    (tmp_path / "shared").mkdir()
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=9, seed=5, metric="val_loss")
+    runs = [tmp_path / f"m{i}" for i in range(3)]
+    for code, _, stderr in finish([worker(flags, r, journal, "mnist") for r in runs]):
+        assert code == 0, stderr
+    assert Counter(t.state.name for t in trials_of(journal, "mnist")) == {"COMPLETE": 9}
+    seen = [key(json.loads((d / "flags.json").read_text())) for r in runs for d in run_dirs(r)]
+    assert len(seen) == 9 and len(set(seen)) == 9
+    rows = ls_json(tmp_path, "--storage", journal, "--study", "mnist")
+    assert len(rows) == 9 and {r["status"] for r in rows} == {"completed"}
+    other = tmp_path / "shared" / "other.journal"
+    missing = sweep_cli("ls", "--storage", other, "--study", "mnist")
+    assert (missing.exit_code, missing.stderr) == (2, f"Error: --storage: no journal file {other}\n")
+    assert not other.exists()
+
+
+@needs_pg
+def test_a_row_written_by_a_worker_that_died_before_telling_shows_the_studys_verdict(tmp_path, db, monkeypatch):
+    from sweep import rundir, shared, spec
+
+    monkeypatch.setenv("SWEEP_HEARTBEAT_S", "1")
+    monkeypatch.setenv("SWEEP_GRACE_S", "1")
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=2, metric="val_loss"))
+    dying = shared.join(sp, db, "mnist")
+    ask = dying.ask()
+    path = tmp_path / "runs" / "r0"
+    path.mkdir(parents=True)
+    (path / "flags.json").write_text(json.dumps(ask.flags))
+    info_ = rundir.RunInfo(id="r0", trial=ask.number, status="completed", host="gpu7", start=1.0, duration=2.0)
+    dying.stores()[0].ended(path, info_, {"val_loss": 0.3})  # then killed: the study never hears of it
+    assert wait_for(lambda: bool(shared.join(sp, db, "mnist")._stale_and_trials()[-1].state.name == "WAITING"),
+                    timeout=30, poll=0.5)
+    rows = {r.info["trial"]: r for r in shared.list_runs(db, "mnist")}
+    assert (rows[0].status, rows[0].reason, rows[0].info["host"]) == ("failed", shared.DEAD, "gpu7")
+    assert (rows[1].status, rows[1].flags, rows[1].metrics) == ("waiting", ask.params, {})  # not the dead row
+
+
+@needs_pg
+def test_password_from_the_environment_not_the_url(tmp_path, pg, db):
+    url = db.replace(f":{PASSWORD}@", "@")  # libpq reads PGPASSWORD (or PGPASSFILE) itself
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=1, metric="val_loss")
+    args = ("run", flags, "--runs-dir", tmp_path / "runs", "--storage", url, "--study", "env", "--launcher", "spawn")
+    refused = sweep_cli(*args, env={"PGPASSWORD": "wrong", "PGPASSFILE": str(tmp_path / "none")})
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"Error: cannot open study 'env' in {url}: OperationalError:")
+    assert sweep_cli(*args, env={"PGPASSWORD": PASSWORD}).exit_code == 0
+    assert len(run_dirs(tmp_path / "runs")) == 1
