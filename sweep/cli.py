@@ -195,6 +195,7 @@ def ls(
         if top:
             found = board.top(found, top)
         render.write(found, fmt)
+        _left_alone(runs_dir)
 
 
 # ---------------------------------------------------------------- show / compare
@@ -246,6 +247,16 @@ def clean(
     with errors():
         moved = manage.clean(runs_dir, run_refs or [], failed=failed, everything=all_runs)
         err(f"archived {len(moved)} run{'s' if len(moved) != 1 else ''} to {runs_dir / rundir.ARCHIVE_DIR}")
+        _left_alone(runs_dir)
+
+
+def _left_alone(runs_dir: Path, shown: int = 5) -> None:
+    """Name what is in the runs directory but is no run (a TensorBoard folder): ls, clean and
+    purge never touch it, and say so rather than leave the user guessing."""
+    names = rundir.not_runs(runs_dir)
+    if names:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        err(f"not runs, left alone: {', '.join(names[:shown])}{more}")
 
 
 @app.command()

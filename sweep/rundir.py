@@ -40,6 +40,10 @@ STOP_FILE = ".stop"
 ARCHIVE_DIR = "archive"
 STATE_DIR = ".sweep"  # sampler state (Optuna journals, sweep records): rebuildable, not the record
 STAGE_PREFIX = ".new-"
+RUN_MARKER = ".sweep-run"  # written into every run before it is published: sweep made this folder
+_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # new_id()
+# A run's name is its id; an archived run that met another of its name carries a second id.
+RUN_NAME = re.compile(rf"{_ID}(?:-{_ID})?\Z")
 
 STATUSES = ("running", "completed", "failed", "pruned", "interrupted", "broken")
 ENDED = ("completed", "failed", "pruned")
@@ -379,6 +383,9 @@ class RunWriter:
         stage, path = stage_run_dir(self.runs_dir)
         try:
             info.id = path.name
+            # First, so that no later failure, nor a trial that wrecks its run directory, can
+            # leave a folder that sweep made but cannot tell from one that it did not.
+            (stage / RUN_MARKER).write_text(path.name + "\n")
             fill(stage, path)
             write_json(stage / FLAGS_FILE, flags)
             (stage / OUTPUT_FILE).touch()
@@ -471,7 +478,7 @@ def read_run(path: Path) -> Run:
     try:
         info = _load_json(path / RUN_FILE)
     except FileNotFoundError:
-        return Run(path, run_id, "broken", reason="not a run directory: no run.json")
+        return Run(path, run_id, "broken", reason="run.json is missing")
     except (OSError, ValueError) as exc:
         return Run(path, run_id, "broken", reason=f"run.json unreadable: {_short(exc)}")
     if not isinstance(info, dict):
@@ -525,15 +532,38 @@ def _short(exc: BaseException) -> str:
 
 
 def is_run_name(name: str) -> bool:
-    return not name.startswith(".") and name != ARCHIVE_DIR
+    """Named as sweep names a run (the archive and hidden state have other names)."""
+    return RUN_NAME.match(name) is not None
+
+
+def is_run(entry: os.DirEntry[str]) -> bool:
+    """Whether sweep made this entry of a runs directory: a directory (never a symlink) named
+    as sweep names runs, holding the marker that ``RunWriter.create`` writes before a run is
+    published, or, for a run made before the marker existed, a run.json. A crash or a trial can
+    damage a run's files but not take this proof away; a TensorBoard folder or any other folder
+    in the runs directory never has it, so ``ls``, ``clean`` and ``purge`` leave it alone."""
+    if not is_run_name(entry.name) or not entry.is_dir(follow_symlinks=False):
+        return False
+    return any(os.path.lexists(os.path.join(entry.path, name)) for name in (RUN_MARKER, RUN_FILE))
+
+
+def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
+    """The visible entries of a runs directory (the archive and hidden state left out)."""
+    try:
+        return [e for e in os.scandir(runs_dir) if not e.name.startswith(".") and e.name != ARCHIVE_DIR]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
-    """The directory entries of the runs (the archive and hidden state excluded)."""
-    try:
-        return [e for e in os.scandir(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    """The directory entries of the runs: only what sweep made (see ``is_run``)."""
+    return [e for e in _scan(runs_dir) if is_run(e)]
+
+
+def not_runs(runs_dir: Path) -> list[str]:
+    """The names of everything else in a runs directory (a TensorBoard folder, a file, a
+    symlink): never listed, archived or deleted."""
+    return sorted(e.name for e in _scan(runs_dir) if not is_run(e))
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
