@@ -195,7 +195,7 @@ def ls(
         if top:
             found = board.top(found, top)
         render.write(found, fmt)
-        _left_alone(runs_dir)
+        _left_alone(runs_dir, runs)
 
 
 # ---------------------------------------------------------------- show / compare
@@ -250,10 +250,10 @@ def clean(
         _left_alone(runs_dir)
 
 
-def _left_alone(runs_dir: Path, shown: int = 5) -> None:
+def _left_alone(runs_dir: Path, runs: list[rundir.Run] | None = None, shown: int = 5) -> None:
     """Name what is in the runs directory but is no run (a TensorBoard folder): ls, clean and
     purge never touch it, and say so rather than leave the user guessing."""
-    names = rundir.not_runs(runs_dir)
+    names = rundir.not_runs(runs_dir, runs)
     if names:
         more = f" and {len(names) - shown} more" if len(names) > shown else ""
         err(f"not runs, left alone: {', '.join(names[:shown])}{more}")

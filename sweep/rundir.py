@@ -536,15 +536,17 @@ def is_run_name(name: str) -> bool:
     return RUN_NAME.match(name) is not None
 
 
+def made_by_sweep(path: str | Path) -> bool:
+    """The proof a run carries that sweep made it: the marker ``RunWriter.create`` writes before
+    a run is published, or, for a run made before the marker existed, a run.json. A crash or a
+    trial can damage a run's files but not take this away; a TensorBoard folder or any other
+    folder in the runs directory never has it, so ``ls``, ``clean`` and ``purge`` leave it be."""
+    return any(os.path.lexists(os.path.join(path, name)) for name in (RUN_MARKER, RUN_FILE))
+
+
 def is_run(entry: os.DirEntry[str]) -> bool:
-    """Whether sweep made this entry of a runs directory: a directory (never a symlink) named
-    as sweep names runs, holding the marker that ``RunWriter.create`` writes before a run is
-    published, or, for a run made before the marker existed, a run.json. A crash or a trial can
-    damage a run's files but not take this proof away; a TensorBoard folder or any other folder
-    in the runs directory never has it, so ``ls``, ``clean`` and ``purge`` leave it alone."""
-    if not is_run_name(entry.name) or not entry.is_dir(follow_symlinks=False):
-        return False
-    return any(os.path.lexists(os.path.join(entry.path, name)) for name in (RUN_MARKER, RUN_FILE))
+    """A run: a directory (never a symlink) named as a run, that sweep made."""
+    return is_run_name(entry.name) and entry.is_dir(follow_symlinks=False) and made_by_sweep(entry.path)
 
 
 def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
@@ -556,20 +558,24 @@ def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
 
 
 def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
-    """The directory entries of the runs: only what sweep made (see ``is_run``)."""
-    return [e for e in _scan(runs_dir) if is_run(e)]
-
-
-def not_runs(runs_dir: Path) -> list[str]:
-    """The names of everything else in a runs directory (a TensorBoard folder, a file, a
-    symlink): never listed, archived or deleted."""
-    return sorted(e.name for e in _scan(runs_dir) if not is_run(e))
+    """The entries that may be runs: directories named as runs. A reader keeps those it can
+    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat)."""
+    return [e for e in _scan(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
     """Every run under ``runs_dir``, each read from its files (``sweep.index`` caches this
     for the leaderboard)."""
-    return [read_run(Path(e.path)) for e in run_entries(runs_dir)]
+    runs = (read_run(Path(e.path)) for e in run_entries(runs_dir))
+    return [r for r in runs if r.status != "broken" or made_by_sweep(r.path)]
+
+
+def not_runs(runs_dir: Path, runs: list[Run] | None = None) -> list[str]:
+    """The names of everything else in a runs directory (a TensorBoard folder, a file, a
+    symlink): never listed, archived or deleted. ``runs``: its runs, when already read."""
+    runs = list_runs(runs_dir) if runs is None else runs
+    names = {r.path.name for r in runs}
+    return sorted(e.name for e in _scan(runs_dir) if e.name not in names)
 
 
 # ---------------------------------------------------------------- references
