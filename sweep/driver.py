@@ -18,7 +18,7 @@ from typing import Any
 
 from sweep import index, rundir, samplers, search
 from sweep import trial as trials
-from sweep.errors import LauncherError, RunNotFound, StorageError, SweepError
+from sweep.errors import LauncherError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher, command
 from sweep.lock import SweepLock
 from sweep.spec import SweepSpec
@@ -179,13 +179,18 @@ class Driver:
         rundir.remove_stale_stages(self.runs_dir)
         if self.resume_ref is None:
             record = rundir.SweepRecord.new(self.spec.path, self.study_name, redact(self.storage_url),
-                                            samplers.target(self.spec))
+                                            samplers.target(self.spec), search.space_record(self.spec))
             self._lock = SweepLock.take(state, record.id)
             return record
         try:
             record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
         except RunNotFound as exc:
             raise SweepError(f"{exc}: nothing to resume") from None
+        if isinstance(record.space, dict):
+            changes = search.space_changes(record.space, search.space_record(self.spec))
+            if changes:
+                raise SpecError(f"{self.spec.path}: the search space changed since sweep {record.id} began: "
+                                f"{'; '.join(changes)}; --resume needs the same space: start a new sweep instead")
         self._lock = SweepLock.take(state, record.id)
         stored = record.storage
         if not self.storage_url and stored and REDACTED in stored:

@@ -625,12 +625,14 @@ class SweepRecord:
     asked: int = 0
     pid: int | None = None
     host: str | None = None
+    space: dict[str, str] | None = None  # each flag's values in words (search.space_record)
     format: int = FORMAT
 
     @classmethod
-    def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int) -> SweepRecord:
+    def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int,
+            space: dict[str, str] | None = None) -> SweepRecord:
         sweep_id = "s" + new_id()
-        return cls(sweep_id, str(flags_file), study or sweep_id, storage, trials, time.time())
+        return cls(sweep_id, str(flags_file), study or sweep_id, storage, trials, time.time(), space=space)
 
     def save(self, runs_dir: Path) -> None:
         state = runs_dir / STATE_DIR

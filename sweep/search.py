@@ -12,6 +12,7 @@ study too: each grid trial is asked with its point fixed, the first point no tri
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass, field
@@ -69,6 +70,39 @@ def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's flags in the flags file's order: the asked params plus the fixed values."""
     values = {**fixed_values(spec), **params}
     return {f.name: values[f.name] for f in spec.flags}
+
+
+def space_record(spec: SweepSpec) -> dict[str, str]:
+    """The search space in words, one entry per flag (fixed ones too: they are every trial's
+    flags), as the sweep record keeps it for a resume to compare."""
+    return {f.name: _describe(f) for f in spec.flags}
+
+
+def _describe(flag: Flag) -> str:
+    if flag.kind == "fixed":
+        return f"fixed {flag.values[0]!r}"
+    if flag.kind == "choice":
+        text = f"one of {list(flag.values)!r}"
+        if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart
+            text = f"one of {len(flag.values)} values #{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        return text
+    if flag.is_int:
+        text = f"int range {int(flag.low)}..{int(flag.high)}" + (f" step {int(flag.step)}" if flag.step else "")
+    else:
+        text = f"float range {flag.low!r}..{flag.high!r}" + (f" step {flag.step!r}" if flag.step else "")
+    return text + (" log" if flag.log else "")
+
+
+def space_changes(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """What changed between two ``space_record``s, one phrase per flag."""
+    out = []
+    for name, was in before.items():
+        if name not in now:
+            out.append(f"{name} removed (was {was})")
+        elif now[name] != was:
+            out.append(f"{name} was {was}, now {now[name]}")
+    out += [f"{name} added ({now[name]})" for name in now if name not in before]
+    return out
 
 
 def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.BaseStorage | str:

@@ -24,6 +24,7 @@ from optuna.storages.journal import JournalFileBackend
 from test_driver import Behaviour, FakeLauncher, flags_of, make_spec
 
 from sweep import manage, rundir
+from sweep import spec as specs
 from sweep.driver import Driver, Event, Result
 from sweep.errors import SweepError
 from sweep.launch import Job
@@ -208,3 +209,56 @@ def test_resume_of_a_live_sweep_refuses_and_a_dead_drivers_lock_is_taken_over(tm
         assert second.wait(60) == 0, (tmp_path / "second.log").read_text()
     completed = sorted(r.flags["a"] for r in rundir.list_runs(runs) if r.status == "completed")
     assert completed == [1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- 10. an edited search space
+
+SPACE = {"lr": [0.1, 0.2], "dropout": {"min": 0.0, "max": 0.5}, "epochs": 3}
+
+
+@pytest.fixture
+def unfinished(tmp_path) -> Path:
+    """A project whose sweep was interrupted after the first of its three trials."""
+    root = tmp_path / "proj"
+    spec = specs.load(project(root, SPACE, trials=3, seed=2))
+    driver: Driver
+
+    def on_event(event: Event) -> None:
+        if event.kind == "trial_end":
+            driver.interrupt()
+
+    driver = Driver(spec, root / "runs", FakeLauncher(ok), on_event=on_event)
+    assert driver.run().counts["completed"] == 1
+    return root
+
+
+EDITS = [
+    pytest.param({**SPACE, "lr": [0.1, 0.3]}, [],
+                 "lr was one of [0.1, 0.2], now one of [0.1, 0.3]", id="values"),
+    pytest.param({**SPACE, "dropout": {"min": 0.0, "max": 0.6}}, [],
+                 "dropout was float range 0.0..0.5, now float range 0.0..0.6", id="range"),
+    pytest.param({**SPACE, "hidden": [16, 32]}, [], "hidden added (one of [16, 32])", id="added"),
+    pytest.param({k: v for k, v in SPACE.items() if k != "dropout"}, [],
+                 "dropout removed (was float range 0.0..0.5)", id="removed"),
+    pytest.param(SPACE, ["--set", "epochs=5"], "epochs was fixed 3, now fixed 5", id="fixed-by-set"),
+]
+
+
+@pytest.mark.parametrize("flags,options,change", EDITS)
+def test_resume_after_the_search_space_was_edited_refuses_and_runs_nothing(unfinished, flags, options, change):
+    flags_file = project(unfinished, flags, trials=3, seed=2)
+    runs = unfinished / "runs"
+    before = run_dirs(runs, by_trial=False)
+    (record,) = rundir.load_sweeps(runs)
+    result = sweep_cli("run", flags_file, "--runs-dir", runs, "--launcher", "spawn", "--resume", "last", *options)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (f"Error: {flags_file}: the search space changed since sweep {record.id} began: "
+                             f"{change}; --resume needs the same space: start a new sweep instead\n")
+    assert run_dirs(runs, by_trial=False) == before
+
+
+def test_resume_with_the_same_space_goes_on(unfinished):
+    flags_file = project(unfinished, dict(SPACE), trials=3, seed=2)  # rewritten, same space
+    result = sweep_cli("run", flags_file, "--runs-dir", unfinished / "runs", "--launcher", "spawn", "--resume", "last")
+    assert result.exit_code == 0, result.stderr
+    assert sum(r.status == "completed" for r in rundir.list_runs(unfinished / "runs")) == 3
