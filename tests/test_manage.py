@@ -1,6 +1,7 @@
 """``sweep clean`` and ``sweep purge`` when the file system says no, and after a purge was
 killed: one line and exit 1, each run moved whole or not at all, and the next purge finishes
-what a killed one left.
+what a killed one left. Both touch only what sweep made: never a TensorBoard folder beside the
+runs, even one an older clean moved into the archive.
 
 A read-only runs directory is made read-only for real: ``chattr +i`` when the tests run as
 root (root ignores permission bits, not the immutable flag), else ``chmod``; the kernel then
@@ -10,7 +11,6 @@ refuses the mkdir or rename, exactly as on a read-only mount.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from sweep import rundir
 from sweep.cli import app
+
+from helpers import ls_json
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -266,7 +268,7 @@ def test_a_run_proves_sweep_made_it_even_when_broken(runs):
     impostor.mkdir()
     (impostor / "notes.txt").write_text("mine")
 
-    rows = {r["id"]: r for r in ls_rows(runs)}
+    rows = {r["id"]: r for r in ls_json(runs)}
     assert set(rows) == {garbled, legacy, lost.name}
     assert rows[garbled]["status"] == rows[lost.name]["status"] == "broken"
     assert rows[legacy]["status"] == "failed"
@@ -277,9 +279,3 @@ def test_a_run_proves_sweep_made_it_even_when_broken(runs):
                                           f"not runs, left alone: {impostor.name}"]
     assert sorted(p.name for p in (runs / rundir.ARCHIVE_DIR).iterdir()) == sorted([garbled, legacy, lost.name])
     assert (impostor / "notes.txt").read_text() == "mine"
-
-
-def ls_rows(runs: Path) -> list[dict[str, Any]]:
-    result = sweep_cli("ls", "--runs-dir", runs, "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
