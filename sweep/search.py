@@ -73,14 +73,13 @@ def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def space_record(spec: SweepSpec) -> dict[str, str]:
-    """The search space in words, one entry per flag (fixed ones too: they are every trial's
-    flags), as the sweep record keeps it for a resume to compare."""
-    return {f.name: _describe(f) for f in spec.flags}
+    """The search space in words, one entry per searched flag, as the sweep record keeps it for
+    a resume to compare. Fixed flags are not in it: their value may change between sessions
+    (fix what made trials fail, then resume) without changing what the study draws from."""
+    return {f.name: _describe(f) for f in spec.flags if f.kind != "fixed"}
 
 
 def _describe(flag: Flag) -> str:
-    if flag.kind == "fixed":
-        return f"fixed {flag.values[0]!r}"
     if flag.kind == "choice":
         text = f"one of {list(flag.values)!r}"
         if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart

@@ -240,7 +240,9 @@ EDITS = [
     pytest.param({**SPACE, "hidden": [16, 32]}, [], "hidden added (one of [16, 32])", id="added"),
     pytest.param({k: v for k, v in SPACE.items() if k != "dropout"}, [],
                  "dropout removed (was float range 0.0..0.5)", id="removed"),
-    pytest.param(SPACE, ["--set", "epochs=5"], "epochs was fixed 3, now fixed 5", id="fixed-by-set"),
+    pytest.param({**SPACE, "epochs": [3, 5]}, [], "epochs added (one of [3, 5])", id="fixed-now-searched"),
+    pytest.param(SPACE, ["--set", "lr=[0.1,0.2,0.4]"], "lr was one of [0.1, 0.2], now one of [0.1, 0.2, 0.4]",
+                 id="values-by-set"),
 ]
 
 
@@ -258,7 +260,9 @@ def test_resume_after_the_search_space_was_edited_refuses_and_runs_nothing(unfin
 
 
 def test_resume_with_the_same_space_goes_on(unfinished):
-    flags_file = project(unfinished, dict(SPACE), trials=3, seed=2)  # rewritten, same space
+    """A fixed flag is not searched: changing it (fix what made trials fail, then resume)
+    leaves the space as it was."""
+    flags_file = project(unfinished, {**SPACE, "epochs": 4}, trials=3, seed=2)
     result = sweep_cli("run", flags_file, "--runs-dir", unfinished / "runs", "--launcher", "spawn", "--resume", "last")
     assert result.exit_code == 0, result.stderr
     assert sum(r.status == "completed" for r in rundir.list_runs(unfinished / "runs")) == 3
