@@ -128,6 +128,8 @@ class Driver:
                                                       f"{record.trials} trials ended; nothing to run")
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now
         record.save(self.runs_dir)  # only once the study is open
+        if self._lock is not None:
+            self._lock.note()
         self.emit(Event("start", sweep=record.id, total=todo))
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
         paths: list[Path] = []

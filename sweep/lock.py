@@ -3,7 +3,8 @@ life, so a second ``--resume`` of a sweep that is running (first run or resumed)
 
 The lock is ``flock`` on an open file: the kernel releases it when the driver's process ends,
 however it ends (kill -9 included), so a lock left by a dead driver is simply taken over. The
-file says who holds it (pid, host), for the refusal's message only. It is never deleted or
+file says who holds it (pid, host), for the refusal's message only, written once the sweep's
+record is saved (until then the file is empty and takes no disk block). It is never deleted or
 replaced: a driver that locked a file someone unlinked would hold a lock nobody else sees.
 On a network filesystem the lock holds between machines only where the filesystem carries
 ``flock`` to the server (NFS does, as a POSIX lock); where it refuses locks, the sweep says
@@ -48,10 +49,20 @@ class SweepLock:
                                  "one sweep has one driver at a time") from None
             raise SweepError(f"cannot lock sweep {sweep_id} ({path}): {exc.strerror or exc}; "
                              "put the runs directory on a filesystem that supports locks") from None
-        note = {"pid": os.getpid(), "host": host(), "since": time.time()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(note) + "\n").encode(), 0)
         return cls(path, fd)
+
+    def note(self) -> None:
+        """Write who holds the lock, for another driver's refusal to name. Called once the
+        sweep's record is saved: on a nearly full disk the record comes first. Best effort:
+        without the note the refusal still refuses, it just cannot name the process."""
+        if self._fd is None:
+            return
+        data = json.dumps({"pid": os.getpid(), "host": host(), "since": time.time()}) + "\n"
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, data.encode(), 0)
+        except OSError:
+            pass
 
     def release(self) -> None:
         if self._fd is not None:
@@ -60,10 +71,9 @@ class SweepLock:
 
 
 def _holder(fd: int) -> str:
-    """Who holds the lock, as its file says: it may be empty for the instant between the
-    holder's lock and its write."""
+    """Who holds the lock, as its file says: empty while the holder opens its study."""
     try:
         note = json.loads(os.pread(fd, 4096, 0))
         return f"pid {int(note['pid'])} on {note['host']}"
     except (OSError, ValueError, KeyError, TypeError):
-        return "another process holds it"
+        return "another process is starting it"

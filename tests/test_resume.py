@@ -28,6 +28,7 @@ from sweep import spec as specs
 from sweep.driver import Driver, Event, Result
 from sweep.errors import SweepError
 from sweep.launch import Job
+from sweep.lock import SweepLock
 
 from helpers import SCRIPTS, killed_on_exit, project, python_env, run_dirs, sweep_cli, wait_for
 
@@ -171,6 +172,20 @@ def test_a_second_driver_of_a_running_sweep_refuses_naming_the_first(tmp_path):
     assert seen["started"] == [] and result.counts["completed"] == 2
     after = Driver(spec, runs, FakeLauncher(ok), resume="last").run()  # the lock went with the driver
     assert after.note and "already finished" in after.note
+
+
+def test_the_lock_takes_no_disk_block_until_the_sweep_record_is_saved(tmp_path):
+    """On a nearly full disk the sweep's record must come first (else --resume finds nothing):
+    the lock file stays empty until the driver notes who it is."""
+    lock = SweepLock.take(tmp_path, "s1")
+    assert (tmp_path / "s1.lock").stat().st_size == 0
+    with pytest.raises(SweepError, match="sweep s1 is already running: another process is starting it"):
+        SweepLock.take(tmp_path, "s1")
+    lock.note()
+    with pytest.raises(SweepError, match=f"sweep s1 is already running: pid {os.getpid()} on "):
+        SweepLock.take(tmp_path, "s1")
+    lock.release()
+    SweepLock.take(tmp_path, "s1").release()  # free again once released
 
 
 def start_sweep(flags_file: Path, runs: Path, *args: str, log: Path) -> subprocess.Popen:
