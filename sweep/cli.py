@@ -288,6 +288,7 @@ def ls(
         if columns is not None:
             found, _ = board.pick(found, [columns])
         render.write(found, fmt)
+        _left_alone(runs_dir, runs)
 
 
 def _ls_study(storage: str | None, study: str | None, sort: str | None, asc: bool, top: int | None,
@@ -359,6 +360,16 @@ def clean(
     with errors():
         moved = manage.clean(runs_dir, run_refs or [], failed=failed, everything=all_runs)
         err(f"archived {words.count(len(moved), 'run')} to {runs_dir / rundir.ARCHIVE_DIR}")
+        _left_alone(runs_dir)
+
+
+def _left_alone(runs_dir: Path, runs: list[rundir.Run] | None = None, shown: int = 5) -> None:
+    """Name what is in the runs directory but is no run (a TensorBoard folder): ls, clean and
+    purge never touch it, and say so rather than leave the user guessing."""
+    names = rundir.not_runs(runs_dir, runs)
+    if names:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        err(f"not runs, left alone: {', '.join(names[:shown])}{more}")
 
 
 @app.command()

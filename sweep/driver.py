@@ -20,8 +20,9 @@ from typing import Any
 from sweep import command as commands
 from sweep import index, rundir, samplers, search, workdir
 from sweep import trial as trials
-from sweep.errors import LauncherError, RecordError, RunNotFound, StorageError, SweepError
+from sweep.errors import LauncherError, RecordError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher
+from sweep.lock import SweepLock
 from sweep.spec import SweepSpec
 from sweep.urls import REDACTED, redact
 from sweep.words import count
@@ -98,6 +99,7 @@ class Driver:
         self._study: search.Search | None = None
         self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
+        self._lock: SweepLock | None = None
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -122,24 +124,30 @@ class Driver:
             if exc.errno in rundir.DISK_FULL:
                 message += f"; free some space, then: sweep run {self.spec.path} --resume"
             raise RecordError(message) from None  # one line, never a traceback
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def _run(self) -> Result:
         state = self.runs_dir / rundir.STATE_DIR
-        opened = self._open_sweep(state)
-        if isinstance(opened, Result):
-            return opened
-        record, todo, runs = opened
+        record = self._open_sweep(state)
         study = search.Search.open(self.spec, self.storage_url, state, record.id, record.study,
                                    done=0 if samplers.uses_grid(self.spec) else record.asked)
-        record.pid, record.host = os.getpid(), rundir.host()  # who runs it now (see _unlock)
-        record.save(self.runs_dir)  # only once the study is open
         writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id), *study.stores()])
-        self._study, self._writer = study, writer  # for _stop_all
+        todo = record.trials
+        runs: list[rundir.Run] = []
         if self.resume_ref is not None:
-            for run in study.resume(runs, shared=bool(self.storage_url)):
-                info = dict(run.info, status="interrupted", resumed=True)
-                info["reason"] = info.get("reason") or "the sweep process is gone"
-                writer.update(run.path, info)
+            ended, runs = self._resume(study, writer, record)
+            todo = max(0, record.trials - ended)
+            if todo == 0:
+                return Result(record.id, [], {}, note=f"sweep {record.id} already finished: {ended} of "
+                                                      f"{count(record.trials, 'trial')} ended; nothing to run")
+        record.pid, record.host = os.getpid(), rundir.host()  # who runs it now
+        record.save(self.runs_dir)  # only once the study is open
+        if self._lock is not None:
+            self._lock.note()
+        self._study, self._writer = study, writer  # for _stop_all
         self.where = workdir.place(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
         self.emit(Event("start", sweep=record.id, total=todo))
         if self.where.note:
@@ -156,7 +164,7 @@ class Driver:
                 if self.interrupted():
                     break
                 running = self._start(study, writer, record, slots[0])
-                if running is None:  # a shared study has handed out all its trials
+                if running is None:  # a shared study (or grid) has handed out all its trials
                     again = bool(self._active) or study.pending(self.interrupted)
                     if not again:
                         todo = started
@@ -196,47 +204,56 @@ class Driver:
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
                       earlier=[r.path for r in runs])
 
-    def _open_sweep(self, state: Path) -> tuple[rundir.SweepRecord, int, list[rundir.Run]] | Result:
-        """The sweep record (new, or the one resumed), the number of trials to start, and the
-        resumed sweep's runs; or, for a resumed sweep with nothing left, the result."""
+    def _open_sweep(self, state: Path) -> rundir.SweepRecord:
+        """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
+        sweep, so a resume never races the sweep it resumes (or another resume of it)."""
         state.mkdir(parents=True, exist_ok=True)
         rundir.remove_stale_stages(self.runs_dir)
         if self.resume_ref is None:
             record = rundir.SweepRecord.new(self.spec.path, self.study_name, redact(self.storage_url),
-                                            samplers.target(self.spec))
-            return record, record.trials, []
-        every = rundir.list_runs(self.runs_dir)
+                                            samplers.target(self.spec), search.space_record(self.spec))
+            self._lock = SweepLock.take(state, record.id)
+            return record
         try:
-            record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path, every)
+            record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
         except RunNotFound as exc:
             raise SweepError(f"{exc}: nothing to resume") from None
-        runs = [r for r in every if r.sweep == record.id]
-        ended = sum(1 for r in runs if r.status in rundir.ENDED)
-        todo = max(0, record.trials - ended)
-        if todo == 0:
-            return Result(record.id, [], {}, note=f"sweep {record.id} already finished: {ended} of "
-                                                  f"{count(record.trials, 'trial')} ended; nothing to run")
+        if isinstance(record.space, dict):
+            changes = search.space_changes(record.space, search.space_record(self.spec))
+            if changes:
+                raise SpecError(f"{self.spec.path}: the search space changed since sweep {record.id} began: "
+                                f"{'; '.join(changes)}; --resume needs the same space: start a new sweep instead")
+        self._lock = SweepLock.take(state, record.id)
         stored = record.storage
         if not self.storage_url and stored and REDACTED in stored:
             raise SweepError(f"sweep {record.id} uses a storage with a password, which is not "
                              "saved: pass --storage again to resume it")
         self.storage_url = self.storage_url or stored
-        self._unlock(state, record)
-        return record, todo, runs
+        if not self.storage_url:
+            # Optuna leaves its journal's lock file behind when killed while appending, and waits
+            # 30 s before breaking it. The default journal is this sweep's alone, and this sweep's
+            # lock is ours: whoever left that file is gone.
+            try:
+                (state / f"{record.id}.journal.lock").unlink()  # JournalFileSymlinkLock's name
+            except FileNotFoundError:
+                pass
+        return record
 
-    def _unlock(self, state: Path, record: rundir.SweepRecord) -> None:
-        """A sweep killed while appending to its journal leaves Optuna's lock file behind, and
-        Optuna waits 30 s before breaking one. The default journal is this sweep's alone, so
-        once the process that last ran the sweep is gone, its lock is stale."""
-        pid = record.pid
-        if self.storage_url or record.host != rundir.host() or not isinstance(pid, int):
-            return
-        if pid != os.getpid() and rundir.alive(pid):
-            return
-        try:
-            (state / f"{record.id}.journal.lock").unlink()  # JournalFileSymlinkLock's name
-        except FileNotFoundError:
-            pass
+    def _resume(self, study: search.Search, writer: rundir.RunWriter,
+                record: rundir.SweepRecord) -> tuple[int, list[rundir.Run]]:
+        """Settle the study and queue what the sweep owes (``Search.resume``); mark the run
+        directories of the trials queued again. Returns how many of its trials ended, and
+        its runs from earlier sessions."""
+        runs = [r for r in rundir.list_runs(self.runs_dir) if r.sweep == record.id]
+        archived = [r for r in rundir.list_runs(self.runs_dir / rundir.ARCHIVE_DIR) if r.sweep == record.id]
+        owed = study.resume(runs + archived)
+        for run in runs:
+            if run.info.get("trial") in owed.rerun and run.status in ("interrupted", "running") \
+                    and not run.info.get("resumed"):
+                info = dict(run.info, status="interrupted", resumed=True)
+                info["reason"] = info.get("reason") or "the sweep process is gone"
+                writer.update(run.path, info)
+        return owed.ended, runs
 
     # -------------------------------------------------------------- one trial
 

@@ -132,6 +132,8 @@ def list_runs(runs_dir: Path) -> list[rundir.Run]:
         else:
             run = rundir.read_run(Path(entry.path))
             changed = True
+            if run.status == "broken" and not rundir.made_by_sweep(entry.path):
+                continue  # not a run: a folder sweep never made
             if stamp is not None and run.status in rundir.ENDED:
                 fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
         runs.append(run)

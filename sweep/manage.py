@@ -1,5 +1,8 @@
 """``sweep clean`` and ``sweep purge``: archive runs (a rename, so nothing is half moved)
-and delete the archive.
+and delete the archived runs.
+
+Both touch only runs, as ``rundir.is_run`` proves them: a TensorBoard folder or anything else
+in the runs directory (or put into the archive by an older clean) stays where it is.
 
 When the file system refuses (a read-only runs directory, a run that cannot be moved), each
 says so in one line (``SweepError``, exit 1) and stops: every run is moved whole or not at
@@ -57,16 +60,20 @@ def clean(runs_dir: Path, refs: list[str], failed: bool = False, everything: boo
     return moved
 
 
-def archived(runs_dir: Path) -> int:
+def archived_runs(runs_dir: Path) -> list[os.DirEntry[str]]:
     archive = runs_dir / rundir.ARCHIVE_DIR
-    if not archive.is_dir():
-        return 0
-    return sum(1 for e in os.scandir(archive) if e.is_dir(follow_symlinks=False))
+    if archive.is_symlink() or not archive.is_dir():
+        return []
+    return [e for e in os.scandir(archive) if rundir.is_run(e)]
 
 
-# A purge renames the archive to a hidden trash folder, then deletes that: a purge killed in
-# between leaves the folder, which the next purge deletes. Only names purge makes are
-# trash: ".trash-" and a rundir.new_id() (UTC stamp, 6 hex digits).
+def archived(runs_dir: Path) -> int:
+    return len(archived_runs(runs_dir))
+
+
+# A purge moves the archived runs into a hidden trash folder, then deletes that: a purge
+# killed in between leaves the folder, which the next purge deletes. Only names purge makes
+# are trash: ".trash-" and a rundir.new_id() (UTC stamp, 6 hex digits).
 _TRASH_PREFIX = ".trash-"
 _TRASH_NAME = re.compile(re.escape(_TRASH_PREFIX) + r"\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 
@@ -76,15 +83,31 @@ def purge(runs_dir: Path) -> None:
     archive = runs_dir / rundir.ARCHIVE_DIR
     if archive.is_symlink():
         raise UsageError(f"{archive} is a symlink; refusing to delete what it points to")
-    # Rename first: a crash mid-delete leaves a hidden trash folder, never a half archive.
+    runs = archived_runs(runs_dir)
+    if not runs:
+        return
+    # Move first: a crash mid-delete leaves a hidden trash folder, never a half-deleted run.
     trash = runs_dir / f"{_TRASH_PREFIX}{rundir.new_id()}"
     try:
-        os.rename(archive, trash)
-    except FileNotFoundError:
-        return
+        trash.mkdir()
     except OSError as exc:
         raise SweepError(f"cannot purge {archive}: {_reason(exc)}; nothing was deleted") from None
+    for moved, entry in enumerate(runs):
+        try:
+            os.rename(entry.path, trash / entry.name)
+        except OSError as exc:
+            _delete(trash)  # the runs moved so far: each run is deleted whole or not at all
+            done = f"{moved} of {len(runs)} runs deleted before it" if moved else "nothing was deleted"
+            raise SweepError(f"cannot purge {entry.name} from {archive}: {_reason(exc)}; {done}") from None
+    _remove_empty(archive)  # kept when it holds what sweep did not make
     _delete(trash)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def finish_purges(runs_dir: Path) -> None:

@@ -41,6 +41,10 @@ STOP_FILE = ".stop"
 ARCHIVE_DIR = "archive"
 STATE_DIR = ".sweep"  # sampler state (Optuna journals, sweep records): rebuildable, not the record
 STAGE_PREFIX = ".new-"
+RUN_MARKER = ".sweep-run"  # written into every run before it is published: sweep made this folder
+_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # new_id()
+# A run's name is its id; an archived run that met another of its name carries a second id.
+RUN_NAME = re.compile(rf"{_ID}(?:-{_ID})?\Z")
 
 STATUSES = ("running", "completed", "failed", "pruned", "interrupted", "broken")
 ENDED = ("completed", "failed", "pruned")
@@ -400,6 +404,9 @@ class RunWriter:
         stage, path = stage_run_dir(self.runs_dir)
         try:
             info.id = path.name
+            # First, so that no later failure, nor a trial that wrecks its run directory, can
+            # leave a folder that sweep made but cannot tell from one that it did not.
+            (stage / RUN_MARKER).write_text(path.name + "\n")
             fill(stage, path)
             write_json(stage / FLAGS_FILE, flags)
             (stage / OUTPUT_FILE).touch()
@@ -514,7 +521,7 @@ def read_run(path: Path) -> Run:
     try:
         info = _load_json(path / RUN_FILE)
     except FileNotFoundError:
-        return Run(path, run_id, "broken", reason="not a run directory: no run.json")
+        return Run(path, run_id, "broken", reason="run.json is missing")
     except (OSError, ValueError) as exc:
         return Run(path, run_id, "broken", reason=f"run.json unreadable: {_short(exc)}")
     if not isinstance(info, dict):
@@ -568,21 +575,50 @@ def _short(exc: BaseException) -> str:
 
 
 def is_run_name(name: str) -> bool:
-    return not name.startswith(".") and name != ARCHIVE_DIR
+    """Named as sweep names a run (the archive and hidden state have other names)."""
+    return RUN_NAME.match(name) is not None
+
+
+def made_by_sweep(path: str | Path) -> bool:
+    """The proof a run carries that sweep made it: the marker ``RunWriter.create`` writes before
+    a run is published, or, for a run made before the marker existed, a run.json. A crash or a
+    trial can damage a run's files but not take this away; a TensorBoard folder or any other
+    folder in the runs directory never has it, so ``ls``, ``clean`` and ``purge`` leave it be."""
+    return any(os.path.lexists(os.path.join(path, name)) for name in (RUN_MARKER, RUN_FILE))
+
+
+def is_run(entry: os.DirEntry[str]) -> bool:
+    """A run: a directory (never a symlink) named as a run, that sweep made."""
+    return is_run_name(entry.name) and entry.is_dir(follow_symlinks=False) and made_by_sweep(entry.path)
+
+
+def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
+    """The visible entries of a runs directory (the archive and hidden state left out)."""
+    try:
+        return [e for e in os.scandir(runs_dir) if not e.name.startswith(".") and e.name != ARCHIVE_DIR]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
-    """The directory entries of the runs (the archive and hidden state excluded)."""
-    try:
-        return [e for e in os.scandir(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    """The entries that may be runs: directories named as runs. A reader keeps those it can
+    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat)."""
+    return [e for e in _scan(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
     """Every run under ``runs_dir``, each read from its files (``sweep.index`` caches this
     for the leaderboard)."""
-    return [read_run(Path(e.path)) for e in run_entries(runs_dir)]
+    runs = (read_run(Path(e.path)) for e in run_entries(runs_dir))
+    return [r for r in runs if r.status != "broken" or made_by_sweep(r.path)]
+
+
+def not_runs(runs_dir: Path, runs: list[Run] | None = None) -> list[str]:
+    """The names of everything else in a runs directory (a TensorBoard folder, a file, a
+    symlink): never listed, archived or deleted. ``runs``: its runs, when already read."""
+    runs = list_runs(runs_dir) if runs is None else runs
+    names = {r.path.name for r in runs}
+    return sorted(e.name for e in _scan(runs_dir) if e.name not in names)
 
 
 # ---------------------------------------------------------------- references
@@ -664,12 +700,14 @@ class SweepRecord:
     asked: int = 0
     pid: int | None = None
     host: str | None = None
+    space: dict[str, str] | None = None  # each flag's values in words (search.space_record)
     format: int = FORMAT
 
     @classmethod
-    def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int) -> SweepRecord:
+    def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int,
+            space: dict[str, str] | None = None) -> SweepRecord:
         sweep_id = "s" + new_id()
-        return cls(sweep_id, str(flags_file), study or sweep_id, storage, trials, time.time())
+        return cls(sweep_id, str(flags_file), study or sweep_id, storage, trials, time.time(), space=space)
 
     def save(self, runs_dir: Path) -> None:
         state = runs_dir / STATE_DIR

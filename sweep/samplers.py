@@ -10,6 +10,7 @@ to ``SAMPLERS``. A pruner: ``def _mine(p: spec.Pruner) -> BasePruner`` in ``PRUN
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +35,26 @@ def grid_values(spec: SweepSpec) -> dict[str, list[Any]]:
     return out
 
 
+def grid_order(spec: SweepSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The grid's flag names and every point of it, in the order a sweep runs them: shuffled
+    by the seed, exactly as Optuna's GridSampler shuffles its grid, so a sweep cut short
+    still spreads over the space."""
+    import numpy as np
+
+    values = grid_values(spec)
+    names = sorted(values)
+    points = list(itertools.product(*(values[n] for n in names)))
+    np.random.RandomState(spec.seed or 0).shuffle(points)
+    return names, points
+
+
 def _grid(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    # Every grid trial is asked with its point fixed (search.Search picks the next point of
+    # grid_order that the study has not taken), so this sampler never draws. Not Optuna's
+    # GridSampler: it rescans the whole study after every trial.
     import optuna
 
-    return optuna.samplers.GridSampler(grid_values(spec) or {"_": [0]}, seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def _random(spec: SweepSpec, seed: int | None) -> BaseSampler:
@@ -147,9 +164,7 @@ def mix(seed: int | None, salt: int) -> int | None:
 
 
 def sampler(spec: SweepSpec, done: int = 0) -> BaseSampler:
-    """The sweep's sampler, rebuilt after ``done`` trials. The grid sampler's seed is its
-    order of the grid: it never changes within a sweep, or a resumed sweep's grid ids would
-    name other combinations (duplicates, and combinations never run)."""
+    """The sweep's sampler, rebuilt after ``done`` trials (a grid's draws nothing: see _grid)."""
     if uses_grid(spec):
         return _grid(spec, spec.seed)
     return SAMPLERS[spec.sampler](spec, mix(spec.seed, done))

@@ -1,11 +1,21 @@
 """The one owner of the Optuna study: opens or resumes it, asks (returns a trial's flags),
 takes reports for the pruner, tells outcomes, and plans a dry run. Optuna is used as it is;
-the names of samplers and pruners and the grid policy are ``sweep.samplers``' tables."""
+the names of samplers and pruners and the grid policy are ``sweep.samplers``' tables.
+
+The study is the source of what a sweep owes: it knows every trial the sweep asked for,
+whatever ``clean`` later moved. Each trial carries what resuming needs in Optuna's own user
+attributes: the sweep that asked it (``sweep``, in a shared study), ``sweep_status:
+interrupted`` on a trial that was stopped rather than failed (Optuna calls both FAIL), and
+``rerun_of`` on a trial queued again in place of an interrupted one. A grid is kept in the
+study too: each grid trial is asked with its point fixed, the first point no trial holds.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +38,10 @@ if TYPE_CHECKING:
 
 MAX_STEP = 2**31 - 1  # the largest step reported to the pruner (a database column may be 32 bits)
 _STATE = optuna.trial.TrialState
+SWEEP_ATTR = "sweep"
+STATUS_ATTR = "sweep_status"
+RERUN_ATTR = "rerun_of"
+INTERRUPTED = "interrupted"
 
 
 def distribution(flag: Flag) -> BaseDistribution | None:
@@ -58,6 +72,38 @@ def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's flags in the flags file's order: the asked params plus the fixed values."""
     values = {**fixed_values(spec), **params}
     return {f.name: values[f.name] for f in spec.flags}
+
+
+def space_record(spec: SweepSpec) -> dict[str, str]:
+    """The search space in words, one entry per searched flag, as the sweep record keeps it for
+    a resume to compare. Fixed flags are not in it: their value may change between sessions
+    (fix what made trials fail, then resume) without changing what the study draws from."""
+    return {f.name: _describe(f) for f in spec.flags if f.kind != "fixed"}
+
+
+def _describe(flag: Flag) -> str:
+    if flag.kind == "choice":
+        text = f"one of {list(flag.values)!r}"
+        if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart
+            text = f"one of {len(flag.values)} values #{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        return text
+    if flag.is_int:
+        text = f"int range {int(flag.low)}..{int(flag.high)}" + (f" step {int(flag.step)}" if flag.step else "")
+    else:
+        text = f"float range {flag.low!r}..{flag.high!r}" + (f" step {flag.step!r}" if flag.step else "")
+    return text + (" log" if flag.log else "")
+
+
+def space_changes(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """What changed between two ``space_record``s, one phrase per flag."""
+    out = []
+    for name, was in before.items():
+        if name not in now:
+            out.append(f"{name} removed (was {was})")
+        elif now[name] != was:
+            out.append(f"{name} was {was}, now {now[name]}")
+    out += [f"{name} added ({now[name]})" for name in now if name not in before]
+    return out
 
 
 def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.BaseStorage | str:
@@ -110,11 +156,27 @@ class Ask:
     reported: set[int] = field(default_factory=set)  # steps already given to the pruner
 
 
+@dataclass
+class Owed:
+    """What a resumed sweep found in its study: how many of its trials ended (distinct points,
+    for a grid), and the interrupted trials that are queued to run again (now or by an
+    earlier resume), for the caller to mark their run directories."""
+
+    ended: int
+    rerun: set[int]
+
+
 class Search:
-    def __init__(self, spec: SweepSpec, study: optuna.Study) -> None:
+    def __init__(self, spec: SweepSpec, study: optuna.Study, sweep_id: str | None = None,
+                 shared: bool = False) -> None:
         self.spec = spec
         self.study = study
         self.space = space(spec)
+        self.sweep_id = sweep_id
+        self.shared = shared  # other sweeps (other machines) ask from this study too
+        self.grid = samplers.grid_order(spec) if samplers.uses_grid(spec) else None
+        self._taken: set[tuple[Any, ...]] | None = None  # grid points some trial holds
+        self._next = 0  # grid points before this one are all taken
 
     @classmethod
     def open(cls, spec: SweepSpec, url: str | None, state_dir: Path, sweep_id: str, name: str,
@@ -137,14 +199,30 @@ class Search:
             raise StorageError(f"storage needs a driver that is not installed: {exc}") from None
         except Exception as exc:  # storages raise many kinds (sqlalchemy, OSError): name it plainly
             raise StorageError(f"cannot open the study storage: {type(exc).__name__}: {exc}") from None
-        return cls(spec, study)
+        return cls(spec, study, sweep_id, shared=bool(url))
 
     def asked(self) -> int:
         return len(self.study.get_trials(deepcopy=False))
 
     def ask(self) -> Ask | None:
-        """The next trial; None when the study has all its trials (a shared study)."""
+        """The next trial. A trial queued again (a rerun) comes first. A grid sweep then asks
+        for the first point of its order that no trial of the study holds (ended, running or
+        queued), fixed: two jobs, or a trial half created by a kill -9, never share a point.
+        None when every point is held, which only a study shared with other sweeps reaches
+        (this sweep's own count of trials never asks for more points than it owes)."""
+        tags = {SWEEP_ATTR: self.sweep_id} if self.sweep_id and self.shared else {}
+        if self.grid is not None and not self.study.get_trials(deepcopy=False, states=(_STATE.WAITING,)):
+            point = self._free_point()
+            if point is None:
+                return None
+            self.study.enqueue_trial(point, user_attrs=tags)
         trial = self.study.ask(self.space)
+        if tags and trial.user_attrs.get(SWEEP_ATTR) != self.sweep_id:
+            trial.set_user_attr(SWEEP_ATTR, self.sweep_id)
+        if self._taken is not None:
+            held = self._point(trial.params)
+            if held is not None:
+                self._taken.add(held)
         return Ask(trial.number, trial_flags(self.spec, trial.params), dict(trial.params), trial)
 
     def tick(self) -> None:
@@ -158,6 +236,28 @@ class Search:
     def stores(self) -> list[Store]:
         """Where ended runs are told besides their run directories (a shared study's rows)."""
         return []
+
+    def _point(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        assert self.grid is not None
+        names = self.grid[0]
+        return tuple(params[n] for n in names) if set(names) <= set(params) else None
+
+    def _free_point(self) -> dict[str, Any] | None:
+        assert self.grid is not None
+        names, order = self.grid
+        if self._taken is None or self.shared:  # a shared study changes under us: read it each time
+            self._taken = set()
+            for t in self.study.get_trials(deepcopy=False):
+                held = self._point(_asked_params(t))
+                if held is not None and not _interrupted(t):
+                    self._taken.add(held)
+            self._next = 0
+        if self.shared:  # pick at random, so that machines asking at once rarely pick alike
+            free = [p for p in order if p not in self._taken]
+            return dict(zip(names, random.choice(free), strict=True)) if free else None
+        while self._next < len(order) and order[self._next] in self._taken:
+            self._next += 1
+        return dict(zip(names, order[self._next], strict=True)) if self._next < len(order) else None
 
     def report(self, ask: Ask, value: float, step: int) -> bool:
         """Give the pruner one intermediate value; True when it says stop. Optuna takes one
@@ -183,6 +283,9 @@ class Search:
             elif status == "pruned":
                 self.study.tell(ask.handle, state=_STATE.PRUNED)
             else:
+                if status == INTERRUPTED:  # owed again: a resume queues it, a grid frees its point
+                    ask.handle.set_user_attr(STATUS_ATTR, INTERRUPTED)
+                    self._taken = None
                 self.study.tell(ask.handle, state=_STATE.FAIL)
         except RuntimeError as exc:
             # The grid sampler calls study.stop() after its last point, which raises outside
@@ -193,43 +296,75 @@ class Search:
             raise StorageError(f"could not record trial {ask.number} in the study: "
                                f"{type(exc).__name__}: {exc}") from None
 
-    def resume(self, runs: list[Run], shared: bool) -> list[Run]:
-        """Queue again, with the same flags, what a dead sweep did not finish: its interrupted
-        runs, and trials it had asked for but died before giving a run directory. Trials it
-        left RUNNING fail (they would never end). A rerun already queued by an earlier resume
-        that was killed too is not queued twice. Returns the interrupted runs now queued, for
-        the caller to mark resumed."""
+    def resume(self, runs: list[Run]) -> Owed:
+        """Settle what a dead driver left in the study and queue again what it owes. The
+        caller holds the sweep's lock, so no trial of this sweep is running: a trial left
+        RUNNING (even one a kill -9 cut off inside ``ask``, with no params yet) ended as its
+        run directory says if the run recorded its end before the study heard of it, else it
+        was interrupted. Each interrupted trial with its params is queued once, with the same
+        flags; one with none drawn is owed as a fresh trial. ``runs``: the sweep's run
+        directories, archived ones too (the record of how each trial ended)."""
         study = self.study
-        if not samplers.uses_grid(self.spec):
+        if self.grid is None:
             # The record's count of asked trials is saved at a clean end only; after kill -9 the
             # study knows how far the random sequence went: go on from there, never replay it.
             study.sampler = samplers.sampler(self.spec, self.asked())
-        names = set(self.space)
-        reruns = [r for r in runs if r.status == "interrupted" and not r.info.get("resumed")]
-        queue = [r.info.get("params") or {} for r in reruns]
-        known = {r.info.get("trial") for r in runs}
+        by_trial = {r.info.get("trial"): r for r in runs}
+
+        def mine(t: optuna.trial.FrozenTrial) -> bool:
+            return not self.shared or t.user_attrs.get(SWEEP_ATTR) == self.sweep_id or t.number in by_trial
+
         for t in study.get_trials(deepcopy=False, states=(_STATE.RUNNING,)):
-            if t.number not in known and shared:
-                continue  # a shared study: another machine may be running this trial now
-            params = t.system_attrs.get("fixed_params") or t.params
-            if t.number not in known and "grid_id" in t.system_attrs and not names <= set(params):
-                continue  # half-asked: left RUNNING, the grid sampler hands its point out last
-            try:
-                study.tell(t.number, state=_STATE.FAIL)
-            except (ValueError, RuntimeError):  # already ended by a concurrent process
-                pass
-            if t.number not in known:
-                queue.append(params if names <= set(params) else {})
-        waiting = [t.system_attrs.get("fixed_params")
-                   for t in study.get_trials(deepcopy=False, states=(_STATE.WAITING,))]
-        for params in queue:
-            if not params:
-                continue  # nothing was drawn: a fresh trial is the same
-            if params in waiting:
-                waiting.remove(params)
+            if mine(t):
+                self._settle(t, by_trial.get(t.number))
+        trials = [t for t in study.get_trials(deepcopy=False) if mine(t) and t.state.is_finished()]
+        requeued = {t.user_attrs.get(RERUN_ATTR) for t in study.get_trials(deepcopy=False)}
+        tags = {SWEEP_ATTR: self.sweep_id} if self.sweep_id and self.shared else {}
+        ended: set[Any] = set()
+        rerun: set[int] = set()
+        for t in trials:
+            run = by_trial.get(t.number)
+            if not _interrupted(t, run):
+                point = self._point(t.params) if self.grid is not None else None
+                ended.add(point if point is not None else t.number)
+            elif t.number in requeued or (run is not None and run.info.get("resumed")):
+                rerun.add(t.number)
+            elif set(self.space) <= set(params := _asked_params(t)):
+                study.enqueue_trial({n: params[n] for n in self.space}, user_attrs={**tags, RERUN_ATTR: t.number})
+                rerun.add(t.number)
+        self._taken = None
+        return Owed(len(ended), rerun)
+
+    def _settle(self, t: optuna.trial.FrozenTrial, run: Run | None) -> None:
+        try:
+            value = run.metrics.get(self.spec.metric) if run is not None else None
+            if run is not None and run.status == "completed" and value is not None and math.isfinite(value):
+                self.study.tell(t.number, value)
+            elif run is not None and run.status == "pruned":
+                self.study.tell(t.number, state=_STATE.PRUNED)
+            elif run is not None and run.status == "failed":
+                self.study.tell(t.number, state=_STATE.FAIL)
             else:
-                study.enqueue_trial(params)
-        return reruns
+                self.study._storage.set_trial_user_attr(t._trial_id, STATUS_ATTR, INTERRUPTED)
+                self.study.tell(t.number, state=_STATE.FAIL)
+        except (ValueError, RuntimeError):  # ended meanwhile by another process; the grid's stop()
+            pass
+
+
+def _asked_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """What a trial was asked with: its fixed params when it was queued (a trial popped from
+    the queue and killed before its params were set still has them), else its params."""
+    return t.system_attrs.get("fixed_params") or t.params
+
+
+def _interrupted(t: optuna.trial.FrozenTrial, run: Run | None = None) -> bool:
+    """Stopped, not failed: owed again. A study from before ``sweep_status`` existed says so
+    only through the trial's run directory."""
+    if t.state != _STATE.FAIL:
+        return False
+    if STATUS_ATTR in t.user_attrs:
+        return t.user_attrs[STATUS_ATTR] == INTERRUPTED
+    return run is not None and run.status in (INTERRUPTED, "running")
 
 
 def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
@@ -239,7 +374,8 @@ def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     out = []
     for _ in range(samplers.target(spec, n)):
         ask = search.ask()
-        assert ask is not None  # an unshared study always has a next trial
+        if ask is None:
+            break
         out.append(ask.flags)
         try:
             study.tell(ask.handle, 0.0)

@@ -249,7 +249,7 @@ class SharedSearch(Search):
 
     def __init__(self, spec: SweepSpec, study: optuna.Study, storage: optuna.storages.BaseStorage,
                  lock: _Lock, total: int, url: str) -> None:
-        super().__init__(spec, study)
+        super().__init__(spec, study, shared=True)
         self.storage = storage
         self.lock = lock
         self.total = total
@@ -314,7 +314,8 @@ class SharedSearch(Search):
                 # Every worker has the same seed: go on from the study's count, never replay.
                 self.study.sampler = samplers.sampler(self.spec, taken + waiting)
             ask = super().ask()
-        assert ask is not None
+        if ask is None:  # every point of a grid is held by some worker
+            return None
         self._running[ask.number] = ask.handle._trial_id
         self._beat(ask.handle._trial_id)
         return ask

@@ -1,6 +1,7 @@
 """``sweep clean`` and ``sweep purge`` when the file system says no, and after a purge was
 killed: one line and exit 1, each run moved whole or not at all, and the next purge finishes
-what a killed one left.
+what a killed one left. Both touch only what sweep made: never a TensorBoard folder beside the
+runs, even one an older clean moved into the archive.
 
 A read-only runs directory is made read-only for real: ``chattr +i`` when the tests run as
 root (root ignores permission bits, not the immutable flag), else ``chmod``; the kernel then
@@ -12,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
+import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import yaml
 
 from sweep import rundir
 
-from helpers import one_error_line, sweep_cli
+from helpers import ls_json, one_error_line, sweep_cli
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -173,3 +177,90 @@ def test_purge_leaves_trash_it_did_not_make(runs, tmp_path):
     result = sweep_cli("purge", "--yes", "--runs-dir", runs)
     assert result.exit_code == 0, result.stderr
     assert mine.is_dir() and link.is_symlink() and (outside / "keep.txt").read_text() == "keep"
+
+
+# ---------------------------------------------------------------- only what sweep made
+
+
+def tensorboard_folder(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What ``SummaryWriter()`` leaves when the user runs their script by hand from the project
+    folder: ``runs/<Mon><DD>_<HH-MM-SS>_<host>/events.out.tfevents...``, right inside sweep's
+    default runs directory. The real writer when tensorboard is installed, else a folder of the
+    same name shape and contents."""
+    monkeypatch.chdir(project_dir)
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        folder = Path("runs") / f"{time.strftime('%b%d_%H-%M-%S')}_{socket.gethostname()}"
+        folder.mkdir(parents=True)
+        # One TFRecord (length, crc, payload, crc) holding the file_version event.
+        payload = b"\t\x00\x00\x00\x00\x00\x00\x00\x00\x1a\rbrain.Event:2"
+        record = struct.pack("<Q", len(payload)) + b"\x00" * 4 + payload + b"\x00" * 4
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.0"
+        (folder / name).write_bytes(record)
+    else:
+        writer = SummaryWriter()
+        writer.add_scalar("loss", 0.25, 0)
+        writer.close()
+        folder = Path(writer.log_dir)
+    return (project_dir / folder).resolve()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_clean_and_purge_leave_a_tensorboard_folder_alone(runs, monkeypatch):
+    board_dir = tensorboard_folder(runs.parent, monkeypatch)
+    assert board_dir.parent == runs.resolve()
+    before = snapshot(board_dir)
+    # An older sweep's clean moved another one into the archive: purge must keep it too.
+    moved_earlier = runs / rundir.ARCHIVE_DIR / "Nov30_06-36-58_host"
+    shutil.copytree(board_dir, moved_earlier)
+
+    listed = sweep_cli("ls", "--runs-dir", runs, "--format", "json")
+    assert listed.exit_code == 0, listed.stderr
+    assert board_dir.name not in listed.stdout  # not a run: no row, broken or not
+    assert listed.stderr == f"not runs, left alone: {board_dir.name}\n"
+
+    result = sweep_cli("clean", "--failed", "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (f"archived 2 runs to {runs / rundir.ARCHIVE_DIR}\n"
+                             f"not runs, left alone: {board_dir.name}\n")
+    assert sweep_cli("clean", "--all", "--runs-dir", runs).exit_code == 0
+    named = sweep_cli("clean", board_dir.name, "--runs-dir", runs)
+    assert named.exit_code == 1 and "no run matches" in named.stderr
+
+    result = sweep_cli("purge", "--yes", "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "deleted 2 archived runs\n"
+    assert snapshot(board_dir) == before
+    assert snapshot(moved_earlier) == before
+    assert sorted(p.name for p in (runs / rundir.ARCHIVE_DIR).iterdir()) == [moved_earlier.name]
+
+
+def test_a_run_proves_sweep_made_it_even_when_broken(runs):
+    """The proof is the run-id name plus the marker written before the run was published (or,
+    for runs made before the marker, their run.json): a run whose record a crash or its own
+    trial damaged is still cleaned; a folder merely named like a run is not."""
+    garbled, legacy = run_names(runs)
+    (runs / garbled / "run.json").write_bytes(b'{"id": "2024')  # torn
+    (runs / legacy / rundir.RUN_MARKER).unlink()  # made before the marker existed
+    lost = runs / rundir.new_id()  # its trial deleted run.json; the marker stays
+    shutil.copytree(runs / garbled, lost)
+    (lost / "run.json").unlink()
+    impostor = runs / rundir.new_id()  # named like a run, but sweep never made it
+    impostor.mkdir()
+    (impostor / "notes.txt").write_text("mine")
+
+    rows = {r["id"]: r for r in ls_json(runs)}
+    assert set(rows) == {garbled, legacy, lost.name}
+    assert rows[garbled]["status"] == rows[lost.name]["status"] == "broken"
+    assert rows[legacy]["status"] == "failed"
+
+    result = sweep_cli("clean", "--failed", "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [f"archived 3 runs to {runs / rundir.ARCHIVE_DIR}",
+                                          f"not runs, left alone: {impostor.name}"]
+    assert sorted(p.name for p in (runs / rundir.ARCHIVE_DIR).iterdir()) == sorted([garbled, legacy, lost.name])
+    assert (impostor / "notes.txt").read_text() == "mine"

@@ -39,7 +39,7 @@ from helpers import (
     wait_for,
 )
 
-RUN_FILES = {"run.json", "flags.json", "metrics.json", "metrics.jsonl", "output.log", "source"}
+RUN_FILES = {"run.json", "flags.json", "metrics.json", "metrics.jsonl", "output.log", "source", ".sweep-run"}
 RUN_KEYS = {"format", "id", "sweep", "trial", "status", "start", "end", "duration", "exit_code",
             "command", "versions"}
 

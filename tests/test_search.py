@@ -26,17 +26,17 @@ trials: 12
 
 
 def _draw(s: spec.SweepSpec, runs) -> list[dict]:
-    """What ``sweep run`` asks for: the driver's own count of trials, ask, tell. Its ``_tell``
-    swallows errors from tell, and so does this: Optuna's grid sampler calls ``study.stop()``
-    after the last grid point, which raises outside ``study.optimize``."""
+    """What ``sweep run`` asks for: the driver's own count of trials, then ``Search.ask`` (which
+    keeps a grid's points) and a tell each."""
     study = optuna.create_study(direction=s.goal, sampler=samplers.sampler(s))
-    space, fixed = search.space(s), search.fixed_values(s)
+    asks = search.Search(s, study)
     out = []
     for _ in range(samplers.target(s)):
-        trial = study.ask(space)
-        out.append({**fixed, **trial.params})
+        ask = asks.ask()
+        assert ask is not None
+        out.append(ask.flags)
         try:
-            study.tell(trial, 0.0)
+            study.tell(ask.handle, 0.0)
         except RuntimeError:
             pass
     return out
