@@ -251,7 +251,7 @@ def pruned(runs: Path, ff: Path, sweep: str = "s1") -> None:
 # state -> (how to make it, runs in the table, figures drawn, text the page must hold)
 STATES = {
     "one run": (one_run, 1, {"parallel coordinates", "learning curves", "train against dev", "bias and variance"},
-                ["No flag importance: sweep s1 has 1 completed runs; importance needs at least 5"]),
+                ["No flag importance: sweep s1 has 1 completed run; importance needs at least 5"]),
     "all failed": (all_failed, 3, set(), ["No parallel coordinates: no completed run has a finite eval_accuracy",
                                           "best run</th><td>none"]),
     "nan and inf": (nan_and_inf, 8, {"parallel coordinates", "learning curves", "train against dev",
