@@ -62,12 +62,23 @@ def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def script_pids(pid: int) -> list[int]:
-    """The training scripts a worker runs now (its children running train.py)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [int(c) for c in children if b"train.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    except OSError:
-        return []
+    """The training scripts a worker runs now: its descendants running train.py (a trial is a
+    child of the launcher's server, which is the worker's child)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = [int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            todo.append(child)
+            try:
+                if b"train.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                pass
+    return found
 
 
 def key(flags: dict[str, Any]) -> str:
