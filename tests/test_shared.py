@@ -62,12 +62,27 @@ def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def script_pids(pid: int) -> list[int]:
-    """The training scripts a worker runs now (its children running train.py)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [int(c) for c in children if b"train.py" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    except OSError:
-        return []
+    """The training scripts a worker runs now: its descendants running train.py (the launcher
+    may start them through its fork server; read from /proc's parent links, since not every
+    kernel has /proc/PID/task/PID/children)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = []
+    for child in parents:
+        up = child
+        while up in parents and up != pid and up > 1:
+            up = parents[up]
+        try:
+            if up == pid and child != pid and b"train.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
 
 
 def key(flags: dict[str, Any]) -> str:
