@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
-from optuna.distributions import distribution_to_json
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 
 from sweep import board, rundir, samplers, urls
 from sweep.diagnosis import DEFAULT_GAP
@@ -379,20 +379,30 @@ _STATUS = {_STATE.COMPLETE: "completed", _STATE.PRUNED: "pruned", _STATE.FAIL: "
            _STATE.RUNNING: "running", _STATE.WAITING: "waiting"}
 
 
-def list_runs(url: str, name: str) -> list[rundir.Run]:
-    """Every trial of the study ``name`` as a run, from the database alone: the row its worker
-    stored, or what the study knows (a running trial, one failed for a dead worker)."""
+def load(url: str, name: str) -> optuna.Study:
+    """The study ``name``, to read: never created (nor its journal)."""
     if is_journal(url) and not os.path.isfile(url):  # a reader never creates the journal
         raise UsageError(f"--storage: no journal file {url}")
     try:
         storage, _ = _open_storage(url)
-        study = optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=storage)
     except (UsageError, StorageError):
         raise
     except KeyError:
         raise UsageError(f"--study: no study {name!r} in {urls.redact(url)}") from None
     except Exception as exc:
         raise StorageError(f"cannot read study {name!r} in {urls.redact(url)}: {_short(exc)}") from None
+
+
+def list_runs(url: str, name: str) -> list[rundir.Run]:
+    """Every trial of the study ``name`` as a run, from the database alone."""
+    return runs_of(load(url, name))
+
+
+def runs_of(study: optuna.Study) -> list[rundir.Run]:
+    """Each trial as a run: the row its worker stored, or what the study knows (a running
+    trial, one failed for a dead worker)."""
+    name = study.study_name
     retried_ones = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
     runs = []
     for t in study.get_trials(deepcopy=False):
@@ -416,6 +426,26 @@ def list_runs(url: str, name: str) -> list[rundir.Run]:
         runs.append(rundir.Run(Path(f"{name}/trial-{t.number}"), f"trial-{t.number}", status,
                                {"trial": t.number, "start": start, "sweep": name}, dict(t.params), {}, reason))
     return runs
+
+
+def resolve(url: str, name: str, ref: str) -> rundir.Run:
+    """A run of the study by id, unique prefix, ``last``, ``last~N`` or ``best`` (the study's
+    best by its objective: every worker's runs, not one sweep's)."""
+    rundir.check_ref(ref)
+    runs = list_runs(url, name)
+    if ref == "best":
+        return rundir.best_of(runs, f"study {name}")
+    return rundir.find(ref, runs, f"study {name}")
+
+
+def space_of(study: optuna.Study) -> dict[str, BaseDistribution]:
+    """The study's search space, from the fingerprint its first worker stored: the flags file
+    may be on another machine."""
+    stored = study.user_attrs.get(SPACE_ATTR)
+    flags = stored.get("flags") if isinstance(stored, dict) else None
+    if not isinstance(flags, dict):
+        raise StorageError(f"study {study.study_name!r} has no search space recorded (not made by sweep run)")
+    return {k: json_to_distribution(json.dumps(v)) for k, v in flags.items()}
 
 
 def leaderboard(runs: list[rundir.Run], baseline_error: float | None = None, gap: float = DEFAULT_GAP) -> board.Board:
