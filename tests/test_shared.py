@@ -411,3 +411,49 @@ def test_importance_of_a_study_with_too_few_runs_says_so(tmp_path, db):
                      "--launcher", "spawn").exit_code == 0
     result = sweep_cli("importance", "--storage", db, "--study", "s")
     assert one_error_line(result, 1) == "Error: study s has 2 completed runs; importance needs at least 5"
+
+
+# ---------------------------------------------------------------- a worker restarted after kill -9
+
+
+@needs_pg
+@pytest.mark.parametrize("failed_by_heartbeat", [False, True], ids=["at-once", "after-a-heartbeat"])
+def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stays_exact(
+        tmp_path, db, failed_by_heartbeat):
+    from sweep import shared, spec
+
+    # A grace far longer than the test: only the restarted worker's --resume can bring the
+    # trial back in time, unless the test plays another worker whose heartbeat check failed it.
+    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "2" if failed_by_heartbeat else "600"}
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=3, seed=4, metric="val_loss")
+    runs = tmp_path / "runs"
+    doomed = worker(flags, runs, db, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
+    try:
+        assert wait_for(lambda: bool(script_pids(doomed.pid)), doomed, timeout=60)
+        [run] = run_dirs(runs, by_trial=False)
+        lost = json.loads((run / "flags.json").read_text())
+        for pid in [doomed.pid, *script_pids(doomed.pid)]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        doomed.kill()
+        doomed.communicate()
+    if failed_by_heartbeat:  # another worker saw it silent first and queued it again
+        os.environ.update(beat)
+        try:
+            other = shared.join(spec.load(flags), db, "mnist")
+            assert wait_for(lambda: other._stale_and_trials()[0].state.name == "FAIL", timeout=30, poll=0.5)
+        finally:
+            for name in beat:
+                os.environ.pop(name)
+    restarted = worker(flags, runs, db, "mnist", "--resume", SWEEP_TEST_EPOCH_S="0", **beat)
+    [(code, _, stderr)] = finish([restarted])
+    assert code == 0, stderr
+    trials = trials_of(db, "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 3, "FAIL": 1}  # exactly the total
+    done = [d for d in run_dirs(runs) if info(d)["status"] == "completed"]
+    # The lost flags ran again once: a heartbeat's retry and the resume never both queue them.
+    assert len(done) == 3 and [json.loads((d / "flags.json").read_text()) for d in done].count(lost) == 1
+    assert (info(run)["status"], info(run)["resumed"]) == ("interrupted", True)
+    assert len({d["sweep"] for d in map(info, run_dirs(runs))}) == 1  # one sweep, resumed
+    rows = ls_json(tmp_path, "--storage", db, "--study", "mnist", "--status", "completed,failed,interrupted")
+    assert Counter(r["status"] for r in rows)["completed"] == 3 and len(rows) == 4
