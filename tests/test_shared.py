@@ -416,10 +416,9 @@ def test_importance_of_a_study_with_too_few_runs_says_so(tmp_path, db):
 # ---------------------------------------------------------------- a worker restarted after kill -9
 
 
-@needs_pg
-@pytest.mark.parametrize("failed_by_heartbeat", [False, True], ids=["at-once", "after-a-heartbeat"])
-def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stays_exact(
-        tmp_path, db, failed_by_heartbeat):
+def kill_and_resume(tmp_path: Path, url: str, failed_by_heartbeat: bool = False) -> None:
+    """A worker killed with kill -9 mid-trial, then the same command again with --resume: its
+    killed trial runs again once, and the study ends with exactly its 3 trials."""
     from sweep import shared, spec
 
     # A grace far longer than the test: only the restarted worker's --resume can bring the
@@ -427,7 +426,7 @@ def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stay
     beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "2" if failed_by_heartbeat else "600"}
     flags = project(tmp_path / "proj", SPACE, TRAIN, trials=3, seed=4, metric="val_loss")
     runs = tmp_path / "runs"
-    doomed = worker(flags, runs, db, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
+    doomed = worker(flags, runs, url, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
     try:
         assert wait_for(lambda: bool(script_pids(doomed.pid)), doomed, timeout=60)
         [run] = run_dirs(runs, by_trial=False)
@@ -440,20 +439,38 @@ def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stay
     if failed_by_heartbeat:  # another worker saw it silent first and queued it again
         os.environ.update(beat)
         try:
-            other = shared.join(spec.load(flags), db, "mnist")
+            other = shared.join(spec.load(flags), url, "mnist")
             assert wait_for(lambda: other._stale_and_trials()[0].state.name == "FAIL", timeout=30, poll=0.5)
         finally:
             for name in beat:
                 os.environ.pop(name)
-    restarted = worker(flags, runs, db, "mnist", "--resume", SWEEP_TEST_EPOCH_S="0", **beat)
+    restarted = worker(flags, runs, url, "mnist", "--resume", SWEEP_TEST_EPOCH_S="0", **beat)
     [(code, _, stderr)] = finish([restarted])
     assert code == 0, stderr
-    trials = trials_of(db, "mnist")
+    trials = trials_of(url, "mnist")
     assert Counter(t.state.name for t in trials) == {"COMPLETE": 3, "FAIL": 1}  # exactly the total
     done = [d for d in run_dirs(runs) if info(d)["status"] == "completed"]
     # The lost flags ran again once: a heartbeat's retry and the resume never both queue them.
     assert len(done) == 3 and [json.loads((d / "flags.json").read_text()) for d in done].count(lost) == 1
     assert (info(run)["status"], info(run)["resumed"]) == ("interrupted", True)
     assert len({d["sweep"] for d in map(info, run_dirs(runs))}) == 1  # one sweep, resumed
-    rows = ls_json(tmp_path, "--storage", db, "--study", "mnist", "--status", "completed,failed,interrupted")
+    rows = ls_json(tmp_path, "--storage", url, "--study", "mnist", "--status", "completed,failed,interrupted")
     assert Counter(r["status"] for r in rows)["completed"] == 3 and len(rows) == 4
+    [killed] = [r for r in rows if r["status"] != "completed"]
+    if failed_by_heartbeat:
+        assert (killed["status"], killed["reason"]) == ("failed", shared.DEAD)
+    else:
+        assert (killed["status"], killed["reason"]) == ("interrupted", shared.RESUMED)
+
+
+@needs_pg
+@pytest.mark.parametrize("failed_by_heartbeat", [False, True], ids=["at-once", "after-a-heartbeat"])
+def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stays_exact(
+        tmp_path, db, failed_by_heartbeat):
+    kill_and_resume(tmp_path, db, failed_by_heartbeat)
+
+
+def test_worker_on_a_shared_journal_restarted_with_resume_reruns_its_killed_trial(tmp_path):
+    # A journal has no heartbeats: --resume is the only way a killed worker's trial comes back.
+    (tmp_path / "shared").mkdir()
+    kill_and_resume(tmp_path, str(tmp_path / "shared" / "study.journal"))
