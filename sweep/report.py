@@ -133,7 +133,9 @@ def show_in_study(run: rundir.Run, baseline: float | None = None, gap: float = D
     host = run.info.get("host") or "an unknown host"
     if not run.info.get("dir"):
         return dataclasses.replace(_from_study(run, baseline, gap), where="not recorded yet: the trial has not ended")
-    local = rundir.read_run(run.path) if run.path.is_dir() else None
+    archived = run.path.parent / rundir.ARCHIVE_DIR / run.path.name  # moved there by sweep clean
+    path = run.path if run.path.is_dir() or not archived.is_dir() else archived
+    local = rundir.read_run(path) if path.is_dir() else None
     if local is None or local.id != run.id:
         return dataclasses.replace(_from_study(run, baseline, gap),
                                    where=f"on {host}; not on this machine: what the study's database holds")

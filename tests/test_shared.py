@@ -370,6 +370,11 @@ def test_show_of_a_study_run_reads_its_directory_here_else_the_database(six, tmp
     lines = here.stdout.splitlines()
     assert lines[1] == f"dir      {run}  (on {host})"
     assert "output (last lines)" in lines and any(line.startswith("command  ") for line in lines)  # the files
+    assert sweep_cli("clean", row["id"], "--runs-dir", run.parent).exit_code == 0
+    archived = show_study(six["url"], row["id"]).stdout.splitlines()
+    shutil.move(run.parent / "archive" / run.name, run)
+    assert archived[1] == (f"dir      {run.parent / 'archive' / run.name}  (archived by sweep clean; "
+                           f"sweep purge deletes it)  (on {host})")
     # The machine that ran it is elsewhere: what the database holds, and where the directory is.
     away = tmp_path / "away"
     shutil.move(run, away)
