@@ -138,7 +138,7 @@ def show_in_study(run: rundir.Run, baseline: float | None = None, gap: float = D
     local = rundir.read_run(path) if path.is_dir() else None
     if local is None or local.id != run.id:
         return dataclasses.replace(_from_study(run, baseline, gap),
-                                   where=f"on {host}; not on this machine: what the study's database holds")
+                                   where=f"on {host}; not found on this machine: what the study's database holds")
     if local.status in ("running", "interrupted") and local.status != run.status:
         local.status, local.reason = run.status, run.reason  # its worker died: the study's verdict
     return dataclasses.replace(show(local, baseline, gap), where=f"on {host}")

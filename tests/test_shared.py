@@ -385,7 +385,7 @@ def test_show_of_a_study_run_reads_its_directory_here_else_the_database(six, tmp
     assert there.exit_code == 0, there.stderr
     lines = there.stdout.splitlines()
     assert lines[:3] == [f"run      {row['id']}",
-                         f"dir      {run}  (on {host}; not on this machine: what the study's database holds)",
+                         f"dir      {run}  (on {host}; not found on this machine: what the study's database holds)",
                          "status   completed"]
     assert re.fullmatch(rf"sweep    {row['sweep']}  trial \d+", lines[3])
     assert lines[4].startswith("started  ") and lines[4].endswith(" s") and "exit code" not in lines[4]
