@@ -295,15 +295,28 @@ def _ls_study(storage: str | None, study: str | None, sort: str | None, asc: boo
               status: list[str] | None, where: list[str] | None, fmt: str, baseline_error: float | None,
               gap: float) -> None:
     """``ls --storage URL --study NAME``: the whole shared study, from its storage alone."""
-    from sweep import shared, urls
+    from sweep import shared
 
-    if not storage or not study:
-        raise UsageError("ls: --storage and --study go together (the shared study to list)")
-    urls.check_storage_url(storage)
-    urls.check_driver(storage)
-    found = shared.leaderboard(shared.list_runs(storage, study), baseline_error, gap)
+    url, name = _shared_study("ls", storage, study)
+    found = shared.leaderboard(shared.list_runs(url, name), baseline_error, gap)
     found = board.sort(board.select(found, where or [], status or [], None), sort, asc)
     render.write(board.top(found, top) if top else found, fmt)
+
+
+def _shared_study(command: str, storage: str | None, study: str | None) -> tuple[str, str]:
+    """``--storage URL --study NAME``, checked: a shared study is named by both."""
+    from sweep import urls
+
+    if not storage or not study:
+        raise UsageError(f"{command}: --storage and --study go together (the shared study to read)")
+    urls.check_storage_url(storage)
+    urls.check_driver(storage)
+    return storage, study
+
+
+Storage = Annotated[str | None, typer.Option("--storage", metavar="URL",
+        help="A shared study's storage (URL or journal path): read the run from it.")]
+Study = Annotated[str | None, typer.Option("--study", metavar="NAME", help="The shared study's name (with --storage).")]
 
 
 # ---------------------------------------------------------------- show / compare
@@ -319,11 +332,19 @@ def show(
     runs_dir: RunsDir = DEFAULT_RUNS,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
+    storage: Storage = None,
+    study: Study = None,
 ) -> None:
     """One run: flags, metrics, status, command, diagnosis, learning curves, output tail."""
     from sweep import report
 
     with errors():
+        if storage or study:
+            from sweep import shared
+
+            url, name = _shared_study("show", storage, study)
+            render.print_show(report.show_in_study(shared.resolve(url, name, run_ref), baseline_error, gap))
+            return
         run_ = rundir.resolve(runs_dir, run_ref, archive=True)
         render.print_show(report.show(run_, baseline_error, gap))
 
@@ -401,11 +422,16 @@ def importance(
     sweep_ref: Annotated[str, typer.Argument(metavar="SWEEP", help="Sweep id, prefix or 'last'.")] = "last",
     runs_dir: RunsDir = DEFAULT_RUNS,
     fmt: Format = "table",
+    storage: Storage = None,
+    study: Study = None,
 ) -> None:
     """Which flags mattered: fANOVA importance over a sweep's completed runs."""
     from sweep import importance as imp
 
     with errors():
+        if storage or study:
+            render.write(imp.in_study(*_shared_study("importance", storage, study)), fmt)
+            return
         render.write(imp.importance(runs_dir, sweep_ref), fmt)
 
 

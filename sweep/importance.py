@@ -25,7 +25,21 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
     sweep_id = rundir.find_sweep_id(runs_dir, ref, runs)
     mine = [r for r in runs if r.sweep == sweep_id]
     metric, goal = objective(mine)
-    study = study_of(sweep_id, mine, metric, goal, search_space(sweep_id, mine))
+    return _board(study_of(sweep_id, mine, metric, goal, search_space(sweep_id, mine)))
+
+
+def in_study(url: str, name: str) -> board.Board:
+    """A shared study's importance: its completed trials, every worker's, as the study's rows
+    hold them, inside the space its first worker stored (the flags file may be elsewhere)."""
+    from sweep import shared
+
+    study = shared.load(url, name)
+    runs = shared.runs_of(study)
+    metric, goal = objective(runs)
+    return _board(study_of(name, runs, metric, goal, shared.space_of(study), what=f"study {name}"))
+
+
+def _board(study: optuna.Study) -> board.Board:
     rows = [{"flag": f"flag_{name}", "importance": round(score, 4)} for name, score in scores(study).items()]
     return board.Board(["flag", "importance"], rows)
 
@@ -48,17 +62,19 @@ def search_space(sweep_id: str, runs: list[rundir.Run]) -> dict[str, BaseDistrib
 
 
 def study_of(sweep_id: str, runs: list[rundir.Run], metric: str, goal: Literal["minimize", "maximize"],
-             space: dict[str, BaseDistribution]) -> optuna.Study:
+             space: dict[str, BaseDistribution], what: str | None = None) -> optuna.Study:
     """An in-memory study of the sweep's completed runs inside its search space (each trial
-    carries its run id as a user attribute), checked to be one fANOVA can score."""
+    carries its run id as a user attribute), checked to be one fANOVA can score. ``what``
+    names the runs in messages (default: the sweep)."""
     import optuna
 
     from sweep import search
 
     search.quiet()
+    what = what or f"sweep {sweep_id}"
     done = [r for r in runs if r.status == "completed"]
     if len(done) < MIN_RUNS:
-        raise SweepError(f"sweep {sweep_id} has {words.count(len(done), 'completed run')}; "
+        raise SweepError(f"{what} has {words.count(len(done), 'completed run')}; "
                          f"importance needs at least {MIN_RUNS}")
     study = optuna.create_study(direction=goal)
     for run in done:
@@ -73,11 +89,11 @@ def study_of(sweep_id: str, runs: list[rundir.Run], metric: str, goal: Literal["
             continue  # a value outside the space (the flags file changed since): skip it
     usable = len(study.trials)
     if usable < MIN_RUNS:
-        raise SweepError(f"sweep {sweep_id} has {words.count(usable, 'completed run')} with {metric} and flags "
+        raise SweepError(f"{what} has {words.count(usable, 'completed run')} with {metric} and flags "
                          f"inside its search space; importance needs at least {MIN_RUNS}")
     values = {t.value for t in study.trials}
     if len(values) == 1:
-        raise SweepError(f"every completed run of sweep {sweep_id} has {metric} = {values.pop():g}: "
+        raise SweepError(f"every completed run of {what} has {metric} = {values.pop():g}: "
                          "no flag made a difference")
     return study
 

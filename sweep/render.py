@@ -291,13 +291,15 @@ def curve(train: list[tuple[int, float]], dev: list[tuple[int, float]], height: 
 
 def show_lines(view: ShowView) -> list[str]:
     archived = "  (archived by sweep clean; sweep purge deletes it)" if view.archived else ""
-    lines = [f"run      {view.run_id}", f"dir      {view.path}{archived}",
+    where = f"  ({view.where})" if view.where else ""
+    lines = [f"run      {view.run_id}", f"dir      {view.path}{archived}{where}",
              *([f"files    {view.files}"] if view.files else []),
              f"status   {view.status}" + (f" ({view.reason})" if view.reason else "")]
     rec = view.record
     if rec is not None:
         lines.append(f"sweep    {rec.sweep}  trial {rec.trial}")
-        lines.append(f"started  {rec.started}  duration {cell(rec.duration)} s  exit code {rec.exit_code}")
+        code = "" if rec.exit_code is None else f"  exit code {rec.exit_code}"  # none yet, or not known here
+        lines.append(f"started  {rec.started}  duration {cell(rec.duration)} s{code}")
         if rec.command is not None:
             lines.append(f"command  {shlex.join(str(c) for c in rec.command)}")
     lines += ["", "flags", *_pairs(view.flags), "", "metrics", *_pairs(view.metrics)]

@@ -3,6 +3,7 @@ Values only; ``render`` writes them out."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class ShowView:
     tail: str  # the error tail, else the last lines of the output
     files: str | None = None  # where the files the trial wrote are
     archived: bool = False  # under <runs>/archive: moved there by sweep clean
+    where: str | None = None  # a shared study's run: on which host its directory is, and whether it is here
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,33 @@ def show(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GA
         files=files(run.path, info.get("workdir")),
         archived=run.path.parent.name == rundir.ARCHIVE_DIR,
     )
+
+
+def show_in_study(run: rundir.Run, baseline: float | None = None, gap: float = DEFAULT_GAP) -> ShowView:
+    """A run of a shared study (``shared.resolve``): from its directory, as ``show``, when that
+    is on this machine (the worker that ran it, or a shared filesystem), else what the study's
+    database holds. Either way it says on which host the directory is."""
+    host = run.info.get("host") or "an unknown host"
+    if not run.info.get("dir"):
+        return dataclasses.replace(_from_study(run, baseline, gap), where="not recorded yet: the trial has not ended")
+    archived = run.path.parent / rundir.ARCHIVE_DIR / run.path.name  # moved there by sweep clean
+    path = run.path if run.path.is_dir() or not archived.is_dir() else archived
+    local = rundir.read_run(path) if path.is_dir() else None
+    if local is None or local.id != run.id:
+        return dataclasses.replace(_from_study(run, baseline, gap),
+                                   where=f"on {host}; not found on this machine: what the study's database holds")
+    if local.status in ("running", "interrupted") and local.status != run.status:
+        local.status, local.reason = run.status, run.reason  # its worker died: the study's verdict
+    return dataclasses.replace(show(local, baseline, gap), where=f"on {host}")
+
+
+def _from_study(run: rundir.Run, baseline: float | None, gap: float) -> ShowView:
+    info = run.info
+    base = baseline if baseline is not None else 0.0
+    record = Record(info.get("sweep"), info.get("trial"), rundir.iso(run.start), info.get("duration"), None, None)
+    return ShowView(run_id=run.id, path=run.path, status=run.status, reason=run.reason, record=record,
+                    flags=dict(run.flags), metrics=dict(sorted(run.metrics.items())), baseline=base, gap=gap,
+                    diagnosis=diagnose(run.metrics, base, gap), curves=[], tail="")
 
 
 def files(path: Path, where: Any) -> str | None:

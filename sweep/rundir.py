@@ -640,39 +640,47 @@ def resolve(runs_dir: Path, ref: str, runs: list[Run] | None = None, archive: bo
     ``archive``, an id or prefix no run matches is looked for among the archived runs."""
     check_ref(ref)
     runs = list_runs(runs_dir) if runs is None else runs
+    if ref == "best":
+        sweep_id = find_sweep_id(runs_dir, "last", runs)
+        return best_of([r for r in runs if r.sweep == sweep_id], f"sweep {sweep_id}")
+    return find(ref, runs, str(runs_dir), (lambda: list_runs(runs_dir / ARCHIVE_DIR)) if archive else None)
+
+
+def find(ref: str, runs: list[Run], where: str, archived: Callable[[], list[Run]] | None = None) -> Run:
+    """A run of ``runs`` by id, unique prefix, ``last`` or ``last~N`` (``where`` names them in
+    messages); an id or prefix none matches is looked for in ``archived()``. ``best`` is the
+    caller's: which runs it ranks depends on where they come from."""
+    check_ref(ref)
     back = _BACK.match(ref)
     if ref == "last" or back:
-        return _newest(runs_dir, runs, int(back.group(1)) if back else 0)
-    if ref == "best":
-        return _best(runs_dir, runs)
+        return _newest(where, runs, int(back.group(1)) if back else 0)
     found = _named(ref, runs)
-    if not found and archive:
-        found = _named(ref, list_runs(runs_dir / ARCHIVE_DIR))
+    if not found and archived is not None:
+        found = _named(ref, archived())
     if not found:
-        raise RunNotFound(f"no run matches {ref!r} in {runs_dir}")
+        raise RunNotFound(f"no run matches {ref!r} in {where}")
     if len(found) > 1:
         names = ", ".join(sorted(r.path.name for r in found)[:5])
         raise RunNotFound(f"{ref!r} matches {len(found)} runs ({names}...): give more of the id")
     return found[0]
 
 
-def _newest(runs_dir: Path, runs: list[Run], back: int) -> Run:
+def _newest(where: str, runs: list[Run], back: int) -> Run:
     dated = sorted((r for r in runs if r.start is not None), key=lambda r: r.start or 0.0, reverse=True)
     if not dated:
-        raise RunNotFound(f"no runs in {runs_dir}")
+        raise RunNotFound(f"no runs in {where}")
     if back >= len(dated):
-        raise RunNotFound(f"last~{back} needs {back + 1} runs; {runs_dir} has {len(dated)}")
+        raise RunNotFound(f"last~{back} needs {back + 1} runs; {where} has {len(dated)}")
     return dated[back]
 
 
-def _best(runs_dir: Path, runs: list[Run]) -> Run:
-    """The last sweep's best completed run by the metric and goal its runs recorded."""
-    sweep_id = find_sweep_id(runs_dir, "last", runs)
-    mine = [r for r in runs if r.sweep == sweep_id]
-    metric = next((r.info.get("metric") for r in mine if r.info.get("metric")), None)
-    scored = [r for r in mine if r.status == "completed" and metric and math.isfinite(r.metrics.get(metric, math.nan))]
+def best_of(runs: list[Run], what: str) -> Run:
+    """The best completed run of ``runs`` (one sweep's, or one study's: ``what`` names it) by
+    the metric and goal its runs recorded."""
+    metric = next((r.info.get("metric") for r in runs if r.info.get("metric")), None)
+    scored = [r for r in runs if r.status == "completed" and metric and math.isfinite(r.metrics.get(metric, math.nan))]
     if not scored:
-        raise RunNotFound(f"no best run: sweep {sweep_id} has no completed run with a value of "
+        raise RunNotFound(f"no best run: {what} has no completed run with a value of "
                           f"{metric or 'its metric'}")
     sign = -1.0 if scored[0].info.get("goal") == "minimize" else 1.0
     return max(scored, key=lambda r: sign * r.metrics[str(metric)])

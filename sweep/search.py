@@ -318,7 +318,10 @@ class Search:
             if mine(t):
                 self._settle(t, by_trial.get(t.number))
         trials = [t for t in study.get_trials(deepcopy=False) if mine(t) and t.state.is_finished()]
-        requeued = {t.user_attrs.get(RERUN_ATTR) for t in study.get_trials(deepcopy=False)}
+        every = study.get_trials(deepcopy=False)
+        # Queued again already: by an earlier resume, or (shared) by a heartbeat's retry.
+        requeued = {t.user_attrs.get(RERUN_ATTR) for t in every} | {
+            n for t in every for n in t.system_attrs.get("retry_history", [])}
         tags = {SWEEP_ATTR: self.sweep_id} if self.sweep_id and self.shared else {}
         ended: set[Any] = set()
         rerun: set[int] = set()

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
-from optuna.distributions import distribution_to_json
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 
 from sweep import board, rundir, samplers, urls
 from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import StorageError, UsageError
-from sweep.search import Ask, Search, _direction, fixed_values, space
+from sweep.search import INTERRUPTED, RERUN_ATTR, STATUS_ATTR, Ask, Owed, Search, _direction, fixed_values, space
 
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec
@@ -234,10 +234,18 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def replaced(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """The trials queued again as new ones: failed for a dead worker (a heartbeat's retry), or
+    interrupted and queued again by their worker's ``--resume``."""
+    return {n for t in trials for n in [*t.system_attrs.get("retry_history", []), t.user_attrs.get(RERUN_ATTR)]
+            if isinstance(n, int)}
+
+
 def counted(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     """(trials that take a place in the total, trials waiting to run). A trial failed for a
-    dead worker gave its place to its retry; a waiting retry is run whatever the total."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    dead worker, or interrupted and resumed, gave its place to its re-run; a waiting re-run is
+    run whatever the total."""
+    retried = replaced(trials)
     waiting = sum(1 for t in trials if t.state == _STATE.WAITING)
     taken = sum(1 for t in trials if t.state != _STATE.WAITING and t.number not in retried)
     return taken, waiting
@@ -299,6 +307,13 @@ class SharedSearch(Search):
                 time.sleep(0.1)
         return False
 
+    def resume(self, runs: list[rundir.Run]) -> Owed:
+        """``--resume`` of a worker: its own trials left running by a kill are queued again at
+        once (no grace period to wait), under the study's lock so that no heartbeat fails and
+        re-queues them meanwhile; one another worker already re-queued is not queued twice."""
+        with self.lock.held(f"study:{self.study.study_name}"), _quiet():
+            return self._retry("resume", lambda: super(SharedSearch, self).resume(runs))
+
     def _stale_and_trials(self) -> list[optuna.trial.FrozenTrial]:
         with self.lock.held(f"study:{self.study.study_name}"):
             self._fail_stale()
@@ -337,7 +352,8 @@ class SharedSearch(Search):
         try:
             for trial_id in list(self._running.values()):
                 self._beat(trial_id)
-            self._fail_stale()
+            with self.lock.held(f"study:{self.study.study_name}"):  # never while a worker resumes
+                self._fail_stale()
         except Exception:  # the database restarting: the next tick tries again
             pass
 
@@ -375,24 +391,35 @@ class StudyStore:
 # ---------------------------------------------------------------- the study's leaderboard
 
 DEAD = "its worker stopped beating; re-run as a new trial"
+RESUMED = "its worker was killed; its --resume queued it again"
 _STATUS = {_STATE.COMPLETE: "completed", _STATE.PRUNED: "pruned", _STATE.FAIL: "failed",
            _STATE.RUNNING: "running", _STATE.WAITING: "waiting"}
 
 
-def list_runs(url: str, name: str) -> list[rundir.Run]:
-    """Every trial of the study ``name`` as a run, from the database alone: the row its worker
-    stored, or what the study knows (a running trial, one failed for a dead worker)."""
+def load(url: str, name: str) -> optuna.Study:
+    """The study ``name``, to read: never created (nor its journal)."""
     if is_journal(url) and not os.path.isfile(url):  # a reader never creates the journal
         raise UsageError(f"--storage: no journal file {url}")
     try:
         storage, _ = _open_storage(url)
-        study = optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=storage)
     except (UsageError, StorageError):
         raise
     except KeyError:
         raise UsageError(f"--study: no study {name!r} in {urls.redact(url)}") from None
     except Exception as exc:
         raise StorageError(f"cannot read study {name!r} in {urls.redact(url)}: {_short(exc)}") from None
+
+
+def list_runs(url: str, name: str) -> list[rundir.Run]:
+    """Every trial of the study ``name`` as a run, from the database alone."""
+    return runs_of(load(url, name))
+
+
+def runs_of(study: optuna.Study) -> list[rundir.Run]:
+    """Each trial as a run: the row its worker stored, or what the study knows (a running
+    trial, one failed for a dead worker)."""
+    name = study.study_name
     retried_ones = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
     runs = []
     for t in study.get_trials(deepcopy=False):
@@ -413,9 +440,31 @@ def list_runs(url: str, name: str) -> list[rundir.Run]:
             continue
         start = t.datetime_start.timestamp() if t.datetime_start else None
         reason = DEAD if retried else None
+        if t.state == _STATE.FAIL and t.user_attrs.get(STATUS_ATTR) == INTERRUPTED and not retried:
+            status, reason = "interrupted", RESUMED  # settled by its worker's --resume
         runs.append(rundir.Run(Path(f"{name}/trial-{t.number}"), f"trial-{t.number}", status,
                                {"trial": t.number, "start": start, "sweep": name}, dict(t.params), {}, reason))
     return runs
+
+
+def resolve(url: str, name: str, ref: str) -> rundir.Run:
+    """A run of the study by id, unique prefix, ``last``, ``last~N`` or ``best`` (the study's
+    best by its objective: every worker's runs, not one sweep's)."""
+    rundir.check_ref(ref)
+    runs = list_runs(url, name)
+    if ref == "best":
+        return rundir.best_of(runs, f"study {name}")
+    return rundir.find(ref, runs, f"study {name}")
+
+
+def space_of(study: optuna.Study) -> dict[str, BaseDistribution]:
+    """The study's search space, from the fingerprint its first worker stored: the flags file
+    may be on another machine."""
+    stored = study.user_attrs.get(SPACE_ATTR)
+    flags = stored.get("flags") if isinstance(stored, dict) else None
+    if not isinstance(flags, dict):
+        raise StorageError(f"study {study.study_name!r} has no search space recorded (not made by sweep run)")
+    return {k: json_to_distribution(json.dumps(v)) for k, v in flags.items()}
 
 
 def leaderboard(runs: list[rundir.Run], baseline_error: float | None = None, gap: float = DEFAULT_GAP) -> board.Board:

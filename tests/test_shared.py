@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,9 @@ from typing import Any
 import optuna
 import pytest
 
-from helpers import SCRIPTS, info, ls_json, project, python_env, run_dirs, sweep_cli, wait_for
+from sweep import board
+
+from helpers import SCRIPTS, info, ls_json, one_error_line, project, python_env, run_dirs, sweep_cli, wait_for
 from pgserver import PASSWORD, Server, bin_dir
 
 TRAIN = SCRIPTS / "shared" / "train.py"
@@ -62,22 +66,26 @@ def trials_of(storage: Any, study: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def script_pids(pid: int) -> list[int]:
-    """The training scripts a worker runs now: its descendants running train.py (a trial is a
-    child of the launcher's server, which is the worker's child)."""
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
+    """The training scripts a worker runs now: its descendants running train.py (the launcher
+    may start them through its fork server; read from /proc's parent links, since not every
+    kernel has /proc/PID/task/PID/children)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = []
+    for child in parents:
+        up = child
+        while up in parents and up != pid and up > 1:
+            up = parents[up]
         try:
-            children = [int(c) for c in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+            if up == pid and child != pid and b"train.py" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
         except OSError:
             continue
-        for child in children:
-            todo.append(child)
-            try:
-                if b"train.py" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(child)
-            except OSError:
-                pass
     return found
 
 
@@ -304,3 +312,170 @@ def test_password_from_the_environment_not_the_url(tmp_path, pg, db):
     assert refused.stderr.startswith(f"Error: cannot open study 'env' in {url}: OperationalError:")
     assert sweep_cli(*args, env={"PGPASSWORD": PASSWORD}).exit_code == 0
     assert len(run_dirs(tmp_path / "runs")) == 1
+
+
+# ---------------------------------------------------------------- show and importance of the study
+
+
+@pytest.fixture(scope="module")
+def six(pg: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A study of 6 completed trials, run by two workers on this machine."""
+    root = tmp_path_factory.mktemp("six")
+    url = pg.create_database("six")
+    flags = project(root / "proj", SPACE, TRAIN, trials=6, seed=11, metric="val_loss")
+    runs = [root / "m0", root / "m1"]
+    for code, _, stderr in finish([worker(flags, r, url, "six") for r in runs]):
+        assert code == 0, stderr
+    return {"url": url, "runs": runs, "root": root, "flags": flags}
+
+
+def show_study(url: str, ref: str, *extra: Any) -> Any:
+    return sweep_cli("show", ref, "--storage", url, "--study", "six", *extra, env={"NO_COLOR": "1"})
+
+
+@needs_pg
+def test_show_finds_a_run_of_the_study_by_reference(six):
+    from sweep import shared
+
+    rows = ls_json(six["root"], "--storage", six["url"], "--study", "six", "--sort", "val_loss")
+    best, ids = rows[0], sorted(r["id"] for r in rows)
+    newest = sorted(shared.list_runs(six["url"], "six"), key=lambda r: r.info["start"])  # ls shows whole seconds
+    for ref, want in (("best", best["id"]), ("last", newest[-1].id), ("last~2", newest[-3].id),
+                      (ids[0], ids[0]), (ids[3][:-1], ids[3])):
+        result = show_study(six["url"], ref)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.startswith(f"run      {want}\n"), (ref, result.stdout)
+    errors = {
+        "nope": "Error: no run matches 'nope' in study six",
+        "last~6": "Error: last~6 needs 7 runs; study six has 6",
+        ids[0][:2]: f"Error: {ids[0][:2]!r} matches 6 runs",
+    }
+    for ref, message in errors.items():
+        assert one_error_line(show_study(six["url"], ref), 1).startswith(message), ref
+    alone = sweep_cli("show", "last", "--study", "six")
+    assert (alone.exit_code, alone.stderr) == (2, "Error: show: --storage and --study go together "
+                                                  "(the shared study to read)\n")
+    other = sweep_cli("show", "last", "--storage", six["url"], "--study", "nine")
+    assert one_error_line(other, 2).startswith("Error: --study: no study 'nine' in postgresql://sweep:")
+    assert PASSWORD not in other.stderr
+
+
+@needs_pg
+def test_show_of_a_study_run_reads_its_directory_here_else_the_database(six, tmp_path):
+    row = ls_json(six["root"], "--storage", six["url"], "--study", "six")[0]
+    run = Path(row["dir"])
+    host = os.uname().nodename
+    here = show_study(six["url"], row["id"])
+    assert here.exit_code == 0, here.stderr
+    lines = here.stdout.splitlines()
+    assert lines[1] == f"dir      {run}  (on {host})"
+    assert "output (last lines)" in lines and any(line.startswith("command  ") for line in lines)  # the files
+    assert sweep_cli("clean", row["id"], "--runs-dir", run.parent).exit_code == 0
+    archived = show_study(six["url"], row["id"]).stdout.splitlines()
+    shutil.move(run.parent / "archive" / run.name, run)
+    assert archived[1] == (f"dir      {run.parent / 'archive' / run.name}  (archived by sweep clean; "
+                           f"sweep purge deletes it)  (on {host})")
+    # The machine that ran it is elsewhere: what the database holds, and where the directory is.
+    away = tmp_path / "away"
+    shutil.move(run, away)
+    try:
+        there = show_study(six["url"], row["id"][:-2])
+    finally:
+        shutil.move(away, run)
+    assert there.exit_code == 0, there.stderr
+    lines = there.stdout.splitlines()
+    assert lines[:3] == [f"run      {row['id']}",
+                         f"dir      {run}  (on {host}; not found on this machine: what the study's database holds)",
+                         "status   completed"]
+    assert re.fullmatch(rf"sweep    {row['sweep']}  trial \d+", lines[3])
+    assert lines[4].startswith("started  ") and lines[4].endswith(" s") and "exit code" not in lines[4]
+    assert f"  lr                   {board.cell(row['flag_lr'])}" in lines
+    assert f"  val_loss             {board.cell(row['val_loss'])}" in lines
+    assert "output (last lines)" not in lines
+
+
+@needs_pg
+def test_importance_of_a_shared_study_needs_no_flags_file(six, tmp_path):
+    # The flags file is on some other machine: the space comes from the study.
+    moved = tmp_path / "proj"
+    shutil.move(six["flags"].parent, moved)
+    try:
+        result = sweep_cli("importance", "--storage", six["url"], "--study", "six", "--format", "json")
+    finally:
+        shutil.move(moved, six["flags"].parent)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["flag"] for r in rows} == {"flag_lr", "flag_batch_size"}  # epochs is fixed: not scored
+    assert sum(r["importance"] for r in rows) == pytest.approx(1.0, abs=0.01)
+
+
+@needs_pg
+def test_importance_of_a_study_with_too_few_runs_says_so(tmp_path, db):
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=2, metric="val_loss")
+    assert sweep_cli("run", flags, "--runs-dir", tmp_path / "runs", "--storage", db, "--study", "s",
+                     "--launcher", "spawn").exit_code == 0
+    result = sweep_cli("importance", "--storage", db, "--study", "s")
+    assert one_error_line(result, 1) == "Error: study s has 2 completed runs; importance needs at least 5"
+
+
+# ---------------------------------------------------------------- a worker restarted after kill -9
+
+
+def kill_and_resume(tmp_path: Path, url: str, failed_by_heartbeat: bool = False) -> None:
+    """A worker killed with kill -9 mid-trial, then the same command again with --resume: its
+    killed trial runs again once, and the study ends with exactly its 3 trials."""
+    from sweep import shared, spec
+
+    # A grace far longer than the test: only the restarted worker's --resume can bring the
+    # trial back in time, unless the test plays another worker whose heartbeat check failed it.
+    beat = {"SWEEP_HEARTBEAT_S": "1", "SWEEP_GRACE_S": "2" if failed_by_heartbeat else "600"}
+    flags = project(tmp_path / "proj", SPACE, TRAIN, trials=3, seed=4, metric="val_loss")
+    runs = tmp_path / "runs"
+    doomed = worker(flags, runs, url, "mnist", SWEEP_TEST_EPOCH_S="60", **beat)
+    try:
+        assert wait_for(lambda: bool(script_pids(doomed.pid)), doomed, timeout=60)
+        [run] = run_dirs(runs, by_trial=False)
+        lost = json.loads((run / "flags.json").read_text())
+        for pid in [doomed.pid, *script_pids(doomed.pid)]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        doomed.kill()
+        doomed.communicate()
+    if failed_by_heartbeat:  # another worker saw it silent first and queued it again
+        os.environ.update(beat)
+        try:
+            other = shared.join(spec.load(flags), url, "mnist")
+            assert wait_for(lambda: other._stale_and_trials()[0].state.name == "FAIL", timeout=30, poll=0.5)
+        finally:
+            for name in beat:
+                os.environ.pop(name)
+    restarted = worker(flags, runs, url, "mnist", "--resume", SWEEP_TEST_EPOCH_S="0", **beat)
+    [(code, _, stderr)] = finish([restarted])
+    assert code == 0, stderr
+    trials = trials_of(url, "mnist")
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 3, "FAIL": 1}  # exactly the total
+    done = [d for d in run_dirs(runs) if info(d)["status"] == "completed"]
+    # The lost flags ran again once: a heartbeat's retry and the resume never both queue them.
+    assert len(done) == 3 and [json.loads((d / "flags.json").read_text()) for d in done].count(lost) == 1
+    assert (info(run)["status"], info(run)["resumed"]) == ("interrupted", True)
+    assert len({d["sweep"] for d in map(info, run_dirs(runs))}) == 1  # one sweep, resumed
+    rows = ls_json(tmp_path, "--storage", url, "--study", "mnist", "--status", "completed,failed,interrupted")
+    assert Counter(r["status"] for r in rows)["completed"] == 3 and len(rows) == 4
+    [killed] = [r for r in rows if r["status"] != "completed"]
+    if failed_by_heartbeat:
+        assert (killed["status"], killed["reason"]) == ("failed", shared.DEAD)
+    else:
+        assert (killed["status"], killed["reason"]) == ("interrupted", shared.RESUMED)
+
+
+@needs_pg
+@pytest.mark.parametrize("failed_by_heartbeat", [False, True], ids=["at-once", "after-a-heartbeat"])
+def test_worker_restarted_with_resume_reruns_its_killed_trial_and_the_total_stays_exact(
+        tmp_path, db, failed_by_heartbeat):
+    kill_and_resume(tmp_path, db, failed_by_heartbeat)
+
+
+def test_worker_on_a_shared_journal_restarted_with_resume_reruns_its_killed_trial(tmp_path):
+    # A journal has no heartbeats: --resume is the only way a killed worker's trial comes back.
+    (tmp_path / "shared").mkdir()
+    kill_and_resume(tmp_path, str(tmp_path / "shared" / "study.journal"))
