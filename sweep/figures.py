@@ -219,9 +219,10 @@ def slices(study: optuna.Study, params: list[str]) -> Figure:
         dist = next((t.distributions[name] for t in trials if name in t.distributions), None)
         shown = [t for t in trials if name in t.params]
         xs = [t.params[name] for t in shown]
-        kind = "linear"
-        if isinstance(dist, CategoricalDistribution):
+        kind, order = "linear", {}
+        if isinstance(dist, CategoricalDistribution):  # in the flags file's order, not the runs'
             kind, xs = "category", [board.cell(x) for x in xs]
+            order = {"categoryorder": "array", "categoryarray": [board.cell(c) for c in dist.choices]}
         elif isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log:
             kind = "log"
         traces.append({"type": "scatter", "mode": "markers", "name": name, "showlegend": False,
@@ -230,7 +231,7 @@ def slices(study: optuna.Study, params: list[str]) -> Figure:
                                   "line": {"width": 0.5, "color": "Grey"}, "showscale": i == n - 1,
                                   "colorbar": {"title": {"text": "Trial"}}}})
         layout[f"xaxis{'' if i == 0 else i + 1}"] = {
-            "title": {"text": name}, "type": kind, "anchor": "y",
+            "title": {"text": name}, "type": kind, "anchor": "y", **order,
             "domain": [i / n + (0.02 if i else 0), (i + 1) / n - (0.02 if i < n - 1 else 0)]}
     return {"data": traces, "layout": layout}
 

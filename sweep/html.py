@@ -137,9 +137,9 @@ def _study_page(study: Study, out: Path, baseline: float | None, gap: float, sco
     flags_file = next((rundir.read_run(r.path).info.get("flags_file") for r in runs if r.path.name in here), None)
     sec = _section(study.name, runs, full.rows, flags_file, baseline, gap, scorer, here, kind="study")
     hosts = sorted({str(r.info.get("host")) for r in runs if r.path.name not in here and r.info.get("host")})
-    elsewhere = f" (the others are on {', '.join(hosts)})" if hosts else ""
+    elsewhere = f"; the others are on {', '.join(hosts)}" if hosts else ""
     sec.summary.append(("run directories", f"{len(here)} of {len(runs)} on this machine ({os.uname().nodename})"
-                                           f"{elsewhere}; learning curves are drawn from those"))
+                                           f"{elsewhere}; learning curves come from those here"))
     where = out.resolve().parent
 
     def link(row: dict[str, Any]) -> str:
