@@ -463,9 +463,10 @@ def report_(
     all_sweeps: Annotated[bool, typer.Option("--all", help="Every run of every sweep.")] = False,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
-    storage: Annotated[str | None, typer.Option("--storage",
+    storage: Annotated[str | None, typer.Option("--storage", metavar="URL",
             help="A shared study's storage (URL or journal path): report every worker's runs from it.")] = None,
-    study: Annotated[str | None, typer.Option("--study", help="The shared study's name (with --storage).")] = None,
+    study: Annotated[str | None, typer.Option("--study", metavar="NAME",
+            help="The shared study's name (with --storage).")] = None,
 ) -> None:
     """One self-contained HTML file: summary, leaderboard, and figures of a sweep."""
     from sweep import html
