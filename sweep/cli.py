@@ -489,6 +489,10 @@ def report_(
     all_sweeps: Annotated[bool, typer.Option("--all", help="Every run of every sweep.")] = False,
     baseline_error: Baseline = None,
     gap: Gap = DEFAULT_GAP,
+    storage: Annotated[str | None, typer.Option("--storage", metavar="URL",
+            help="A shared study's storage (URL or journal path): report every worker's runs from it.")] = None,
+    study: Annotated[str | None, typer.Option("--study", metavar="NAME",
+            help="The shared study's name (with --storage).")] = None,
 ) -> None:
     """One self-contained HTML file: summary, leaderboard, and figures of a sweep."""
     from sweep import html
@@ -496,7 +500,14 @@ def report_(
     with errors():
         if all_sweeps and sweep_refs:
             raise UsageError("give sweeps or --all, not both")
-        page = html.write(runs_dir, sweep_refs or [], all_sweeps, out, baseline_error, gap)
+        source: Path | html.Study = runs_dir
+        if storage or study:
+            if not storage or not study:
+                raise UsageError("report: --storage and --study go together (the shared study to report)")
+            if all_sweeps or sweep_refs:
+                raise UsageError("report: give sweeps, --all or --storage with --study, not more than one")
+            source = html.Study(storage, study)
+        page = html.write(source, sweep_refs or [], all_sweeps, out, baseline_error, gap)
         err(f"wrote {out}: {page.title}, {len(page.rows)} runs")
 
 

@@ -16,11 +16,12 @@ import random
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep import board, figures, importance, report, rundir
+from sweep import board, figures, importance, report, rundir, scoring
 from sweep.diagnosis import DEFAULT_GAP, diagnose
 from sweep.errors import SweepError, UsageError
 
@@ -32,6 +33,7 @@ PRUNED_CURVES = 5
 FANOVA_SAMPLE = 100
 PLOT_SAMPLE = 500
 SPEC_TRIES = 5  # runs whose run.json is read for the flags file
+IMPORTANCE_VIEWS = ("flag importance", "slice plots", "contour")
 
 
 @dataclass
@@ -41,16 +43,38 @@ class Section:
     sweep: str
     metric: str
     goal: str
+    kind: str = "sweep"  # or "study": a shared study
     summary: list[tuple[str, str]] = field(default_factory=list)
     plots: list[tuple[str, str, figures.Figure]] = field(default_factory=list)  # (id, name, figure)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (figure name, why it is missing)
     compare: report.CompareView | None = None
+    pending: Pending | None = None  # the fANOVA scores, until they come back
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A sweep's fANOVA on its way: the study its slice and contour draw, the scorer's job, the
+    correlation signs and sample note of the importance figure, and where in the plots they go."""
+
+    study: Any
+    job: int
+    signs: dict[str, float | None]
+    note: str
+    at: int
+
+
+@dataclass(frozen=True)
+class Study:
+    """A shared study (``--storage URL --study NAME``), reported in place of a runs directory."""
+
+    storage: str
+    name: str
 
 
 @dataclass
 class Page:
     title: str
-    runs_dir: str
+    source: str  # where the runs came from, in words
     columns: list[str]
     rows: list[list[Any]]
     links: list[str]
@@ -61,10 +85,18 @@ class Page:
 # ---------------------------------------------------------------- data
 
 
-def build(runs_dir: Path, refs: list[str], everything: bool, out: Path,
+def build(source: Path | Study, refs: list[str], everything: bool, out: Path,
           baseline: float | None = None, gap: float = DEFAULT_GAP) -> Page:
-    if not runs_dir.is_dir():
-        raise UsageError(f"runs directory {runs_dir} does not exist")
+    if isinstance(source, Path) and not source.is_dir():
+        raise UsageError(f"runs directory {source} does not exist")
+    with scoring.Scorer() as scorer:  # scikit-learn imports beside the reading of the runs
+        if isinstance(source, Study):
+            return _study_page(source, out, baseline, gap, scorer)
+        return _runs_page(source, refs, everything, out, baseline, gap, scorer)
+
+
+def _runs_page(runs_dir: Path, refs: list[str], everything: bool, out: Path, baseline: float | None, gap: float,
+               scorer: scoring.Scorer) -> Page:
     from sweep import index
 
     runs = index.list_runs(runs_dir)
@@ -81,16 +113,56 @@ def build(runs_dir: Path, refs: list[str], everything: bool, out: Path,
         sweeps = list(dict.fromkeys(rundir.find_sweep_id(runs_dir, ref, runs) for ref in refs or ["last"]))
         chosen = [r for r in runs if r.sweep in sweeps]
     full = board.build(chosen, runs_dir, baseline, gap)
+    records = {r.id: r.flags_file for r in rundir.load_sweeps(runs_dir)}
     sections = [_section(s, [r for r in chosen if r.sweep == s], [r for r in full.rows if r["sweep"] == s],
-                         runs_dir, baseline, gap) for s in sweeps]
+                         records.get(s), baseline, gap, scorer) for s in sweeps]
+    base = os.path.relpath(runs_dir.resolve(), out.resolve().parent)
+    prefix = "" if base == "." else f"{base}/"
+    title = f"sweep {sweeps[0]}" if len(sweeps) == 1 else f"{len(sweeps)} sweeps"
+    return _page(title, f"Runs directory {runs_dir}", full, sections, lambda row: f"{prefix}{row['id']}", scorer)
+
+
+def _study_page(study: Study, out: Path, baseline: float | None, gap: float, scorer: scoring.Scorer) -> Page:
+    """A shared study, from its database: every worker's runs. Curves and the flags file come
+    from the run directories that are on this machine; the page says how many those are."""
+    from sweep import shared, urls
+
+    urls.check_storage_url(study.storage)
+    urls.check_driver(study.storage)
+    runs = shared.list_runs(study.storage, study.name)
+    if not runs:
+        raise SweepError(f"study {study.name!r} has no trials yet")
+    full = shared.leaderboard(runs, baseline, gap)
+    here = {r.path.name for r in runs if _is_here(r)}
+    flags_file = next((rundir.read_run(r.path).info.get("flags_file") for r in runs if r.path.name in here), None)
+    sec = _section(study.name, runs, full.rows, flags_file, baseline, gap, scorer, here, kind="study")
+    hosts = sorted({str(r.info.get("host")) for r in runs if r.path.name not in here and r.info.get("host")})
+    elsewhere = f"; the others are on {', '.join(hosts)}" if hosts else ""
+    sec.summary.append(("run directories", f"{len(here)} of {len(runs)} on this machine ({os.uname().nodename})"
+                                           f"{elsewhere}; learning curves come from those here"))
+    where = out.resolve().parent
+
+    def link(row: dict[str, Any]) -> str:
+        return os.path.relpath(row["dir"], where) if row["id"] in here else ""
+
+    return _page(f"study {study.name}", f"Study {study.name} in {urls.redact(study.storage)}", full, [sec], link,
+                 scorer)
+
+
+def _is_here(run: rundir.Run) -> bool:
+    """Whether the run's directory (the absolute path its worker wrote) is on this machine."""
+    return run.path.is_absolute() and run.path.name == run.id and (run.path / rundir.RUN_FILE).is_file()
+
+
+def _page(title: str, source: str, full: board.Board, sections: list[Section],
+          link: Callable[[dict[str, Any]], str], scorer: scoring.Scorer) -> Page:
     metric = sections[0].metric if len(sections) == 1 else None
     ordered = board.sort(full, metric if metric in full.columns else None)
     columns = board.used_columns(ordered.rows, ordered.columns)
-    where = out.resolve().parent
-    links = [os.path.relpath(runs_dir.resolve() / row["id"], where) for row in ordered.rows]
-    title = f"sweep {sweeps[0]}" if len(sweeps) == 1 else f"{len(sweeps)} sweeps"
-    return Page(title, str(runs_dir), columns, [[_value(row.get(c)) for c in columns] for row in ordered.rows],
-                links, sections)
+    cells = [[_value(row.get(c)) for c in columns] for row in ordered.rows]
+    for sec in sections:
+        _finish(sec, scorer)
+    return Page(title, source, columns, cells, [link(row) for row in ordered.rows], sections)
 
 
 def _value(value: Any) -> Any:
@@ -104,17 +176,21 @@ def _value(value: Any) -> Any:
     return board.cell(value)
 
 
-def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], runs_dir: Path,
-             baseline: float | None, gap: float) -> Section:
+def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], flags_file: str | None,
+             baseline: float | None, gap: float, scorer: scoring.Scorer, here: set[str] | None = None,
+             kind: str = "sweep") -> Section:
+    """One sweep's (or shared study's) part of the page. ``here``: the runs whose directories
+    can be read (None: all of them); only those give curves and the flags file."""
     metric, goal = importance.objective(runs)
-    sec = Section(sweep_id, metric, goal)
+    sec = Section(sweep_id, metric, goal, kind)
     by_id = {r.path.name: r for r in runs}
     ranked = _ranked(rows, metric, goal)
-    sec.summary = _summary(sweep_id, runs, runs_dir, ranked, metric, goal)
+    readable = [r for r in runs if here is None or r.path.name in here]
+    sec.summary = _summary(sweep_id, runs, flags_file, ranked, metric, goal, kind)
     try:
         # the index keeps only the leaderboard's part of run.json: read a few runs whole
         space: dict[str, Any] | None = importance.search_space(
-            sweep_id, [rundir.read_run(r.path) for r in runs[:SPEC_TRIES]])
+            sweep_id, [rundir.read_run(r.path) for r in readable[:SPEC_TRIES]])
     except SweepError:
         space = None
     searched = list(space) if space is not None else _varying(runs)
@@ -127,19 +203,24 @@ def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], 
     else:
         sec.notes.append(("parallel coordinates", f"no completed run has a finite {metric}" if not ranked
                           else "no flag was searched"))
-    curves = _curves(ranked, rows, by_id, metric)
+    curves = _curves(ranked, rows, by_id, metric, here)
     if curves:
         fig.append(("curves", "learning curves", figures.learning_curves(curves, metric)))
+    elif not readable:
+        sec.notes.append(("learning curves", f"no run directory of this {kind} is on this machine"))
     else:
         sec.notes.append(("learning curves", f"no run logged {metric} per step"))
     if ranked:
         best = by_id[ranked[0]["id"]]
         pairs = [(c.train_key, c.train, c.dev_key, c.dev) for c in report.curves(best)]
-        if pairs:
+        if here is not None and best.path.name not in here:
+            sec.notes.append(("train against dev", f"the best run's directory is not on this machine "
+                                                   f"({best.info.get('host') or 'another host'}: {best.path})"))
+        elif pairs:
             fig.append(("traindev", "train against dev", figures.train_dev(best.path.name, pairs)))
         else:
             sec.notes.append(("train against dev", f"the best run {best.path.name} logged no train/dev pair per step"))
-    _importance(sec, runs, ranked, axes, space)
+    _importance(sec, runs, ranked, axes, space, scorer)
     base = baseline if baseline is not None else _baseline(runs)
     points = [(r.path.name, d) for r in runs if r.status != "broken"
               for d in [diagnose(r.metrics, float(r.info.get("baseline_error") or base), gap)] if d]
@@ -171,15 +252,13 @@ def _baseline(runs: list[rundir.Run]) -> float:
     return float(next((r.info["baseline_error"] for r in runs if r.info.get("baseline_error")), 0.0))
 
 
-def _summary(sweep_id: str, runs: list[rundir.Run], runs_dir: Path, ranked: list[dict[str, Any]],
-             metric: str, goal: str) -> list[tuple[str, str]]:
+def _summary(sweep_id: str, runs: list[rundir.Run], flags_file: str | None, ranked: list[dict[str, Any]],
+             metric: str, goal: str, kind: str) -> list[tuple[str, str]]:
     counts = Counter(r.status for r in runs)
     spent = sum(r.info.get("duration") or 0.0 for r in runs)
     starts = [r.start for r in runs if r.start is not None]
     ends = [(r.start or 0.0) + (r.info.get("duration") or 0.0) for r in runs if r.start is not None]
-    record = next((s for s in rundir.load_sweeps(runs_dir) if s.id == sweep_id), None)
-    flags_file = record.flags_file if record else None
-    out = [("sweep", sweep_id), ("flags file", flags_file or "unknown"),
+    out = [(kind, sweep_id), ("flags file", flags_file or "unknown"),
            ("objective", f"{metric} ({goal})"),
            ("runs", ", ".join(f"{n} {s}" for s, n in counts.most_common())),
            ("time spent", f"{_duration(spent)} in trials, {_duration(max(ends) - min(starts)) if starts else '0 s'} "
@@ -203,22 +282,27 @@ def _duration(seconds: float) -> str:
 
 
 def _curves(ranked: list[dict[str, Any]], rows: list[dict[str, Any]], by_id: dict[str, rundir.Run],
-            metric: str) -> list[figures.CurveRun]:
-    """The objective's history of the best runs and of a few pruned ones (cut short)."""
+            metric: str, here: set[str] | None) -> list[figures.CurveRun]:
+    """The objective's history of the best runs and of a few pruned ones (cut short), of those
+    whose directories are ``here`` (None: all)."""
+    top = ranked[0]["id"] if ranked else None
+    if here is not None:
+        ranked = [r for r in ranked if r["id"] in here]
+        rows = [r for r in rows if r["id"] in here]
     pruned = [r for r in rows if r["status"] == "pruned"][:PRUNED_CURVES]
     out = []
-    for i, row in enumerate([*ranked[:CURVE_RUNS], *pruned]):
+    for row in [*ranked[:CURVE_RUNS], *pruned]:
         points = report.history(by_id[row["id"]]).get(metric, [])
         if points:
-            out.append(figures.CurveRun(row["id"], row["status"], points, best=i == 0 and bool(ranked)))
+            out.append(figures.CurveRun(row["id"], row["status"], points, best=row["id"] == top))
     return out
 
 
 def _importance(sec: Section, runs: list[rundir.Run], ranked: list[dict[str, Any]],
-                axes: list[figures.Axis], space: dict[str, Any] | None) -> None:
-    names = ("flag importance", "slice plots", "contour")
+                axes: list[figures.Axis], space: dict[str, Any] | None, scorer: scoring.Scorer) -> None:
+    """Hands the sweep's fANOVA to the scorer; ``_finish`` lays out its figures."""
     if space is None:
-        for name in names:
+        for name in IMPORTANCE_VIEWS:
             sec.notes.append((name, "the sweep's flags file (its snapshot or the original) cannot be read"))
         return
     by_id = {r.path.name: r for r in runs}
@@ -229,20 +313,33 @@ def _importance(sec: Section, runs: list[rundir.Run], ranked: list[dict[str, Any
         scored = (study if len(sample) <= FANOVA_SAMPLE
                   else importance.study_of(sec.sweep, sample[:FANOVA_SAMPLE], sec.metric, _goal(sec.goal),
                                                space))
-        scores = importance.scores(scored)
     except SweepError as exc:
-        for name in names:
+        for name in IMPORTANCE_VIEWS:
             sec.notes.append((name, str(exc)))
         return
     signs = {a.name: figures.flag_correlation(ranked, a, sec.metric) for a in axes}
     note = f" (fANOVA on a random {FANOVA_SAMPLE} of {len(sample)} runs)" if len(sample) > FANOVA_SAMPLE else ""
-    sec.plots.append(("importance", "flag importance", figures.importance(scores, signs, sec.metric, note)))
+    sec.pending = Pending(study, scorer.submit(scored), signs, note, len(sec.plots))
+
+
+def _finish(sec: Section, scorer: scoring.Scorer) -> None:
+    """The importance, slice and contour figures, once the scores are in, where they belong."""
+    wait, sec.pending = sec.pending, None
+    if wait is None:
+        return
+    try:
+        scores = scorer.result(wait.job)
+    except SweepError as exc:
+        sec.notes += [(name, str(exc)) for name in IMPORTANCE_VIEWS]
+        return
     order = list(scores)
-    sec.plots.append(("slices", "slice plots", figures.slices(study, order)))
+    plots = [("importance", "flag importance", figures.importance(scores, wait.signs, sec.metric, wait.note)),
+             ("slices", "slice plots", figures.slices(wait.study, order))]
     if len(order) >= 2:
-        sec.plots.append(("contour", "contour", figures.contour(study, order[:2])))
+        plots.append(("contour", "contour", figures.contour(wait.study, order[:2])))
     else:
         sec.notes.append(("contour", "the sweep searched one flag: a contour needs two"))
+    sec.plots[wait.at:wait.at] = plots
 
 
 def _goal(goal: str) -> Any:
@@ -276,8 +373,9 @@ function drawBoard(rows) {
     row.forEach((v, c) => {
       const td = tr.insertCell();
       const text = v === null ? '' : typeof v === 'number' ? +v.toPrecision(6) + '' : v;
-      if (c === 0) { const a = document.createElement('a'); a.href = D.links[i]; a.textContent = text; td.append(a); }
-      else td.textContent = text;
+      if (c === 0 && D.links[i]) {  // a shared study's run on another machine has no link
+        const a = document.createElement('a'); a.href = D.links[i]; a.textContent = text; td.append(a);
+      } else td.textContent = text;
     });
   }
   table.tBodies[0].replaceWith(body);
@@ -306,11 +404,11 @@ def render(page: Page) -> str:
     esc = html.escape
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{esc(page.title)}</title>",
              f"<style>{STYLE}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>",
-             f"<h1>{esc(page.title)}</h1><p>Runs directory {esc(page.runs_dir)}; written "
+             f"<h1>{esc(page.title)}</h1><p>{esc(page.source)}; written "
              f"{esc(rundir.iso(page.created) or '')}.</p>"]
     plots = []
     for i, sec in enumerate(page.sections):
-        parts.append(f"<section id=sweep-{i}><h2>sweep {esc(sec.sweep)}</h2><table class=summary>")
+        parts.append(f"<section id=sweep-{i}><h2>{sec.kind} {esc(sec.sweep)}</h2><table class=summary>")
         parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in sec.summary]
         parts.append("</table>")
         if sec.compare:
@@ -341,14 +439,14 @@ def _compare(view: report.CompareView) -> str:
             f"</th><th>{esc(view.b)}</th></tr>{rows}</table><p class=same>{same} flags and metrics the same.</p>")
 
 
-def write(runs_dir: Path, refs: list[str], everything: bool, out: Path, baseline: float | None = None,
+def write(source: Path | Study, refs: list[str], everything: bool, out: Path, baseline: float | None = None,
           gap: float = DEFAULT_GAP) -> Page:
     """Build the report and write it to ``out`` atomically; returns what was written."""
     try:
         import plotly  # noqa: F401
     except ImportError:
         raise SweepError(EXTRA) from None
-    page = build(runs_dir, refs, everything, out, baseline, gap)
+    page = build(source, refs, everything, out, baseline, gap)
     text = render(page)
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:

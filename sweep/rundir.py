@@ -727,7 +727,8 @@ def load_sweeps(runs_dir: Path) -> list[SweepRecord]:
     state = runs_dir / STATE_DIR
     names = {f.name for f in dataclasses.fields(SweepRecord)}
     out = []
-    for path in state.glob("*.json") if state.is_dir() else []:
+    # s<id>.json: the ls index beside them (ls-index.json) is megabytes, not a record
+    for path in state.glob("s*.json") if state.is_dir() else []:
         try:
             rec = _load_json(path)
         except (OSError, ValueError):

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import pytest
 
 from sweep import index, rundir
 
-from helpers import SCRIPTS, project, run_dirs, sweep_cli
+from helpers import SCRIPTS, project, python_env, run_dirs, sweep_cli
+from pgserver import PASSWORD, bin_dir
 
 CHROMIUM = shutil.which("chromium")
 needs_browser = pytest.mark.skipif(
@@ -34,6 +36,7 @@ needs_browser = pytest.mark.skipif(
 # warning; a virtual-time budget lets plotly finish drawing before the DOM is dumped.
 BROWSER = ["--headless", "--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
            "--hide-scrollbars", "--virtual-time-budget=3000"]
+needs_pg = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
 TRAIN = SCRIPTS / "report" / "train.py"
 FLAGS = {"lr": {"min": 0.0001, "max": 1.0, "log": True}, "dropout": [0.0, 0.2, 0.5],
          "hidden": [8, 16, 32, 64], "optimizer": ["sgd", "adam"]}
@@ -110,8 +113,9 @@ def test_every_figure_draws_its_data_in_a_browser(swept: tuple[Path, Path]) -> N
     n_flags = len(FLAGS)
     (part,) = sections(dom).values()
     figs = figures(part)
-    assert sorted(figs) == sorted(["parallel coordinates", "learning curves", "train against dev",
-                                   "flag importance", "slice plots", "contour", "bias and variance"])
+    # in this order: fANOVA's three come back from the scoring worker last, and go in their place
+    assert list(figs) == ["parallel coordinates", "learning curves", "train against dev", "flag importance",
+                          "slice plots", "contour", "bias and variance"]
     for name, markup in figs.items():
         assert 'class="main-svg"' in markup, f"{name} was not drawn"
     # parallel coordinates: an axis per searched flag and one for the objective
@@ -391,3 +395,106 @@ def test_clicking_a_column_sorts_the_board(tmp_path: Path) -> None:
     cells = [re.findall(r"<td>(.*?)</td>", row)[at] for row in board_rows(dom)]
     assert [float(c) for c in cells] == sorted(float(c) for c in cells)
     assert 'class="sorted" data-dir="up">flag_lr' in dom
+
+
+# ---------------------------------------------------------------- a shared study (issue 13's database)
+
+
+def worker(flags: Path, runs: Path, storage: str, study: str) -> subprocess.Popen:
+    """One ``sweep run`` worker of a shared study, as on its own machine."""
+    cmd = [sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(runs), "--storage", storage,
+           "--study", study, "--launcher", "spawn"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=python_env(NO_COLOR="1"))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[Path]]]:
+    """A worker ran 10 trials of train.py on a PostgreSQL study; then the directories of its
+    odd trials moved away, as if another machine had run them. The URL, the root, the two
+    runs directories (here, elsewhere)."""
+    from pgserver import Server
+
+    root = tmp_path_factory.mktemp("study")
+    with Server() as pg:
+        url = pg.create_database("shared")
+        flags = project(root / "proj", FLAGS, script=TRAIN, trials=10, seed=3, metric="eval_accuracy")
+        here, elsewhere = root / "here", root / "elsewhere"
+        proc = worker(flags, here, url, "gcn")
+        _, stderr = proc.communicate(timeout=180)
+        assert proc.returncode in (0, 1), stderr  # some trials diverge and fail
+        elsewhere.mkdir()
+        for path in run_dirs(here)[1::2]:
+            path.rename(elsewhere / path.name)
+        yield url, root, [here, elsewhere]
+
+
+def study_report(url: str, out: Path, name: str = "gcn") -> str:
+    result = sweep_cli("report", "--storage", url, "--study", name, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    return result.stderr
+
+
+@needs_pg
+@needs_browser
+def test_shared_study_report_has_every_workers_runs(study: tuple[str, Path, list[Path]]) -> None:
+    url, root, (here, elsewhere) = study
+    out = root / "study.html"
+    assert study_report(url, out) == f"wrote {out}: study gcn, 10 runs\n"
+    text = out.read_text()
+    assert PASSWORD not in text and "postgresql://sweep:***@127.0.0.1" in text
+    mine, theirs = run_dirs(here), run_dirs(elsewhere)
+    assert (len(mine), len(theirs)) == (5, 5)
+    host = os.uname().nodename  # the moved runs ran here too: their rows name this host
+    assert (f"<th>run directories</th><td>{len(mine)} of 10 on this machine ({host}); the others are on "
+            f"{host}; learning curves come from those here</td>") in text
+    dom, console = browse(out, "--dump-dom")
+    assert console == []
+    part = dom[dom.index('<section id="sweep-0"><h2>study gcn</h2>'):]
+    figs = figures(part[:part.index("</section>")])
+    for name in ("parallel coordinates", "learning curves", "flag importance", "slice plots", "contour",
+                 "bias and variance"):
+        assert 'class="main-svg"' in figs[name], f"{name} was not drawn"
+    done = [r for r in (rundir.read_run(p) for p in [*mine, *theirs]) if r.status == "completed"]
+    assert f"Flags and eval_accuracy ({len(done)} runs)" in figs["parallel coordinates"]
+    # curves only of the runs whose directories are here: the others' histories are not
+    mine_done = [p for p in mine if rundir.read_run(p).status == "completed"]
+    assert traces(figs["learning curves"]) == min(10, len(mine_done))
+    best = max(done, key=lambda r: r.metrics["eval_accuracy"])
+    if best.path.parent == here:
+        assert traces(figs["train against dev"]) == 4
+    else:
+        assert "No train against dev: the best run's directory is not on this machine" in part
+    # every run on the board, each on this machine linked to its directory, the others not
+    rows = board_rows(dom)
+    assert len(rows) == 10
+    linked = {m for row in rows for m in re.findall(r'<a href="[^"]*/([^"/]+)">', row)}
+    assert linked == {p.name for p in mine}
+
+
+@needs_pg
+def test_shared_study_with_no_run_directory_here_says_so(study: tuple[str, Path, list[Path]],
+                                                         tmp_path: Path) -> None:
+    url, root, (here, _) = study
+    away = here.rename(tmp_path / "moved")
+    try:
+        study_report(url, tmp_path / "r.html")
+    finally:
+        away.rename(here)
+    text = (tmp_path / "r.html").read_text()
+    assert "No learning curves: no run directory of this study is on this machine." in text
+    assert "<th>run directories</th><td>0 of 10 on this machine" in text
+    assert '"links":["","",' in text
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--storage", "x.journal"], 2,
+     "Error: report: --storage and --study go together (the shared study to report)\n"),
+    (["--storage", "x.journal", "--study", "s", "--all"], 2,
+     "Error: report: give sweeps, --all or --storage with --study, not more than one\n"),
+    (["--storage", "nosuch.journal", "--study", "s"], 2, "Error: --storage: no journal file nosuch.journal\n"),
+])
+def test_shared_study_bad_usage_is_one_line(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    result = sweep_cli("report", *args, "-o", tmp_path / "r.html")
+    assert (result.exit_code, result.stderr) == (code, message)
+    assert not (tmp_path / "r.html").exists()
