@@ -135,7 +135,12 @@ def _study_page(study: Study, out: Path, baseline: float | None, gap: float, sco
     full = shared.leaderboard(runs, baseline, gap)
     here = {r.path.name for r in runs if _is_here(r)}
     flags_file = next((rundir.read_run(r.path).info.get("flags_file") for r in runs if r.path.name in here), None)
-    sec = _section(study.name, runs, full.rows, flags_file, baseline, gap, scorer, here, kind="study")
+    try:  # the study records its space: no flags file needed, even with no run directory here
+        known: dict[str, Any] | None = shared.space_of(shared.load(study.storage, study.name))
+    except SweepError:
+        known = None
+    sec = _section(study.name, runs, full.rows, flags_file, baseline, gap, scorer, here, kind="study",
+                   known_space=known)
     hosts = sorted({str(r.info.get("host")) for r in runs if r.path.name not in here and r.info.get("host")})
     elsewhere = f"; the others are on {', '.join(hosts)}" if hosts else ""
     sec.summary.append(("run directories", f"{len(here)} of {len(runs)} on this machine ({os.uname().nodename})"
@@ -178,21 +183,24 @@ def _value(value: Any) -> Any:
 
 def _section(sweep_id: str, runs: list[rundir.Run], rows: list[dict[str, Any]], flags_file: str | None,
              baseline: float | None, gap: float, scorer: scoring.Scorer, here: set[str] | None = None,
-             kind: str = "sweep") -> Section:
+             kind: str = "sweep", known_space: dict[str, Any] | None = None) -> Section:
     """One sweep's (or shared study's) part of the page. ``here``: the runs whose directories
-    can be read (None: all of them); only those give curves and the flags file."""
+    can be read (None: all of them); only those give curves and the flags file.
+    ``known_space``: the search space when it is known without a flags file (a shared study
+    records its own)."""
     metric, goal = importance.objective(runs)
     sec = Section(sweep_id, metric, goal, kind)
     by_id = {r.path.name: r for r in runs}
     ranked = _ranked(rows, metric, goal)
     readable = [r for r in runs if here is None or r.path.name in here]
     sec.summary = _summary(sweep_id, runs, flags_file, ranked, metric, goal, kind)
-    try:
-        # the index keeps only the leaderboard's part of run.json: read a few runs whole
-        space: dict[str, Any] | None = importance.search_space(
-            sweep_id, [rundir.read_run(r.path) for r in readable[:SPEC_TRIES]])
-    except SweepError:
-        space = None
+    space: dict[str, Any] | None = known_space
+    if space is None:
+        try:
+            # the index keeps only the leaderboard's part of run.json: read a few runs whole
+            space = importance.search_space(sweep_id, [rundir.read_run(r.path) for r in readable[:SPEC_TRIES]])
+        except SweepError:
+            space = None
     searched = list(space) if space is not None else _varying(runs)
     values = {name: [r.flags.get(name) for r in runs] for name in searched}
     axes = figures.axes(searched, space, values)
