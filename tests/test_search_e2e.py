@@ -224,8 +224,11 @@ def test_pruning_survives_interrupt_and_resume(tmp_path: Path) -> None:
     with killed_on_exit(subprocess.Popen([sys.executable, "-m", "sweep", "run", str(path), "-d", "runs",
                                           "--launcher", "spawn"], cwd=tmp_path, env=dict(os.environ, NO_COLOR="1"),
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) as proc:
-        wait_for(lambda: runs_dir.is_dir() and sum(r["info"]["status"] != "running" for r in runs(runs_dir)) >= 5,
-                 proc, timeout=120, poll=0.1)
+        def mid_trial() -> bool:  # 5 ended and one running: an interrupt between trials stops none
+            statuses = [r["info"]["status"] for r in runs(runs_dir)] if runs_dir.is_dir() else []
+            return sum(s != "running" for s in statuses) >= 5 and "running" in statuses
+
+        wait_for(mid_trial, proc, timeout=120, poll=0.05)
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
