@@ -183,3 +183,15 @@ def one_error_line(result: Result, exit_code: int) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines[0]
     return lines[0]
+
+
+def written(run: Path, name: str) -> Path:
+    """Where a file the trial wrote as ``name`` in its working directory is kept: in its run's
+    ``work/``, at its path relative to the folder the trial saw through its own layer
+    (run.json's ``workdir``; see sweep.workdir)."""
+    where = info(run).get("workdir") or {}
+    if where.get("mode") == "overlay":
+        return run / "work" / os.path.relpath(where["cwd"], where["folder"]) / name
+    if where.get("mode") in ("mirror", "inplace"):
+        return Path(where["cwd"]) / name
+    return run / "work" / name

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import alive, killed_on_exit, wait_for
+from helpers import alive, killed_on_exit, wait_for, written
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts" / "search"
 CURVE = SCRIPTS / "curve.py"
@@ -75,7 +75,7 @@ def check_pruned(run: dict, epochs: int = EPOCHS) -> int:
     assert isinstance(steps, int) and 0 <= at <= steps < epochs
     assert run["hist"] and run["hist"][-1]["step"] == steps
     assert run["metrics"]["eval_accuracy"] == pytest.approx(run["hist"][-1]["eval_accuracy"])
-    for pid in map(int, (run["path"] / "work" / "pids.txt").read_text().split()):
+    for pid in map(int, written(run["path"], "pids.txt").read_text().split()):
         assert not alive(pid), f"process {pid} of pruned run {run['path'].name} still runs"
     return at
 
