@@ -106,11 +106,14 @@ def space_changes(before: dict[str, str], now: dict[str, str]) -> list[str]:
     return out
 
 
-def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.BaseStorage | str:
-    """A database URL as given, or by default a journal file under the runs directory (one per
-    sweep, Optuna's advice for a single machine)."""
+def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.BaseStorage:
+    """A ``--storage`` value opened as ``sweep.shared`` opens it (a database URL or a shared
+    journal), or by default a journal file under the runs directory (one per sweep, Optuna's
+    advice for a single machine)."""
     if url:
-        return url
+        from sweep import shared
+
+        return shared.open_storage(url)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 

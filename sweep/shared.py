@@ -136,6 +136,12 @@ def _open_storage(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
         return _open(url)
 
 
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """A ``--storage`` value (a database URL or a shared journal's path) as Optuna's storage:
+    the one way every command opens one."""
+    return _open_storage(url)[0]
+
+
 def _open(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
     if is_journal(url):
         from optuna.storages import JournalStorage
