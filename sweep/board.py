@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from sweep import objectives as objs
 from sweep import rundir
 from sweep.diagnosis import DEFAULT_GAP, diagnose
 from sweep.errors import UsageError
@@ -72,6 +73,8 @@ def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | No
         row["reason"] = run.reason
         row["_metric"] = run.info.get("metric")
         row["_goal"] = run.info.get("goal")
+        row["_objectives"] = run.info.get("objectives")
+        row["_constraints"] = run.info.get("constraints")
         row["_start"] = run.start  # the exact start time: the ISO column has whole seconds
         out.append(row)
     metrics = sorted(m for m in metric_names if f"flag_{m}" not in flag_names and m not in FIXED_HEAD)
@@ -114,22 +117,95 @@ def _sorted(rows: list[dict[str, Any]], by: str | None, flip: bool) -> list[dict
         present = [r for r in rows if r.get("start")]
         absent = [r for r in rows if not r.get("start")]
         return sorted(present, key=_started, reverse=not flip) + absent
-    # Best is the highest value, unless every sweep that made `by` its metric minimizes it.
-    goals = {r["_goal"] for r in rows if r.get("_metric") == by and r.get("_goal")}
-    descending = (goals != {"minimize"}) != flip
+    if by == PARETO:
+        return _by_rank(rows, flip)
+    descending = (goal_of(rows, by) != "minimize") != flip
     # NaN and inf are kept as such in the data, but never rank: they sort last, with missing.
     have = [r for r in rows if not _unranked(r.get(by))]
     unranked = [r for r in rows if _unranked(r.get(by))]
+    # An infeasible run never ranks above a feasible one.
+    feasible = [r for r in have if not r.get(INFEASIBLE)]
+    infeasible = [r for r in have if r.get(INFEASIBLE)]
+    return _by_value(feasible, by, descending) + _by_value(infeasible, by, descending) + unranked
 
+
+def goal_of(rows: list[dict[str, Any]], by: str) -> str:
+    """Best is the highest value, unless every sweep that made ``by`` an objective minimizes it."""
+    goals = {r["_goal"] for r in rows if r.get("_metric") == by and r.get("_goal")}
+    goals |= {goal for r in rows for metric, goal in r.get("_objectives") or () if metric == by}
+    return "minimize" if goals == {"minimize"} else "maximize"
+
+
+def _by_value(rows: list[dict[str, Any]], by: str, descending: bool) -> list[dict[str, Any]]:
     def key(row: dict[str, Any]) -> tuple[int, Any]:
         value = row[by]
         if isinstance(value, (int, float)):  # bool is an int: true ranks above false
             return (0, float(value))
         return (1, str(value))
 
-    numbers = sorted((r for r in have if key(r)[0] == 0), key=key, reverse=descending)
-    texts = sorted((r for r in have if key(r)[0] == 1), key=key, reverse=descending)
-    return numbers + texts + unranked
+    numbers = sorted((r for r in rows if key(r)[0] == 0), key=key, reverse=descending)
+    texts = sorted((r for r in rows if key(r)[0] == 1), key=key, reverse=descending)
+    return numbers + texts
+
+
+def _by_rank(rows: list[dict[str, Any]], flip: bool) -> list[dict[str, Any]]:
+    """Pareto rank first (the front), then the first objective, best first; runs without a
+    rank (not completed, infeasible, another sweep's single objective) after them."""
+    ranked_rows = [r for r in rows if r.get(PARETO) is not None]
+    rest = [r for r in rows if r.get(PARETO) is None]
+    ranked_rows = _sorted(ranked_rows, _first_objective(ranked_rows), flip) if ranked_rows else []
+    ranked_rows.sort(key=lambda r: r[PARETO], reverse=flip)  # stable: keeps the objective's order
+    return ranked_rows + rest
+
+
+def _first_objective(rows: list[dict[str, Any]]) -> str:
+    return next(str(r["_metric"]) for r in rows if r.get("_metric"))
+
+
+# ---------------------------------------------------------------- several objectives
+
+PARETO = "pareto"  # a run's Pareto rank among the runs shown: 1 is the front
+INFEASIBLE = "infeasible"  # the constraint a run broke, and its value
+
+
+def pareto(board: Board) -> Board:
+    """The board with its runs' Pareto ranks and broken constraints, when its sweeps have
+    several objectives or constraints (else the board as it is). Ranks are over the rows
+    given, among the completed, feasible runs with the same objectives: filter first, then
+    rank. A run breaking a constraint gets no rank and says which one it broke."""
+    rows = [dict(r) for r in board.rows]
+    marked = False
+    for row in rows:
+        if row.get("_constraints") and row["status"] == "completed":
+            rules = [objs.parse_constraint(text) for text in row["_constraints"]]
+            metrics = {k: v for k, v in row.items() if is_number(v)}
+            row[INFEASIBLE] = objs.broken(rules, metrics)
+            marked = True
+    groups: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        targets = tuple((str(m), str(g)) for m, g in row.get("_objectives") or ())
+        if len(targets) > 1 and row["status"] == "completed" and not row.get(INFEASIBLE):
+            if all(is_number(row.get(m)) and math.isfinite(row[m]) for m, _ in targets):
+                groups.setdefault(targets, []).append(row)
+    for targets, members in groups.items():
+        points = [[-row[m] if goal == "maximize" else row[m] for m, goal in targets] for row in members]
+        for row, rank in zip(members, objs.pareto_ranks(points), strict=True):
+            row[PARETO] = rank
+    if not marked and not groups:
+        return board
+    extra = [c for c, on in ((PARETO, bool(groups)), (INFEASIBLE, marked)) if on]
+    at = board.columns.index("diagnosis") + 1 if "diagnosis" in board.columns else 0
+    columns = [c for c in board.columns if c not in extra]
+    return dataclasses.replace(board, columns=columns[:at] + extra + columns[at:], rows=rows)
+
+
+def front(board: Board) -> Board:
+    """``ls --pareto``: the Pareto-optimal runs only (rank 1), best first."""
+    found = pareto(board)
+    if PARETO not in found.columns:
+        raise UsageError("--pareto needs runs of a sweep with several objectives "
+                         "(metric: [a, b] in its flags file); none is shown")
+    return dataclasses.replace(found, rows=_by_rank([r for r in found.rows if r.get(PARETO) == 1], False))
 
 
 def top(board: Board, count: int) -> Board:
@@ -168,10 +244,27 @@ def best(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
 
 
 def objectives(board: Board, sort_by: str | None = None) -> Board:
-    """The board with ``keep`` set to its objectives: the sort column, then each sweep's metric."""
+    """The board with ``keep`` set to its objectives: the sort column, then each sweep's
+    metrics (all of several objectives), its Pareto rank and broken constraints."""
     named = [sort_by] if sort_by else []
-    named += [r["_metric"] for r in board.rows if r.get("_metric")]
+    named += [PARETO, INFEASIBLE]
+    named += [m for r in board.rows for m in _metrics_of(r)]
     return dataclasses.replace(board, keep=tuple(c for c in dict.fromkeys(named) if c in board.columns))
+
+
+def _metrics_of(row: dict[str, Any]) -> list[str]:
+    several = [str(m) for m, _ in row.get("_objectives") or ()]
+    return several or ([row["_metric"]] if row.get("_metric") else [])
+
+
+def leaderboard(runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) -> tuple[Board, int]:
+    """The end of a sweep with several objectives or constraints: the ``keep`` best rows by
+    Pareto rank (else by ``by``, feasible runs first), and how many runs there were. Ranks
+    need every run at once, unlike ``best``."""
+    found = pareto(build(runs, runs_dir))
+    order = PARETO if PARETO in found.columns else by
+    found = dataclasses.replace(found, rows=_sorted(found.rows, order, False))
+    return objectives(top(found, keep)), len(found.rows)
 
 
 def column_names(items: Iterable[str]) -> list[str]:

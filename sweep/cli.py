@@ -169,7 +169,7 @@ def _check_columns(columns: str, spec) -> None:  # noqa: ANN001 (spec's type: im
 def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  # noqa: ANN001 (lazy types)
     from sweep import render, runner
 
-    view = render.SweepView(spec.metric, spec.goal, spec.goal_given)
+    view = render.SweepView(spec.metric, spec.goal, spec.goal_given, spec.objectives, spec.constraints)
     session = runner.SweepRun(spec, runs_dir, options, on_event=view)
     previous = {sig: signal.signal(sig, lambda *_: session.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -191,8 +191,13 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
         counts[key] = counts.get(key, 0) + 1
         return run
 
-    found, total = board.best((tally(rundir.read_run(p)) for p in paths), runs_dir, spec.metric, LEADERBOARD_ROWS)
-    found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    every = (tally(rundir.read_run(p)) for p in paths)
+    if spec.objectives or spec.constraints:
+        found, total = board.leaderboard(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}")
+    else:
+        found, total = board.best(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
     more = f"sweep ls --sweep {result.sweep}"
     shared_board = _study_board(options.storage, options.study, spec.metric)
     if shared_board is not None:  # a shared study: every worker's runs
@@ -269,10 +274,14 @@ def ls(
     storage: Annotated[str | None, typer.Option("--storage",
             help="A shared study's storage (URL or journal path): list every worker's runs from it.")] = None,
     study: Annotated[str | None, typer.Option("--study", help="The shared study's name (with --storage).")] = None,
+    pareto: Annotated[bool, typer.Option("--pareto",
+            help="Only the Pareto-optimal runs of a sweep with several objectives (after the filters).")] = False,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
         if storage or study:
+            if pareto:
+                raise UsageError("--pareto reads the run directories; it does not work with --storage")
             _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
             return
         runs = _runs(runs_dir)
@@ -281,7 +290,11 @@ def ls(
         except RunNotFound as exc:  # a filter that matches nothing is a usage mistake here
             raise UsageError(str(exc)) from None
         found = board.build(runs, runs_dir, baseline_error, gap)
-        found = board.sort(board.select(found, where or [], status or [], sweep_id), sort, asc)
+        found = board.pareto(board.select(found, where or [], status or [], sweep_id))
+        if pareto:
+            found = board.front(found)
+        if sort or not pareto:  # the front comes in rank order already
+            found = board.sort(found, sort, asc)
         if top:
             found = board.top(found, top)
         found = board.objectives(found, sort)

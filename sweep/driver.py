@@ -271,6 +271,7 @@ class Driver:
             goal=self.spec.goal, flags_file=str(self.spec.path), launcher=self.launcher.name,
             threads=self.threads, params=ask.params, host=rundir.host(), sweep_pid=os.getpid(),
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
+            **rundir.objectives_info(self.spec.objectives, self.spec.constraints),
         )
         env: dict[str, str] = {}
         argv: list[str] = []
@@ -363,7 +364,8 @@ class Driver:
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
         problems = writer.end(running.trial.path, info, outcome.metrics, running.trial.flags)
         try:
-            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics))
+            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics),
+                       metrics=outcome.metrics)
         except StorageError as exc:  # the run directory has the result; say the study lacks it
             if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
                 raise exc.__context__ from None

@@ -134,8 +134,10 @@ class Rules:
 
     @classmethod
     def from_spec(cls, spec: Any) -> Rules:
-        """The rules of a ``SweepSpec``: its ``metric``, ``metrics`` regexes and flag names."""
-        return cls(spec.metric, spec.metrics, [f.name for f in spec.flags])
+        """The rules of a ``SweepSpec``: its objectives and the metrics its constraints name
+        (read whatever their names), ``metrics`` regexes and flag names."""
+        named = [m for m, _ in spec.targets()] + [c.metric for c in spec.constraints]
+        return cls(tuple(dict.fromkeys(named)), spec.metrics, [f.name for f in spec.flags])
 
     def __repr__(self) -> str:
         return (f"Rules(objectives={self.objectives!r}, regexes={[n for n, _ in self.regexes]!r}, "

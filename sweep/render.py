@@ -352,9 +352,12 @@ def print_compare(view: CompareView, out: TextIO | None = None) -> None:
 class SweepView:
     """Follows a sweep's events: a live bar on a terminal, one line per trial otherwise."""
 
-    def __init__(self, metric: str, goal: str, goal_given: bool = True) -> None:
+    def __init__(self, metric: str, goal: str, goal_given: bool = True,
+                 objectives: tuple[tuple[str, str], ...] = (), constraints: tuple[Any, ...] = ()) -> None:
         self.metric = metric
         self.goal = goal
+        self.objectives = objectives  # several: all of them, the first being metric, goal
+        self.constraints = constraints
         self.goal_note = "from the flags file" if goal_given else "inferred from the name; set goal: to change"
         self.err = stderr_console()
         self.live = not plain()
@@ -391,7 +394,10 @@ class SweepView:
     def _open(self) -> None:
         # The goal before the first trial ends: an inferred one that is wrong shows at once.
         trials = f"{self.total} trial" + ("" if self.total == 1 else "s")
-        self.err.print(f"sweep {self.sweep}: {trials}; objective {self.metric}, {self.goal} ({self.goal_note})",
+        aims = "; ".join(f"{m}, {g}" for m, g in self.objectives or ((self.metric, self.goal),))
+        what = "objectives" if len(self.objectives) > 1 else "objective"
+        within = f"; subject to {', '.join(map(str, self.constraints))}" if self.constraints else ""
+        self.err.print(f"sweep {self.sweep}: {trials}; {what} {aims} ({self.goal_note}){within}",
                        markup=False, highlight=False)
         if not self.live:
             return

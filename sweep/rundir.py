@@ -21,11 +21,12 @@ import shutil
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from sweep import objectives
 from sweep.errors import RunNotFound
 
 FORMAT = 1
@@ -295,12 +296,26 @@ class RunInfo:
     workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
+    # Several objectives: [[metric, goal], ...] (metric and goal above are the first);
+    # constraints: their text, "latency_ms < 20". Absent from run.json when unused.
+    objectives: list[list[str]] | None = _field(list)
+    constraints: list[str] | None = _field(list)
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        if out["resumed"] is None:
-            del out["resumed"]
+        for key in OPTIONAL_KEYS:
+            if out[key] is None:
+                del out[key]
         return out
+
+
+OPTIONAL_KEYS = ("resumed", "objectives", "constraints")  # written only when they say something
+
+
+def objectives_info(objectives: Sequence[tuple[str, str]], constraints: Sequence[Any]) -> dict[str, Any]:
+    """RunInfo's fields for a sweep's several objectives and its constraints."""
+    return {"objectives": [list(pair) for pair in objectives] or None,
+            "constraints": [str(c) for c in constraints] or None}
 
 
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -676,14 +691,24 @@ def _newest(where: str, runs: list[Run], back: int) -> Run:
 
 def best_of(runs: list[Run], what: str) -> Run:
     """The best completed run of ``runs`` (one sweep's, or one study's: ``what`` names it) by
-    the metric and goal its runs recorded."""
+    the metric and goal its runs recorded. A run meeting the sweep's constraints beats one
+    breaking them; with several objectives, ties on the first are broken by the next ones, so
+    the run picked is always on the Pareto front."""
     metric = next((r.info.get("metric") for r in runs if r.info.get("metric")), None)
     scored = [r for r in runs if r.status == "completed" and metric and math.isfinite(r.metrics.get(metric, math.nan))]
     if not scored:
         raise RunNotFound(f"no best run: {what} has no completed run with a value of "
                           f"{metric or 'its metric'}")
-    sign = -1.0 if scored[0].info.get("goal") == "minimize" else 1.0
-    return max(scored, key=lambda r: sign * r.metrics[str(metric)])
+    info = scored[0].info
+    targets = info.get("objectives") or [[metric, info.get("goal")]]
+    rules = [objectives.parse_constraint(text) for text in info.get("constraints") or ()]
+
+    def key(r: Run) -> tuple[bool, list[float]]:
+        values = [(m, r.metrics.get(m, math.nan), goal) for m, goal in targets]
+        signed = [(-v if goal == "minimize" else v) if math.isfinite(v) else -math.inf for _, v, goal in values]
+        return objectives.broken(rules, r.metrics) is None, signed
+
+    return max(scored, key=key)
 
 
 def _named(ref: str, runs: list[Run]) -> list[Run]:

@@ -9,14 +9,17 @@ to ``SAMPLERS``. A pruner: ``def _mine(p: spec.Pruner) -> BasePruner`` in ``PRUN
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
+    from optuna.trial import FrozenTrial
 
     from sweep.spec import Pruner, SweepSpec
 
@@ -66,7 +69,19 @@ def _random(spec: SweepSpec, seed: int | None) -> BaseSampler:
 def _tpe(spec: SweepSpec, seed: int | None) -> BaseSampler:
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    with _experimental_ok():
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True, constraints_func=constraints_func(spec))
+
+
+def _nsga2(spec: SweepSpec, seed: int | None) -> BaseSampler:
+    import optuna
+
+    # Optuna's population of 50 would leave a sweep of a few dozen trials all random: a
+    # generation is a quarter of the sweep, between 8 and 50 trials.
+    size = min(50, max(8, spec.trials // 4))
+    with _experimental_ok():
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=size,
+                                             constraints_func=constraints_func(spec))
 
 
 def _qmc(spec: SweepSpec, seed: int | None) -> BaseSampler:
@@ -77,8 +92,37 @@ def _qmc(spec: SweepSpec, seed: int | None) -> BaseSampler:
 
 
 SAMPLERS: dict[str, Callable[[SweepSpec, int | None], BaseSampler]] = {
-    "random": _random, "grid": _grid, "tpe": _tpe, "qmc": _qmc,
+    "random": _random, "grid": _grid, "tpe": _tpe, "qmc": _qmc, "nsga2": _nsga2,
 }
+
+# The trial user attribute that holds a trial's constraint values (Optuna's convention: <= 0
+# is met), set before the trial is told, read by the samplers' constraints_func.
+CONSTRAINTS_ATTR = "constraints"
+
+
+def constraints_func(spec: SweepSpec) -> Callable[[FrozenTrial], Sequence[float]] | None:
+    """What TPE and NSGA-II call on each ended trial: its constraint values. A trial told
+    without them (pruned before it reported them) counts as breaking every one."""
+    count = len(spec.constraints)
+    if not count:
+        return None
+
+    def values(trial: FrozenTrial) -> Sequence[float]:
+        found = trial.user_attrs.get(CONSTRAINTS_ATTR)
+        return [float(v) for v in found] if isinstance(found, list) and len(found) == count else [1.0] * count
+
+    return values
+
+
+@contextlib.contextmanager
+def _experimental_ok() -> Iterator[None]:
+    """constraints_func is marked experimental in Optuna: a sweep prints its own progress,
+    not that warning."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def _no_pruner(p: Pruner) -> BasePruner:

@@ -31,6 +31,7 @@ from optuna.distributions import (
 
 from sweep import samplers
 from sweep.errors import StorageError
+from sweep.objectives import excesses
 
 if TYPE_CHECKING:
     from sweep.rundir import Run, Store
@@ -148,6 +149,20 @@ def _direction(goal: str) -> Literal["minimize", "maximize"]:
     return "minimize" if goal == "minimize" else "maximize"
 
 
+def directions(spec: SweepSpec) -> list[Literal["minimize", "maximize"]]:
+    """The study's direction per objective: one for a single objective."""
+    return [_direction(goal) for _, goal in spec.targets()]
+
+
+def values(spec: SweepSpec, value: float | None, metrics: dict[str, float] | None) -> float | list[float] | None:
+    """What a completed trial tells the study: its objective's value, or with several
+    objectives each one's value from its metrics, in order."""
+    if not spec.objectives:
+        return value
+    metrics = metrics or {}
+    return [metrics[name] for name, _ in spec.objectives]
+
+
 @dataclass
 class Ask:
     """One asked trial: its number, its flags, and what the study needs to hear back."""
@@ -193,7 +208,7 @@ class Search:
             return shared.join(spec, url, name, done)
         try:
             study = optuna.create_study(
-                storage=storage(url, state_dir, sweep_id), study_name=name, direction=_direction(spec.goal),
+                storage=storage(url, state_dir, sweep_id), study_name=name, directions=directions(spec),
                 sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
             )
         except ValueError as exc:
@@ -274,15 +289,19 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
-    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
+    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None,
+             metrics: dict[str, float] | None = None) -> None:
         """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
-        shows beside it). Raises StorageError when the storage cannot take it: the run
-        directory keeps the result, and the caller reports the failure."""
+        shows beside it). ``metrics``: the trial's final metrics, for the values of several
+        objectives and of the constraints. Raises StorageError when the storage cannot take
+        it: the run directory keeps the result, and the caller reports the failure."""
         try:
             for key, attr in (attrs or {}).items():
                 ask.handle.set_user_attr(key, attr)
+            if self.spec.constraints and metrics is not None:
+                ask.handle.set_user_attr(samplers.CONSTRAINTS_ATTR, excesses(self.spec.constraints, metrics))
             if status == "completed":
-                self.study.tell(ask.handle, value)
+                self.study.tell(ask.handle, values(self.spec, value, metrics))
             elif status == "pruned":
                 self.study.tell(ask.handle, state=_STATE.PRUNED)
             else:
@@ -345,7 +364,10 @@ class Search:
         try:
             value = run.metrics.get(self.spec.metric) if run is not None else None
             if run is not None and run.status == "completed" and value is not None and math.isfinite(value):
-                self.study.tell(t.number, value)
+                if self.spec.constraints:
+                    self.study._storage.set_trial_user_attr(
+                        t._trial_id, samplers.CONSTRAINTS_ATTR, excesses(self.spec.constraints, run.metrics))
+                self.study.tell(t.number, values(self.spec, value, run.metrics))
             elif run is not None and run.status == "pruned":
                 self.study.tell(t.number, state=_STATE.PRUNED)
             elif run is not None and run.status == "failed":
@@ -375,7 +397,7 @@ def _interrupted(t: optuna.trial.FrozenTrial, run: Run | None = None) -> bool:
 
 def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
-    study = optuna.create_study(direction=_direction(spec.goal), sampler=samplers.sampler(spec))
+    study = optuna.create_study(directions=directions(spec), sampler=samplers.sampler(spec))
     search = Search(spec, study)
     out = []
     for _ in range(samplers.target(spec, n)):
@@ -384,7 +406,7 @@ def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
             break
         out.append(ask.flags)
         try:
-            study.tell(ask.handle, 0.0)
+            study.tell(ask.handle, [0.0] * len(spec.targets()))
         except RuntimeError:  # the grid sampler stops the study after its last point
             pass
     return out

@@ -33,7 +33,7 @@ from optuna.distributions import BaseDistribution, distribution_to_json, json_to
 from sweep import board, rundir, samplers, urls
 from sweep.diagnosis import DEFAULT_GAP
 from sweep.errors import StorageError, UsageError
-from sweep.search import INTERRUPTED, RERUN_ATTR, STATUS_ATTR, Ask, Owed, Search, _direction, fixed_values, space
+from sweep.search import INTERRUPTED, RERUN_ATTR, STATUS_ATTR, Ask, Owed, Search, directions, fixed_values, space
 
 if TYPE_CHECKING:
     from sweep.spec import SweepSpec
@@ -216,7 +216,7 @@ def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
         storage, lock = _open_storage(url)
         with lock.held(f"study:{name}"):
             study = optuna.create_study(
-                storage=storage, study_name=name, direction=_direction(spec.goal),
+                storage=storage, study_name=name, directions=directions(spec),
                 sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
             )
             ours, theirs = fingerprint(spec, total), study.user_attrs.get(SPACE_ATTR)
@@ -341,10 +341,11 @@ class SharedSearch(Search):
         self._beat(ask.handle._trial_id)
         return ask
 
-    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
+    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None,
+             metrics: dict[str, float] | None = None) -> None:
         self._running.pop(ask.number, None)
         try:
-            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value, attrs))
+            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value, attrs, metrics))
         except StorageError as exc:
             if "finished" in str(exc) or "already" in str(exc):  # a retry after a commit that made it
                 return

@@ -19,6 +19,7 @@ import yaml
 
 from sweep import command, launch, samplers, workdir
 from sweep.errors import SpecError
+from sweep.objectives import Constraint, parse_constraint
 from sweep.parse import name_words
 
 # The names come from the tables that build them: a new sampler is one entry there.
@@ -30,7 +31,7 @@ MAX_BYTES = 1 << 20
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
-    "description", "command", "workdir",
+    "description", "command", "workdir", "constraints",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -115,10 +116,18 @@ class SweepSpec:
     description: str | None = None
     command: tuple[str, ...] | None = None  # the command line's words, macros unfilled (sweep.command)
     workdir: str = "isolated"  # or "inplace": run in the folder itself (sweep.workdir)
+    # Several objectives: every (metric, goal) in order, the first also as metric/goal above;
+    # empty for one objective. Constraints: what a feasible run's metrics meet.
+    objectives: tuple[tuple[str, str], ...] = ()
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """Every objective as (metric, goal), the first first: one for a single objective."""
+        return self.objectives or ((self.metric, self.goal),)
 
     def flag(self, name: str) -> Flag:
         for f in self.flags:
@@ -327,13 +336,7 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["sampler"] = c.choice("sampler", data["sampler"], SAMPLERS)
     if "seed" in data and data["seed"] is not None:
         kw["seed"] = c.integer("seed", data["seed"], low=0, high=MAX_SEED)
-    if "metric" in data:
-        kw["metric"] = c.name("metric", data["metric"])
-    if "goal" in data:
-        kw["goal"] = c.choice("goal", data["goal"], GOALS)
-        kw["goal_given"] = True
-    else:
-        kw["goal"] = infer_goal(kw.get("metric", SweepSpec.metric))
+    kw.update(c.objectives(data))
     if "jobs" in data:
         kw["jobs"] = c.jobs("jobs", data["jobs"])
     if "timeout" in data and data["timeout"] is not None:
@@ -357,9 +360,16 @@ def parse(data: Any, path: Path) -> SweepSpec:
         if not isinstance(data["description"], str):
             raise c.error("description", "must be text")
         kw["description"] = data["description"]
+    if "constraints" in data:
+        kw["constraints"] = c.constraints(data["constraints"])
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
+    if spec.objectives:
+        for key, pruner in (("pruner", spec.pruner), ("smoke.pruner", spec.smoke.get("pruner"))):
+            if pruner is not None and pruner.name != "none":
+                raise c.error(key, f"pruning needs one objective; this sweep has {len(spec.objectives)} "
+                              f"({', '.join(m for m, _ in spec.objectives)}): remove the pruner")
     problem = samplers.grid_problem(spec)
     if problem:
         raise c.error("sampler", problem)
@@ -372,12 +382,13 @@ def parse(data: Any, path: Path) -> SweepSpec:
 LOWER_IS_BETTER = frozenset("""
     loss losses error errors err perplexity ppl mse rmse mae mape smape msle rmsle nll wer cer
     ter bpc bpd time runtime latency duration cost regret fid kl kld lpips ms sec secs seconds
+    params parameters flops macs
 """.split())
 QUALIFIERS = frozenset("""
     avg average mean median total sum final best last min max ema smooth smoothed running rate
     ratio pct percent frac fraction count per token tokens sample samples step steps epoch
     batch iter item s ms us ns sec secs seconds minutes h hours train training val valid
-    validation eval test dev all overall norm normalized raw value
+    validation eval test dev all overall norm normalized raw value m k
 """.split())
 
 
@@ -633,6 +644,56 @@ class _Checker:
         if not isinstance(value, str) or not NAME_RE.match(value):
             raise self.error(key, f"must be a metric name (letters, digits, _), got {value!r}")
         return value
+
+    def objectives(self, data: dict) -> dict[str, Any]:
+        """``metric:`` and ``goal:``: one name and goal, or a list of each for several
+        objectives (a goal left out is inferred per metric)."""
+        raw_metric = data.get("metric", SweepSpec.metric)
+        raw_goal = data.get("goal")
+        if not isinstance(raw_metric, list):
+            if isinstance(raw_goal, list):
+                raise self.error("goal", "a list of goals needs a list of metrics, one goal each")
+            metric = self.name("metric", raw_metric)
+            goal = self.choice("goal", raw_goal, GOALS) if "goal" in data else infer_goal(metric)
+            return {"metric": metric, "goal": goal, "goal_given": "goal" in data}
+        if not raw_metric:
+            raise self.error("metric", "an empty list: name at least one metric")
+        names = [self.name(f"metric[{i}]", m) for i, m in enumerate(raw_metric)]
+        twice = next((m for i, m in enumerate(names) if m in names[:i]), None)
+        if twice:
+            raise self.error("metric", f"{twice!r} is listed twice")
+        if "goal" not in data:
+            goals = [infer_goal(m) for m in names]
+        elif not isinstance(raw_goal, list) or len(raw_goal) != len(names):
+            got = f"{len(raw_goal)} goals" if isinstance(raw_goal, list) else repr(raw_goal)
+            raise self.error("goal", f"give one goal per metric: a list of {len(names)}, "
+                             f"each maximize or minimize; got {got}")
+        else:
+            goals = [self.choice(f"goal[{i}]", g, GOALS) for i, g in enumerate(raw_goal)]
+        out: dict[str, Any] = {"metric": names[0], "goal": goals[0], "goal_given": "goal" in data}
+        if len(names) > 1:
+            out["objectives"] = tuple(zip(names, goals, strict=True))
+        return out
+
+    def constraints(self, raw: Any) -> tuple[Constraint, ...]:
+        example = "a list such as ['params_m <= 5', 'latency_ms < 20']"
+        if not isinstance(raw, list):
+            raise self.error("constraints", f"must be {example}; got {_kind(raw)}")
+        if not raw:
+            raise self.error("constraints", f"an empty list: give {example}, or leave the key out")
+        out: list[Constraint] = []
+        for i, text in enumerate(raw):
+            key = f"constraints[{i}]"
+            if not isinstance(text, str):
+                raise self.error(key, f"must be text such as 'latency_ms < 20', got {_kind(text)}")
+            try:
+                found = parse_constraint(text)
+            except ValueError as exc:
+                raise self.error(key, str(exc)) from None
+            if found in out:
+                raise self.error(key, f"{found} is listed twice")
+            out.append(found)
+        return tuple(out)
 
     def jobs(self, key: str, value: Any) -> int | str:
         if value == "auto":

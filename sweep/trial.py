@@ -142,10 +142,13 @@ class Watch:
     timeout: float | None = None
     max_output: int = MAX_OUTPUT
     grace: float = GRACE_S
+    also: tuple[str, ...] = ()  # the other objectives and the constraints' metrics: reported too
 
     @classmethod
     def of(cls, spec: SweepSpec, max_output: int | None = None) -> Watch:
-        return cls(spec.metric, Rules.from_spec(spec), spec.timeout, max_output or MAX_OUTPUT)
+        also = [m for m, _ in spec.targets()[1:]] + [c.metric for c in spec.constraints]
+        return cls(spec.metric, Rules.from_spec(spec), spec.timeout, max_output or MAX_OUTPUT,
+                   also=tuple(m for m in dict.fromkeys(also) if m != spec.metric))
 
 
 @dataclass
@@ -287,6 +290,8 @@ class Trial:
         value = metrics.get(self.watch.metric)
         tail = rundir.tail_text(self.path / rundir.OUTPUT_FILE)
         status, reason = ("failed", self.proc.error) if self.proc.error else self.verdict(code, value, tail)
+        if status == "completed":
+            status, reason = self.unreported(metrics)
         error = tail if status == "failed" else None
         hint = switch_hint(error, self.flags)
         if hint:
@@ -315,6 +320,17 @@ class Trial:
             return "failed", f"reported no {metric} (print '{metric}: VALUE' or call sweep.log)"
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
+        return "completed", None
+
+    def unreported(self, metrics: dict[str, float]) -> tuple[str, str | None]:
+        """A completed trial's verdict on the other metrics the sweep needs: each objective
+        and each constraint's metric must be reported, and finite."""
+        for name in self.watch.also:
+            value = metrics.get(name)
+            if value is None:
+                return "failed", f"reported no {name} (print '{name}: VALUE' or call sweep.log)"
+            if not math.isfinite(value):
+                return "failed", f"{name} is {value} (diverged?)"
         return "completed", None
 
 
