@@ -364,8 +364,7 @@ class Driver:
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
         problems = writer.end(running.trial.path, info, outcome.metrics, running.trial.flags)
         try:
-            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics),
-                       metrics=outcome.metrics)
+            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics))
         except StorageError as exc:  # the run directory has the result; say the study lacks it
             if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
                 raise exc.__context__ from None

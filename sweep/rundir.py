@@ -297,19 +297,15 @@ class RunInfo:
     resumed: bool | None = None
     format: int = FORMAT
     # Several objectives: [[metric, goal], ...] (metric and goal above are the first);
-    # constraints: their text, "latency_ms < 20". Absent from run.json when unused.
+    # constraints: their text, "latency_ms < 20". Null when the sweep has none.
     objectives: list[list[str]] | None = _field(list)
     constraints: list[str] | None = _field(list)
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        for key in OPTIONAL_KEYS:
-            if out[key] is None:
-                del out[key]
+        if out["resumed"] is None:
+            del out["resumed"]
         return out
-
-
-OPTIONAL_KEYS = ("resumed", "objectives", "constraints")  # written only when they say something
 
 
 def objectives_info(objectives: Sequence[tuple[str, str]], constraints: Sequence[Any]) -> dict[str, Any]:

@@ -101,10 +101,14 @@ CONSTRAINTS_ATTR = "constraints"
 
 
 def constraints_func(spec: SweepSpec) -> Callable[[FrozenTrial], Sequence[float]] | None:
-    """What TPE and NSGA-II call on each ended trial: its constraint values. A trial told
-    without them (pruned before it reported them) counts as breaking every one."""
+    """For Optuna 4 only: what TPE and NSGA-II call on each ended trial, its constraint
+    values. Optuna 5 reads the values ``search`` stores on the trial itself (the
+    ``constraints:NAME`` system attributes of ``Trial.set_constraint``) and deprecates this.
+    A trial told without them (pruned before it reported them) breaks every one."""
+    import optuna
+
     count = len(spec.constraints)
-    if not count:
+    if not count or hasattr(optuna.trial.Trial, "set_constraint"):
         return None
 
     def values(trial: FrozenTrial) -> Sequence[float]:
@@ -116,7 +120,7 @@ def constraints_func(spec: SweepSpec) -> Callable[[FrozenTrial], Sequence[float]
 
 @contextlib.contextmanager
 def _experimental_ok() -> Iterator[None]:
-    """constraints_func is marked experimental in Optuna: a sweep prints its own progress,
+    """constraints_func is marked experimental in Optuna 4: a sweep prints its own progress,
     not that warning."""
     import optuna
 

@@ -289,17 +289,16 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
-    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None,
-             metrics: dict[str, float] | None = None) -> None:
+    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
-        shows beside it). ``metrics``: the trial's final metrics, for the values of several
-        objectives and of the constraints. Raises StorageError when the storage cannot take
-        it: the run directory keeps the result, and the caller reports the failure."""
+        shows beside it; its ``metrics`` give several objectives' values and the constraints').
+        Raises StorageError when the storage cannot take it: the run directory keeps the
+        result, and the caller reports the failure."""
+        metrics = {k: v for k, v in ((attrs or {}).get("metrics") or {}).items() if isinstance(v, (int, float))}
         try:
             for key, attr in (attrs or {}).items():
                 ask.handle.set_user_attr(key, attr)
-            if self.spec.constraints and metrics is not None:
-                ask.handle.set_user_attr(samplers.CONSTRAINTS_ATTR, excesses(self.spec.constraints, metrics))
+            self._constrain(ask.handle._trial_id, metrics)
             if status == "completed":
                 self.study.tell(ask.handle, values(self.spec, value, metrics))
             elif status == "pruned":
@@ -317,6 +316,19 @@ class Search:
         except Exception as exc:
             raise StorageError(f"could not record trial {ask.number} in the study: "
                                f"{type(exc).__name__}: {exc}") from None
+
+    def _constrain(self, trial_id: int, metrics: dict[str, float]) -> None:
+        """Store a trial's constraint values before it is told (Optuna's convention: <= 0 is
+        met): as the user attribute ``constraints`` (a list, for optuna-dashboard and Optuna
+        4's constraints_func) and as the ``constraints:<text>`` system attributes
+        ``Trial.set_constraint`` writes, which Optuna 5's TPE and NSGA-II read."""
+        if not self.spec.constraints:
+            return
+        storage = self.study._storage
+        found = excesses(self.spec.constraints, metrics)
+        storage.set_trial_user_attr(trial_id, samplers.CONSTRAINTS_ATTR, found)
+        for rule, value in zip(self.spec.constraints, found, strict=True):
+            storage.set_trial_system_attr(trial_id, f"{samplers.CONSTRAINTS_ATTR}:{rule}", value)
 
     def resume(self, runs: list[Run]) -> Owed:
         """Settle what a dead driver left in the study and queue again what it owes. The
@@ -364,9 +376,7 @@ class Search:
         try:
             value = run.metrics.get(self.spec.metric) if run is not None else None
             if run is not None and run.status == "completed" and value is not None and math.isfinite(value):
-                if self.spec.constraints:
-                    self.study._storage.set_trial_user_attr(
-                        t._trial_id, samplers.CONSTRAINTS_ATTR, excesses(self.spec.constraints, run.metrics))
+                self._constrain(t._trial_id, run.metrics)
                 self.study.tell(t.number, values(self.spec, value, run.metrics))
             elif run is not None and run.status == "pruned":
                 self.study.tell(t.number, state=_STATE.PRUNED)

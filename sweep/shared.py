@@ -341,11 +341,10 @@ class SharedSearch(Search):
         self._beat(ask.handle._trial_id)
         return ask
 
-    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None,
-             metrics: dict[str, float] | None = None) -> None:
+    def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         self._running.pop(ask.number, None)
         try:
-            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value, attrs, metrics))
+            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value, attrs))
         except StorageError as exc:
             if "finished" in str(exc) or "already" in str(exc):  # a retry after a commit that made it
                 return

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from sweep import command, launch, samplers, workdir
+from sweep import command, launch, samplers, words, workdir
 from sweep.errors import SpecError
 from sweep.objectives import Constraint, parse_constraint
 from sweep.parse import name_words
@@ -665,7 +665,7 @@ class _Checker:
         if "goal" not in data:
             goals = [infer_goal(m) for m in names]
         elif not isinstance(raw_goal, list) or len(raw_goal) != len(names):
-            got = f"{len(raw_goal)} goals" if isinstance(raw_goal, list) else repr(raw_goal)
+            got = words.count(len(raw_goal), "goal") if isinstance(raw_goal, list) else repr(raw_goal)
             raise self.error("goal", f"give one goal per metric: a list of {len(names)}, "
                              f"each maximize or minimize; got {got}")
         else:
