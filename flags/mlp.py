@@ -10,7 +10,8 @@ training set, which is what regularisation sweeps need). The data are split into
 train/dev/test and standardised with the training statistics. The cost is
 cross-entropy + L1 + L2 penalties (``sweep.nn``); every epoch logs train and dev
 loss and accuracy, measured in eval mode (no dropout) on the whole set; the end
-logs ``test_accuracy``. With ``--patience=N`` training stops after N epochs without
+logs ``test_accuracy`` and ``params_k``, the model's size in thousands of parameters
+(``flags/size.yaml`` trades one against the other). With ``--patience=N`` training stops after N epochs without
 a better dev accuracy, the best weights come back and their metrics are logged
 again, so the final values are the best epoch's.
 """
@@ -97,6 +98,7 @@ def main() -> None:
     # (circles, spirals) would hide most of the example, not regularise.
     rates = [0.0] + [float(f.dropout)] * int(f.layers)
     model = snn.mlp(sizes, activation=f.activation, dropout=rates, init=f.init)
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     opt = snn.optimizer(f.optimizer, model.parameters(), lr=f.lr, weight_decay=f.weight_decay)
     sched = snn.scheduler(f.decay_kind, opt, f.decay)
     stopper = snn.EarlyStopping(f.patience, goal="maximize") if f.patience > 0 else None
@@ -134,7 +136,7 @@ def main() -> None:
         sweep.log(step=stopper.best_epoch, train_loss=train_loss, train_accuracy=train_acc,
                   eval_loss=eval_loss, eval_accuracy=eval_acc)
     _, test_acc = evaluate(model, X_test, y_test)
-    sweep.log(test_accuracy=test_acc)
+    sweep.log(test_accuracy=test_acc, params_k=params / 1000)
 
 
 if __name__ == "__main__":

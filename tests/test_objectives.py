@@ -20,7 +20,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from sweep import objectives, rundir, samplers, spec
 from sweep.errors import SpecError
-from tests.helpers import SCRIPTS, info, ls_json, one_error_line, project, run_dirs, sweep_cli
+from tests.helpers import REPO, SCRIPTS, info, ls_json, one_error_line, project, run_dirs, sweep_cli
 
 TRADEOFF = SCRIPTS / "objectives" / "tradeoff.py"
 GRID = {"width": [16, 64, 256], "depth": [1, 2], "epochs": 1}
@@ -191,3 +191,21 @@ def test_nsga2_runs_a_constrained_two_objective_sweep(tmp_path):
     assert all(r["infeasible"] for r in rows if r["latency_ms"] >= 30)
     assert type(samplers.sampler(spec.load(flags_file))).__name__ == "NSGAIISampler"
     assert all(set(t.constraints) == {"latency_ms < 30"} for t in study_of(tmp_path / "runs").trials)
+
+
+def test_the_size_example_trades_accuracy_against_parameters(tmp_path):
+    """flags/size.yaml on flags/mlp.py, as README shows it: two objectives, a constraint, and
+    mlp.py logging its size. A --smoke run (2 one-epoch trials) keeps it short."""
+    example = REPO / "flags" / "size.yaml"
+    s = spec.load(example)
+    assert s.objectives == (("eval_accuracy", "maximize"), ("params_k", "minimize"))
+    assert [str(c) for c in s.constraints] == ["params_k <= 20"] and s.sampler == "nsga2"
+    result = sweep_cli("run", example, "--smoke", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    rows = ls_json(tmp_path / "runs")
+    for row in rows:
+        hidden, layers = row["flag_hidden"], row["flag_layers"]
+        size = 2 * hidden + hidden + (layers - 1) * (hidden * hidden + hidden) + hidden * 2 + 2
+        assert row["params_k"] == size / 1000
+        assert (row["infeasible"] is None) == (size <= 20_000)
+    assert {r["pareto"] for r in rows if r["infeasible"] is None} & {1}
