@@ -173,6 +173,8 @@ def pareto(board: Board) -> Board:
     several objectives or constraints (else the board as it is). Ranks are over the rows
     given, among the completed, feasible runs with the same objectives: filter first, then
     rank. A run breaking a constraint gets no rank and says which one it broke."""
+    if not any(r.get("_constraints") or len(r.get("_objectives") or ()) > 1 for r in board.rows):
+        return board  # the usual board: no copy (ls reads thousands of runs)
     rows = [dict(r) for r in board.rows]
     marked = False
     for row in rows:

@@ -8,6 +8,7 @@ Optuna follows Optuna's convention: at most 0 when the run meets it, above 0 whe
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -78,9 +79,12 @@ def excesses(constraints: Sequence[Constraint], metrics: Mapping[str, float]) ->
 
 def pareto_ranks(points: Sequence[Sequence[float]]) -> list[int]:
     """Non-dominated sorting of points to minimize in every coordinate: rank 1 is the Pareto
-    front, rank 2 the front once rank 1 is taken away, and so on. Points sorted
-    lexicographically are dominated only by points before them, so each rank is one more
-    than the highest rank of the points that dominate it: one pass, O(n^2) comparisons."""
+    front, rank 2 the front once rank 1 is taken away, and so on. Two objectives (the usual
+    case, and ``ls`` over thousands of runs) take O(n log n); more take O(n^2)."""
+    if points and len(points[0]) == 2:
+        return _ranks_2d(points)
+    # Points sorted lexicographically are dominated only by points before them, so each
+    # rank is one more than the highest rank of the points that dominate it.
     order = sorted(range(len(points)), key=lambda i: tuple(points[i]))
     ranks = [0] * len(points)
     done: list[int] = []
@@ -92,6 +96,30 @@ def pareto_ranks(points: Sequence[Sequence[float]]) -> list[int]:
                 rank = ranks[j] + 1
         ranks[i] = rank
         done.append(i)
+    return ranks
+
+
+def _ranks_2d(points: Sequence[Sequence[float]]) -> list[int]:
+    """In order of (first, second): a point is dominated by an earlier one exactly when that
+    one's second coordinate is no larger (unless the two are equal). Each front keeps the
+    smallest second coordinate it has; those grow from front to front, so a point joins the
+    first front whose smallest is above its own: a binary search."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    ranks = [0] * len(points)
+    lowest: list[float] = []  # per front, the smallest second coordinate so far
+    previous: int | None = None
+    for i in order:
+        first, second = points[i][0], points[i][1]
+        if previous is not None and (points[previous][0], points[previous][1]) == (first, second):
+            ranks[i] = ranks[previous]  # an equal point does not dominate: same front
+            continue
+        front = bisect.bisect_right(lowest, second)
+        if front == len(lowest):
+            lowest.append(second)
+        else:
+            lowest[front] = second
+        ranks[i] = front + 1
+        previous = i
     return ranks
 
 

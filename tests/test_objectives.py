@@ -11,6 +11,7 @@ exactly the depth-1 runs, and each depth-2 run is dominated by the depth-1 run o
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import optuna
@@ -52,6 +53,28 @@ def test_pareto_ranks_peel_one_front_after_another():
     assert objectives.pareto_ranks(points) == [2, 1, 3, 1, 1, 2, 1, 4]
     assert objectives.pareto_ranks([]) == []
     assert objectives.pareto_ranks([(1.0, 1.0, 1.0), (0.0, 2.0, 1.0), (1.0, 1.0, 2.0)]) == [1, 1, 2]
+
+
+def _peeled(points: list[tuple[int, ...]]) -> list[int]:
+    """Ranks the slow, obvious way: take away the non-dominated points, again and again."""
+    def dominates(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    ranks, left, rank = [0] * len(points), set(range(len(points))), 1
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left)}
+        for i in front:
+            ranks[i] = rank
+        left, rank = left - front, rank + 1
+    return ranks
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_pareto_ranks_match_peeling_fronts_with_ties_and_duplicates(dims):
+    rng = random.Random(dims)
+    for _ in range(400):
+        points = [tuple(rng.randint(0, 4) for _ in range(dims)) for _ in range(rng.randint(0, 20))]
+        assert objectives.pareto_ranks(points) == _peeled(points), points
 
 
 def test_a_constraint_is_parsed_and_gives_optuna_its_convention():
