@@ -361,7 +361,7 @@ def parse(data: Any, path: Path) -> SweepSpec:
             raise c.error("description", "must be text")
         kw["description"] = data["description"]
     if "constraints" in data:
-        kw["constraints"] = c.constraints(data["constraints"])
+        kw["constraints"] = c.constraints(data["constraints"], flags)
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
@@ -675,7 +675,7 @@ class _Checker:
             out["objectives"] = tuple(zip(names, goals, strict=True))
         return out
 
-    def constraints(self, raw: Any) -> tuple[Constraint, ...]:
+    def constraints(self, raw: Any, flags: tuple[Flag, ...]) -> tuple[Constraint, ...]:
         example = "a list such as ['params_m <= 5', 'latency_ms < 20']"
         if not isinstance(raw, list):
             raise self.error("constraints", f"must be {example}; got {_kind(raw)}")
@@ -692,6 +692,10 @@ class _Checker:
                 raise self.error(key, str(exc)) from None
             if found in out:
                 raise self.error(key, f"{found} is listed twice")
+            if any(f.name == found.metric for f in flags):
+                # Known before any trial runs: bound the flag's own range instead.
+                raise self.error(key, f"{found.metric} is a flag, not a metric the script reports; "
+                                 "a constraint bounds a result (narrow the flag's range to bound the flag)")
             out.append(found)
         return tuple(out)
 

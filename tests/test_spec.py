@@ -307,6 +307,7 @@ EXPECTED = {
     "constraint_is_code": "constraints[0]: cannot read '__import__(\"os\").system(\"true\") or latency_ms < 20'",
     "constraint_not_number": "constraints[0]: cannot read 'params_m <= five': 'five' is not a number",
     "constraint_not_text": "constraints[0]: must be text such as 'latency_ms < 20', got a mapping",
+    "constraint_on_a_flag": "constraints[0]: lr is a flag, not a metric the script reports",
     "constraint_twice": "constraints[1]: latency_ms < 20 is listed twice",
     "constraints_empty": "constraints: an empty list: give a list such as ['params_m <= 5', 'latency_ms < 20']",
     "constraints_not_list": "constraints: must be a list such as ['params_m <= 5', 'latency_ms < 20']; got text",
