@@ -19,7 +19,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from sweep import objectives, rundir, samplers, spec
+from sweep import objectives, rundir, samplers, search, spec
 from sweep.errors import SpecError
 from tests.helpers import REPO, SCRIPTS, info, ls_json, one_error_line, project, run_dirs, sweep_cli
 
@@ -113,6 +113,29 @@ def test_flags_file_with_several_objectives_and_constraints(write):
     spec.load(write("script: train.py\nflags: {lr: [0.1]}\nmetric: [val_loss]\npruner: median\n"))
     with pytest.raises(SpecError, match="pruner: pruning needs one objective"):
         spec.load(write("script: train.py\nflags: {lr: [0.1]}\nmetric: [a_acc, b_acc]\npruner: hyperband\n"))
+
+
+def test_the_study_plans_and_resumes_with_several_objectives_and_constraints(write):
+    """A dry run plans from a study with two directions; a resume settles a trial its dead
+    driver left running from the run's record: both values, and the constraint values."""
+    s = spec.load(write("""
+        script: train.py
+        flags: {width: {min: 8, max: 512, int: true}}
+        metric: [eval_accuracy, params_m]
+        constraints: ["params_m <= 0.1"]
+        sampler: nsga2
+        """))
+    assert len(search.plan(s, 3)) == 3
+    study = optuna.create_study(directions=search.directions(s))
+    ask = search.Search(s, study).ask()
+    assert ask is not None
+    run = rundir.Run(Path("r"), "r", "completed", {"trial": ask.number}, ask.flags,
+                     {"eval_accuracy": 0.9, "params_m": 0.25})
+    search.Search(s, study).resume([run])
+    (t,) = study.trials
+    assert t.values == [0.9, 0.25]
+    assert t.user_attrs["constraints"] == pytest.approx([0.15])
+    assert t.constraints == pytest.approx({"params_m <= 0.1": 0.15})
 
 
 # ---------------------------------------------------------------- real sweeps
