@@ -112,7 +112,7 @@ def _runs_page(runs_dir: Path, refs: list[str], everything: bool, out: Path, bas
     else:
         sweeps = list(dict.fromkeys(rundir.find_sweep_id(runs_dir, ref, runs) for ref in refs or ["last"]))
         chosen = [r for r in runs if r.sweep in sweeps]
-    full = board.build(chosen, runs_dir, baseline, gap)
+    full = board.pareto(board.build(chosen, runs_dir, baseline, gap))
     records = {r.id: r.flags_file for r in rundir.load_sweeps(runs_dir)}
     sections = [_section(s, [r for r in chosen if r.sweep == s], [r for r in full.rows if r["sweep"] == s],
                          records.get(s), baseline, gap, scorer) for s in sweeps]
@@ -162,6 +162,7 @@ def _is_here(run: rundir.Run) -> bool:
 def _page(title: str, source: str, full: board.Board, sections: list[Section],
           link: Callable[[dict[str, Any]], str], scorer: scoring.Scorer) -> Page:
     metric = sections[0].metric if len(sections) == 1 else None
+    metric = board.PARETO if board.PARETO in full.columns and metric else metric  # several objectives
     ordered = board.sort(full, metric if metric in full.columns else None)
     columns = board.used_columns(ordered.rows, ordered.columns)
     cells = [[_value(row.get(c)) for c in columns] for row in ordered.rows]

@@ -174,6 +174,10 @@ def test_two_objectives_rank_the_front_and_ls_pareto_shows_it(tmp_path):
         assert t.values == [row["eval_accuracy"], row["params_m"]]
     # best: the front's best by the first objective.
     assert rundir.resolve(runs, "best").flags == {"width": 256, "depth": 1, "epochs": 1}
+    # The report's leaderboard has the ranks too.
+    page = tmp_path / "report.html"
+    assert sweep_cli("report", "--runs-dir", runs, "-o", page).exit_code == 0
+    assert "<th>pareto</th>" in page.read_text()
 
 
 def test_ls_pareto_needs_a_sweep_with_several_objectives(tmp_path):
