@@ -201,6 +201,17 @@ def pareto(board: Board) -> Board:
     return dataclasses.replace(board, columns=columns[:at] + extra + columns[at:], rows=rows)
 
 
+def ranking_filters(where: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``--where`` conditions split into those to apply before ranking and those naming the
+    ranking's own columns (``pareto<=2``), applied after it."""
+    before: list[str] = []
+    after: list[str] = []
+    for expr in where:
+        match = WHERE_RE.match(expr)
+        (after if match and match.group(1) in (PARETO, INFEASIBLE) else before).append(expr)
+    return before, after
+
+
 def front(board: Board) -> Board:
     """``ls --pareto``: the Pareto-optimal runs only (rank 1), best first."""
     found = pareto(board)

@@ -290,7 +290,8 @@ def ls(
         except RunNotFound as exc:  # a filter that matches nothing is a usage mistake here
             raise UsageError(str(exc)) from None
         found = board.build(runs, runs_dir, baseline_error, gap)
-        found = board.pareto(board.select(found, where or [], status or [], sweep_id))
+        early, late = board.ranking_filters(where or [])
+        found = board.select(board.pareto(board.select(found, early, status or [], sweep_id)), late)
         if pareto:
             found = board.front(found)
         if sort or not pareto:  # the front comes in rank order already

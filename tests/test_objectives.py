@@ -166,6 +166,9 @@ def test_two_objectives_rank_the_front_and_ls_pareto_shows_it(tmp_path):
     # Ranks are over the runs shown: without the widest runs, the rest is ranked alone.
     narrow = by_size(ls_json(runs, "--where", "flag_width<=64"))
     assert narrow[(64, 2)]["pareto"] == 2 and narrow[(16, 1)]["pareto"] == 1
+    # A condition on the rank itself filters after ranking.
+    second = ls_json(runs, "--where", "pareto>=2", "--where", "flag_width>=64")
+    assert sorted((r["flag_width"], r["pareto"]) for r in second) == [(64, 2), (256, 2)]
     # The study has two directions and each trial both values, in order.
     study = study_of(runs)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
