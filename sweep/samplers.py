@@ -14,6 +14,8 @@ import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sweep import conditions
+
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
@@ -43,7 +45,12 @@ def grid_order(spec: SweepSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
 
     values = grid_values(spec)
     names = sorted(values)
-    points = list(itertools.product(*(values[n] for n in names)))
+    points: list[tuple[Any, ...]]
+    if conditions.conditional(spec.flags):  # only the points that can occur; None: left out
+        points = [tuple(p.get(n) for n in names)
+                  for p in conditions.points(spec.flags, lambda f: f.grid_values() or [])]
+    else:
+        points = list(itertools.product(*(values[n] for n in names)))
     np.random.RandomState(spec.seed or 0).shuffle(points)
     return names, points
 
