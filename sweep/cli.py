@@ -128,6 +128,8 @@ def run(
     max_output_mb: Annotated[float | None, typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB",
             metavar="MIB", help="Stop a trial that prints more than this many MiB (default 64).")] = None,
     columns: Columns = None,
+    warm_start: Annotated[list[str] | None, typer.Option("--warm-start", metavar="SWEEP",
+            help="Start the study from an earlier sweep's completed runs that fit this space. Repeatable.")] = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -137,7 +139,7 @@ def run(
             trials=trials, seed=seed, jobs=jobs, sampler=sampler, pruner=pruner, launcher=launcher,
             timeout=timeout, max_failures=max_failures, smoke=smoke, dry_run=dry_run, resume=resume,
             storage=storage, study=study, gpus=gpus, per_gpu=per_gpu, junit_xml=junit_xml,
-            max_output_mb=max_output_mb, set=set_ or [],
+            max_output_mb=max_output_mb, set=set_ or [], warm_start=warm_start or [],
         )
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
         runner.check(options)

@@ -237,6 +237,51 @@ class Search:
                 self._taken.add(held)
         return Ask(trial.number, trial_flags(self.spec, trial.params), dict(trial.params), trial)
 
+    def enqueue(self, points: tuple[dict[str, Any], ...]) -> int:
+        """Queue the flags file's ``enqueue:`` configurations, first in line; a flag a point
+        leaves unsaid is drawn as usual (in a grid: from the first free point that agrees).
+        Returns how many were queued."""
+        tags = {SWEEP_ATTR: self.sweep_id} if self.sweep_id and self.shared else {}
+        held: set[tuple[Any, ...]] = set()
+        queued = 0
+        for point in points:
+            given = {n: v for n, v in point.items() if n in self.space}
+            if self.grid is not None:
+                names, order = self.grid
+                full = next((p for p in order if p not in held and all(
+                    conditions.member(v, (given[n],)) for n, v in zip(names, p, strict=True) if n in given)), None)
+                if full is None:  # every grid point this one names is queued already
+                    continue
+                held.add(full)
+                given = _drawn(names, full)
+            self.study.enqueue_trial(given, user_attrs=tags)
+            queued += 1
+        return queued
+
+    def warm_start(self, runs: list[Run]) -> tuple[int, int]:
+        """Give the study the completed runs of earlier sweeps whose flags fit this space, as
+        finished trials: TPE learns from them, and no count of this sweep's trials includes
+        them. A run added before (a resumed sweep) is not added again. Returns (added, the
+        completed runs that did not fit)."""
+        have = {t.user_attrs.get(WARM_ATTR) for t in self.study.get_trials(deepcopy=False)}
+        added = unfit = 0
+        for run in runs:
+            value = run.metrics.get(self.spec.metric)
+            if run.status != "completed" or value is None or not math.isfinite(value):
+                continue
+            params = fit(self.spec, self.space, run.flags)
+            if params is None:
+                unfit += 1
+                continue
+            if run.id in have:
+                continue
+            self.study.add_trial(optuna.trial.create_trial(
+                params=params, distributions={n: self.space[n] for n in params}, value=float(value),
+                user_attrs={WARM_ATTR: run.id, SWEEP_ATTR: run.sweep or ""}))
+            have.add(run.id)
+            added += 1
+        return added, unfit
+
     def tick(self) -> None:
         """Called by the loop every turn: a shared study beats for its running trials."""
 
@@ -388,6 +433,34 @@ class Search:
             pass
 
 
+def fit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> dict[str, Any] | None:
+    """The params of an earlier run in this space, or None when its flags do not fit: each
+    flag it passed is one this space passes for those values, each fixed flag has this
+    space's value, and each searched one lies in its distribution. Strict on purpose: a run
+    made with another setting (a flag added, a fixed value changed) measured something else."""
+    if any(not isinstance(n, str) or n not in space and n not in fixed_values(spec) for n in flags):
+        return None
+    for name, value in fixed_values(spec).items():
+        if name in flags and not conditions.member(flags[name], (value,)):
+            return None
+    if not conditions.complete(spec.flags, flags) or set(conditions.active(spec.flags, flags)) != set(flags):
+        return None
+    params = {}
+    for name, value in flags.items():
+        if name in space:
+            dist = space[name]
+            if isinstance(dist, CategoricalDistribution):
+                inside = conditions.member(value, tuple(dist.choices))  # true is not 1
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                inside = False
+            else:
+                inside = dist._contains(dist.to_internal_repr(value))
+            if not inside:
+                return None
+            params[name] = int(value) if isinstance(dist, IntDistribution) else value
+    return params
+
+
 def suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:
     """``trial.suggest_*`` for a distribution of ``space`` (a value queued for it wins)."""
     if isinstance(dist, CategoricalDistribution):
@@ -423,6 +496,7 @@ def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
     study = optuna.create_study(direction=_direction(spec.goal), sampler=samplers.sampler(spec))
     search = Search(spec, study)
+    search.enqueue(spec.enqueue)
     out = []
     for _ in range(samplers.target(spec, n)):
         ask = search.ask()
