@@ -509,6 +509,8 @@ class _Checker:
         if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
             raise self.error(key, FLAG_NAME_RULE)
         if isinstance(raw, list):
+            if any(isinstance(v, dict) and "when" in v for v in raw):
+                raise self.error(key, "a list with a condition is written {values: [...], when: '...'}")
             return Flag(name, "choice", self.values(key, raw))
         if isinstance(raw, dict):
             return self.mapping_flag(key, name, raw)
@@ -849,6 +851,5 @@ class _Checker:
         if flag.step:
             steps = (number - flag.low) / flag.step
             if abs(steps - round(steps)) > 1e-9:
-                raise self.error(key, f"{number:g} is not on {flag.name}'s steps of {flag.step:g} "
-                                 f"from {flag.low:g}")
+                raise self.error(key, f"{number:g} is not on the steps of {flag.step:g} from {flag.low:g}")
         return int(number) if flag.is_int else float(number)
