@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import optuna
 import pytest
 
-from sweep import conditions, samplers, spec
+from sweep import conditions, samplers, search, spec
 from sweep.errors import SpecError
 
 from helpers import flags_of, info, ls_json, one_error_line, project, run_dirs, sweep_cli
@@ -149,3 +150,17 @@ def test_a_condition_error_is_one_line_and_exit_2(tmp_path):
     assert line.endswith("flags.momentum.when: names 'optimiser', which is not a flag of this file; "
                          "flags: optimizer, momentum")
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_interrupted_conditional_trial_is_asked_again_with_the_same_flags(tmp_path):
+    loaded = _load(tmp_path, FLAGS, sampler="tpe", seed=6)
+    study = optuna.create_study(direction="maximize", sampler=samplers.sampler(loaded))
+    asking = search.Search(loaded, study)
+    asks = [asking.ask() for _ in range(6)]
+    for ask in asks[1:]:
+        asking.tell(ask, "completed", 0.5)
+    asking.tell(asks[0], "interrupted")
+    owed = asking.resume([])
+    assert owed.rerun == {asks[0].number} and owed.ended == 5
+    again = asking.ask()
+    assert again.flags == asks[0].flags  # a left-out flag stays left out, the drawn ones are kept
