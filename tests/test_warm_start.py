@@ -142,3 +142,16 @@ def test_rundir_reads_what_warm_start_needs(tmp_path, earlier):
     runs, first, _ = earlier
     found = [r for r in rundir.list_runs(runs) if r.sweep == first]
     assert len(found) == 8 and all(r.status == "completed" and "eval_accuracy" in r.metrics for r in found)
+
+
+def test_a_shared_study_counts_and_lists_only_its_own_trials(tmp_path, earlier):
+    runs, first, fits = earlier
+    path = project(tmp_path / "b", NOW, OPTIM, sampler="tpe", seed=2, trials=3)
+    journal = tmp_path / "shared.journal"
+    result = sweep_cli("run", path, "--runs-dir", runs, "--storage", journal, "--study", "shared",
+                       "--warm-start", first)
+    assert result.exit_code == 0, result.stderr
+    assert "3 completed" in result.stderr.splitlines()[-1]  # the earlier runs took no place in the total
+    rows = sweep_cli("ls", "--storage", journal, "--study", "shared", "--format", "json")
+    assert rows.exit_code == 0, rows.stderr
+    assert len(json.loads(rows.stdout)) == 3
