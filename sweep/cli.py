@@ -146,6 +146,7 @@ def run(
         if columns is not None:
             _check_columns(columns, spec)
         if options.dry_run:
+            runner.warm_runs(runs_dir, options.warm_start)  # a bad --warm-start is caught here too
             plans = runner.dry_run(spec, runs_dir)
             for i, argv in enumerate(plans):
                 sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")

@@ -102,6 +102,8 @@ def test_warm_start_from_no_such_sweep_is_bad_usage_and_writes_nothing(tmp_path,
     line = one_error_line(sweep_cli("run", path, "--runs-dir", runs, "--warm-start", "s1999"), 2)
     assert line == f"Error: --warm-start s1999: no sweep matches 's1999' in {runs}"
     assert sorted(p.name for p in (runs / STATE_DIR).iterdir()) == before
+    dry = sweep_cli("run", path, "--runs-dir", runs, "--dry-run", "--warm-start", "s1999")
+    assert one_error_line(dry, 2) == line
 
 
 # ---------------------------------------------------------------- enqueue:
