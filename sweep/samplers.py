@@ -27,14 +27,7 @@ MAX_GRID = 1_000_000
 
 
 def grid_values(spec: SweepSpec) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for flag in spec.flags:
-        if flag.kind == "choice":
-            out[flag.name] = list(flag.values)
-        elif flag.kind == "range":
-            step = int(flag.step or 1)
-            out[flag.name] = list(range(int(flag.low), int(flag.high) + 1, step))
-    return out
+    return {f.name: f.grid_values() or [] for f in spec.flags if f.kind != "fixed"}
 
 
 def grid_order(spec: SweepSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
