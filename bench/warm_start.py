@@ -43,8 +43,8 @@ def sweep(path: Path, runs: Path, *args: str) -> str:
     return next(line.split()[1].rstrip(":") for line in proc.stderr.splitlines() if line.startswith("sweep s"))
 
 
-def trials_to_bar(runs: Path, sweep_id: str, bar: float, budget: int) -> int:
-    """How many of the sweep's trials ran up to and including the first that reached ``bar``."""
+def scores_of(runs: Path, sweep_id: str) -> list[tuple[int, float, dict]]:
+    """(trial, eval_accuracy, flags) of each run of the sweep, in trial order."""
     scores = []
     for run in runs.iterdir():
         info_path = run / "run.json"
@@ -53,9 +53,15 @@ def trials_to_bar(runs: Path, sweep_id: str, bar: float, budget: int) -> int:
         info = json.loads(info_path.read_text())
         if info.get("sweep") == sweep_id:
             metrics = json.loads((run / "metrics.json").read_text())
-            scores.append((info["trial"], metrics.get("eval_accuracy", float("-inf"))))
-    scores.sort()
-    return next((i + 1 for i, (_, score) in enumerate(scores) if score >= bar), budget)
+            flags = json.loads((run / "flags.json").read_text())
+            scores.append((info["trial"], metrics.get("eval_accuracy", float("-inf")), flags))
+    return sorted(scores, key=lambda s: s[0])
+
+
+def trials_to_bar(runs: Path, sweep_id: str, bar: float, budget: int) -> int:
+    """How many of the sweep's trials ran up to and including the first that reached ``bar``."""
+    scores = scores_of(runs, sweep_id)
+    return next((i + 1 for i, (_, score, _) in enumerate(scores) if score >= bar), budget)
 
 
 def main() -> None:
@@ -65,7 +71,7 @@ def main() -> None:
     parser.add_argument("--earlier", type=int, default=60, help="trials of each earlier sweep")
     parser.add_argument("--bar", type=float, default=0.95)
     opts = parser.parse_args()
-    cold, warm = [], []
+    cold, warm, head_start = [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for seed in range(opts.seeds):
@@ -76,7 +82,11 @@ def main() -> None:
             warm_id = sweep(now, runs, "--warm-start", earlier)
             cold.append(trials_to_bar(runs, cold_id, opts.bar, opts.trials))
             warm.append(trials_to_bar(runs, warm_id, opts.bar, opts.trials))
-            print(f"seed {seed}: cold {cold[-1]:3d} trials, warm {warm[-1]:3d} trials", flush=True)
+            # What the warm sweep was given: the earlier runs inside the new space, and their best
+            inside = [score for _, score, flags in scores_of(runs, earlier) if min(flags.values()) >= 0.2]
+            given = f"{len(inside)} earlier runs fit, best {max(inside, default=float('nan')):.3f}"
+            head_start += max(inside, default=0.0) >= opts.bar
+            print(f"seed {seed}: cold {cold[-1]:3d} trials, warm {warm[-1]:3d} trials ({given})", flush=True)
     load = os.getloadavg()[0]
     mean_cold, mean_warm = statistics.mean(cold), statistics.mean(warm)
     print(f"trials to eval_accuracy >= {opts.bar} (TPE, budget {opts.trials}, {opts.seeds} seeds, "
@@ -85,6 +95,8 @@ def main() -> None:
     print(f"  warm  mean {mean_warm:.1f}  median {statistics.median(warm):.1f}  {warm}")
     print(f"  ratio cold/warm: {mean_cold / mean_warm:.1f}x fewer trials (mean), "
           f"{statistics.median(cold) / statistics.median(warm):.1f}x (median); target >= 2x")
+    print(f"  the earlier sweep had already reached the bar inside the new space in {head_start} of "
+          f"{opts.seeds} seeds")
 
 
 if __name__ == "__main__":

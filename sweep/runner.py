@@ -100,7 +100,9 @@ def warm_runs(runs_dir: Path, refs: list[str]) -> list[rundir.Run]:
             wanted.add(rundir.find_sweep_id(runs_dir, ref, runs))
         except RunNotFound as exc:
             raise UsageError(f"--warm-start {ref}: {exc}") from None
-    return [r for r in runs if r.sweep in wanted]
+    # In the order they ran: TPE weighs older trials less, so the same sweeps warm alike each time
+    found = [r for r in runs if r.sweep in wanted]
+    return sorted(found, key=lambda r: (r.start or 0.0, str(r.sweep), r.info.get("trial") or 0))
 
 
 def parse_gpus(text: str | None) -> list[str]:
