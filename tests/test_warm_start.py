@@ -11,7 +11,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from sweep import rundir, search, spec
+from sweep import search, spec
 from sweep.rundir import STATE_DIR
 
 from helpers import flags_of, one_error_line, project, run_dirs, sweep_cli
@@ -143,12 +143,6 @@ def test_a_grid_completes_a_partial_configuration_with_a_free_point(tmp_path):
     points = [tuple(flags_of(r).values()) for r in run_dirs(runs)]
     assert len(points) == len(set(points)) == 4  # every point once, the queued ones first
     assert points[0][1] == points[1][1] == 1.0
-
-
-def test_rundir_reads_what_warm_start_needs(tmp_path, earlier):
-    runs, first, _ = earlier
-    found = [r for r in rundir.list_runs(runs) if r.sweep == first]
-    assert len(found) == 6 and all(r.status == "completed" and "eval_accuracy" in r.metrics for r in found)
 
 
 def test_a_shared_study_counts_and_lists_only_its_own_trials(tmp_path, earlier):
