@@ -245,7 +245,8 @@ class Search:
         held: set[tuple[Any, ...]] = set()
         queued = 0
         for point in points:
-            given = {n: v for n, v in point.items() if n in self.space}
+            # --set or --smoke may have narrowed a flag since the file was checked: drawn then
+            given = {n: v for n, v in point.items() if n in self.space and inside(self.space[n], v)}
             if self.grid is not None:
                 names, order = self.grid
                 full = next((p for p in order if p not in held and all(
@@ -449,16 +450,19 @@ def fit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, An
     for name, value in flags.items():
         if name in space:
             dist = space[name]
-            if isinstance(dist, CategoricalDistribution):
-                inside = conditions.member(value, tuple(dist.choices))  # true is not 1
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                inside = False
-            else:
-                inside = dist._contains(dist.to_internal_repr(value))
-            if not inside:
+            if not inside(dist, value):
                 return None
             params[name] = int(value) if isinstance(dist, IntDistribution) else value
     return params
+
+
+def inside(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``dist`` can give ``value`` (a choice by type too: true is not 1)."""
+    if isinstance(dist, CategoricalDistribution):
+        return conditions.member(value, tuple(dist.choices))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return bool(dist._contains(dist.to_internal_repr(value)))
 
 
 def suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:

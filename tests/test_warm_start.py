@@ -156,3 +156,11 @@ def test_a_shared_study_counts_and_lists_only_its_own_trials(tmp_path, earlier):
     rows = sweep_cli("ls", "--storage", journal, "--study", "shared", "--format", "json")
     assert rows.exit_code == 0, rows.stderr
     assert len(json.loads(rows.stdout)) == 3
+
+
+def test_an_enqueued_value_that_set_narrowed_away_is_drawn_instead(tmp_path):
+    path = _project(tmp_path, NOW, seed=3, trials=2, enqueue=[{"optimizer": "adam", "lr": 0.5}])
+    result = sweep_cli("run", path, "--dry-run", "--set", "optimizer=[sgd]", "--set", "lr={min: 0.01, max: 0.1}")
+    assert result.exit_code == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "--optimizer=sgd" in first and "--lr=0.5" not in first
