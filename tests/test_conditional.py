@@ -41,18 +41,18 @@ def _load(tmp_path: Path, flags: dict, **top) -> spec.SweepSpec:
 # ---------------------------------------------------------------- the grammar
 
 
-@pytest.mark.parametrize(("text", "op", "values"), [
-    ("optimizer == sgd", "==", ("sgd",)),
-    ("optimizer!=adam", "!=", ("adam",)),
-    ("optimizer in [momentum, nesterov]", "in", ("momentum", "nesterov")),
-    ("optimizer not in [adam]", "not in", ("adam",)),
-    ("trainer.lr >= 1e-3", ">=", (0.001,)),
-    ("num-layers < 3", "<", (3,)),
+@pytest.mark.parametrize(("text", "flag", "op", "values"), [
+    ("optimizer == sgd", "optimizer", "==", ("sgd",)),
+    ("optimizer!=adam", "optimizer", "!=", ("adam",)),
+    ("optimizer in [momentum, nesterov]", "optimizer", "in", ("momentum", "nesterov")),
+    ("optimizer not in [adam]", "optimizer", "not in", ("adam",)),
+    ("trainer.lr >= 1e-3", "trainer.lr", ">=", (0.001,)),
+    ("num-layers < 3", "num-layers", "<", (3,)),
+    ("init in [__import__('os')]", "init", "in", ("__import__('os')",)),  # text, never code
 ])
-def test_conditions_are_parsed_never_evaluated(text, op, values):
+def test_conditions_are_parsed_never_evaluated(text, flag, op, values):
     cond = conditions.parse(text, lambda raw: spec.yaml.load(raw, Loader=spec._Loader))
-    assert (cond.op, cond.values) == (op, values)
-    assert cond.flag == text.replace("!", " ").replace("=", " ").replace("<", " ").replace(">", " ").split()[0]
+    assert (cond.flag, cond.op, cond.values) == (flag, op, values)
 
 
 def test_a_condition_on_a_bool_is_not_met_by_one():
