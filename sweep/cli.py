@@ -128,6 +128,8 @@ def run(
     max_output_mb: Annotated[float | None, typer.Option("--max-output-mb", envvar="SWEEP_MAX_OUTPUT_MB",
             metavar="MIB", help="Stop a trial that prints more than this many MiB (default 64).")] = None,
     columns: Columns = None,
+    warm_start: Annotated[list[str] | None, typer.Option("--warm-start", metavar="SWEEP",
+            help="Start the study from an earlier sweep's completed runs that fit this space. Repeatable.")] = None,
 ) -> None:
     """Run a sweep: sample flags, run the script once per trial, print the leaderboard."""
     from sweep import runner
@@ -137,13 +139,14 @@ def run(
             trials=trials, seed=seed, jobs=jobs, sampler=sampler, pruner=pruner, launcher=launcher,
             timeout=timeout, max_failures=max_failures, smoke=smoke, dry_run=dry_run, resume=resume,
             storage=storage, study=study, gpus=gpus, per_gpu=per_gpu, junit_xml=junit_xml,
-            max_output_mb=max_output_mb, set=set_ or [],
+            max_output_mb=max_output_mb, set=set_ or [], warm_start=warm_start or [],
         )
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
         runner.check(options)
         if columns is not None:
             _check_columns(columns, spec)
         if options.dry_run:
+            runner.warm_runs(runs_dir, options.warm_start)  # a bad --warm-start is caught here too
             plans = runner.dry_run(spec, runs_dir)
             for i, argv in enumerate(plans):
                 sys.stdout.write(f"trial {i}: {shlex.join(argv)}\n")

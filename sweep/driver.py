@@ -80,7 +80,7 @@ class Driver:
     def __init__(self, spec: SweepSpec, runs_dir: Path, launcher: Launcher, *,
                  on_event: Callable[[Event], None] = lambda e: None, storage: str | None = None,
                  study: str | None = None, resume: str | None = None, gpus: list[str] | None = None,
-                 per_gpu: int = 1, max_output: int | None = None) -> None:
+                 per_gpu: int = 1, max_output: int | None = None, warm: list[rundir.Run] | None = None) -> None:
         self.spec = spec
         self.runs_dir = runs_dir
         self.launcher = launcher
@@ -100,6 +100,7 @@ class Driver:
         self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
         self._lock: SweepLock | None = None
+        self.warm = list(warm or [])  # earlier sweeps' runs to start the study from (--warm-start)
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -149,7 +150,12 @@ class Driver:
             self._lock.note()
         self._study, self._writer = study, writer  # for _stop_all
         self.where = workdir.place(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
+        if self.resume_ref is None and self.spec.enqueue and not study.asked():
+            study.enqueue(self.spec.enqueue)
+        warm_note = self._warm_start(study, record.id)
         self.emit(Event("start", sweep=record.id, total=todo))
+        if warm_note:
+            self.emit(Event("note", text=warm_note))
         if self.where.note:
             self.emit(Event("note", text=self.where.note))
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
@@ -238,6 +244,21 @@ class Driver:
             except FileNotFoundError:
                 pass
         return record
+
+    def _warm_start(self, study: search.Search, sweep_id: str) -> str | None:
+        """Add the earlier sweeps' fitting runs to the study; the line that says so."""
+        runs = [r for r in self.warm if r.sweep != sweep_id]  # a resumed sweep's own runs are its trials
+        if not self.warm:
+            return None
+        added, unfit = study.warm_start(runs)
+        sweeps = sorted({r.sweep for r in runs if r.sweep})
+        text = (f"warm start: {count(added, 'earlier trial')} from {', '.join(sweeps) or 'no sweep'} "
+                f"added to the study (not counted in this sweep's trials)")
+        if unfit:
+            text += f"; {count(unfit, 'completed run')} did not fit this space"
+        if samplers.uses_grid(self.spec) or self.spec.sampler == "random":
+            text += "; random and grid search do not learn from them (use sampler: tpe)"
+        return text
 
     def _resume(self, study: search.Search, writer: rundir.RunWriter,
                 record: rundir.SweepRecord) -> tuple[int, list[rundir.Run]]:

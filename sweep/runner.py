@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, introspect, launch, samplers, urls
+from sweep import command, introspect, launch, rundir, samplers, urls
 from sweep import spec as specs
-from sweep.errors import SpecError, UsageError
+from sweep.errors import RunNotFound, SpecError, UsageError
 
 if TYPE_CHECKING:
     from sweep.driver import Driver, Event, Result
@@ -38,6 +38,7 @@ class Options:
     junit_xml: Path | None = None
     max_output_mb: float | None = None  # a trial printing more is stopped (default 64 MiB)
     set: list[str] = dataclasses.field(default_factory=list)
+    warm_start: list[str] = dataclasses.field(default_factory=list)  # earlier sweeps TPE learns from
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -87,6 +88,23 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
     return spec
 
 
+def warm_runs(runs_dir: Path, refs: list[str]) -> list[rundir.Run]:
+    """The runs of the sweeps ``--warm-start`` names (an id, a unique prefix, ``last``), each
+    sweep once. A name that matches no sweep is bad usage: found before anything is written."""
+    if not refs:
+        return []
+    runs = rundir.list_runs(runs_dir)
+    wanted: set[str] = set()
+    for ref in refs:
+        try:
+            wanted.add(rundir.find_sweep_id(runs_dir, ref, runs))
+        except RunNotFound as exc:
+            raise UsageError(f"--warm-start {ref}: {exc}") from None
+    # In the order they ran: TPE weighs older trials less, so the same sweeps warm alike each time
+    found = [r for r in runs if r.sweep in wanted]
+    return sorted(found, key=lambda r: (r.start or 0.0, str(r.sweep), r.info.get("trial") or 0))
+
+
 def parse_gpus(text: str | None) -> list[str]:
     if not text:
         return []
@@ -125,6 +143,7 @@ class SweepRun:
         self.runs_dir = runs_dir
         self.opts = opts
         self.gpus = gpus
+        self.warm = warm_runs(runs_dir, opts.warm_start)
         self.on_event = on_event
         self._driver: Driver | None = None
         self._interrupts = 0
@@ -150,7 +169,8 @@ class SweepRun:
             max_output = None if self.opts.max_output_mb is None else int(self.opts.max_output_mb * (1 << 20))
             driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
                             storage=self.opts.storage, study=self.opts.study, resume=self.opts.resume,
-                            gpus=self.gpus, per_gpu=self.opts.per_gpu, max_output=max_output)
+                            gpus=self.gpus, per_gpu=self.opts.per_gpu, max_output=max_output,
+                            warm=self.warm)
             for _ in range(self._interrupts):  # a Ctrl-C during the imports still counts
                 driver.interrupt()
             self._driver = driver

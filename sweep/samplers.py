@@ -16,6 +16,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sweep import conditions
+
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
@@ -28,14 +30,7 @@ MAX_GRID = 1_000_000
 
 
 def grid_values(spec: SweepSpec) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for flag in spec.flags:
-        if flag.kind == "choice":
-            out[flag.name] = list(flag.values)
-        elif flag.kind == "range":
-            step = int(flag.step or 1)
-            out[flag.name] = list(range(int(flag.low), int(flag.high) + 1, step))
-    return out
+    return {f.name: f.grid_values() or [] for f in spec.flags if f.kind != "fixed"}
 
 
 def grid_order(spec: SweepSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -46,7 +41,12 @@ def grid_order(spec: SweepSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
 
     values = grid_values(spec)
     names = sorted(values)
-    points = list(itertools.product(*(values[n] for n in names)))
+    points: list[tuple[Any, ...]]
+    if conditions.conditional(spec.flags):  # only the points that can occur; None: left out
+        points = [tuple(p.get(n) for n in names)
+                  for p in conditions.points(spec.flags, lambda f: f.grid_values() or [])]
+    else:
+        points = list(itertools.product(*(values[n] for n in names)))
     np.random.RandomState(spec.seed or 0).shuffle(points)
     return names, points
 

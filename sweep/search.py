@@ -12,6 +12,7 @@ study too: each grid trial is asked with its point fixed, the first point no tri
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -29,7 +30,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep import samplers
+from sweep import conditions, samplers
 from sweep.errors import StorageError
 from sweep.objectives import excesses
 
@@ -42,6 +43,7 @@ _STATE = optuna.trial.TrialState
 SWEEP_ATTR = "sweep"
 STATUS_ATTR = "sweep_status"
 RERUN_ATTR = "rerun_of"
+WARM_ATTR = "warm_start_from"  # on a trial added from an earlier sweep's run: that run's id
 INTERRUPTED = "interrupted"
 
 
@@ -70,9 +72,9 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
 
 
 def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """A trial's flags in the flags file's order: the asked params plus the fixed values."""
-    values = {**fixed_values(spec), **params}
-    return {f.name: values[f.name] for f in spec.flags}
+    """A trial's flags in the flags file's order: the asked params plus the fixed values,
+    less the flags whose ``when:`` does not hold (left out of the command and the record)."""
+    return conditions.active(spec.flags, {**fixed_values(spec), **params})
 
 
 def space_record(spec: SweepSpec) -> dict[str, str]:
@@ -83,6 +85,8 @@ def space_record(spec: SweepSpec) -> dict[str, str]:
 
 
 def _describe(flag: Flag) -> str:
+    if flag.when is not None:
+        return f"{_describe(dataclasses.replace(flag, when=None))} when {flag.when.text}"
     if flag.kind == "choice":
         text = f"one of {list(flag.values)!r}"
         if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart
@@ -192,6 +196,7 @@ class Search:
         self.space = space(spec)
         self.sweep_id = sweep_id
         self.shared = shared  # other sweeps (other machines) ask from this study too
+        self.conditional = conditions.conditional(spec.flags)  # asked define-by-run (_draw)
         self.grid = samplers.grid_order(spec) if samplers.uses_grid(spec) else None
         self._taken: set[tuple[Any, ...]] | None = None  # grid points some trial holds
         self._next = 0  # grid points before this one are all taken
@@ -234,7 +239,11 @@ class Search:
             if point is None:
                 return None
             self.study.enqueue_trial(point, user_attrs=tags)
-        trial = self.study.ask(self.space)
+        if self.conditional:
+            trial = self.study.ask()
+            self._draw(trial)
+        else:
+            trial = self.study.ask(self.space)
         if tags and trial.user_attrs.get(SWEEP_ATTR) != self.sweep_id:
             trial.set_user_attr(SWEEP_ATTR, self.sweep_id)
         if self._taken is not None:
@@ -242,6 +251,58 @@ class Search:
             if held is not None:
                 self._taken.add(held)
         return Ask(trial.number, trial_flags(self.spec, trial.params), dict(trial.params), trial)
+
+    def enqueue(self, points: tuple[dict[str, Any], ...]) -> int:
+        """Queue the flags file's ``enqueue:`` configurations, first in line; a flag a point
+        leaves unsaid is drawn as usual (in a grid: from the first free point that agrees).
+        Returns how many were queued."""
+        tags = {SWEEP_ATTR: self.sweep_id} if self.sweep_id and self.shared else {}
+        held: set[tuple[Any, ...]] = set()
+        queued = 0
+        for point in points:
+            # --set or --smoke may have narrowed a flag since the file was checked: drawn then
+            given = {n: v for n, v in point.items() if n in self.space and inside(self.space[n], v)}
+            if self.grid is not None:
+                names, order = self.grid
+                full = next((p for p in order if p not in held and all(
+                    conditions.member(v, (given[n],)) for n, v in zip(names, p, strict=True) if n in given)), None)
+                if full is None:  # every grid point this one names is queued already
+                    continue
+                held.add(full)
+                given = _drawn(names, full)
+            self.study.enqueue_trial(given, user_attrs=tags)
+            queued += 1
+        return queued
+
+    def warm_start(self, runs: list[Run]) -> tuple[int, int]:
+        """Give the study the completed runs of earlier sweeps whose flags fit this space, as
+        finished trials: TPE learns from them, and no count of this sweep's trials includes
+        them. A run added before (a resumed sweep) is not added again. Returns (added, the
+        completed runs that did not fit)."""
+        have = {t.user_attrs.get(WARM_ATTR) for t in self.study.get_trials(deepcopy=False)}
+        added = unfit = 0
+        for run in runs:
+            names = [name for name, _ in self.spec.targets()]
+            told = [float(run.metrics[n]) for n in names if n in run.metrics]
+            if run.status != "completed" or len(told) < len(names) or not all(map(math.isfinite, told)):
+                continue
+            params = fit(self.spec, self.space, run.flags)
+            if params is None:
+                unfit += 1
+                continue
+            if run.id in have:
+                continue
+            found = excesses(self.spec.constraints, run.metrics) if self.spec.constraints else None
+            self.study.add_trial(optuna.trial.create_trial(
+                params=params, distributions={n: self.space[n] for n in params},
+                values=told,
+                user_attrs={WARM_ATTR: run.id, SWEEP_ATTR: run.sweep or "",
+                            **({samplers.CONSTRAINTS_ATTR: found} if found is not None else {})},
+                system_attrs={f"{samplers.CONSTRAINTS_ATTR}:{rule}": v
+                              for rule, v in zip(self.spec.constraints, found or [], strict=True)}))
+            have.add(run.id)
+            added += 1
+        return added, unfit
 
     def tick(self) -> None:
         """Called by the loop every turn: a shared study beats for its running trials."""
@@ -255,10 +316,29 @@ class Search:
         """Where ended runs are told besides their run directories (a shared study's rows)."""
         return []
 
+    def _draw(self, trial: optuna.trial.Trial) -> None:
+        """Suggest each searched flag whose condition holds, parents first: a flag left out
+        is never drawn, so the sampler learns only from trials that passed it."""
+        kept = fixed_values(self.spec)
+        for flag in conditions.order(self.spec.flags):
+            if not conditions.is_active(flag, kept):
+                kept.pop(flag.name, None)
+            elif flag.name in self.space:
+                kept[flag.name] = suggest(trial, flag.name, self.space[flag.name])
+
+    def _complete(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The searched flags of ``params`` whose conditions hold, when every one of them
+        was drawn (a trial killed inside ``ask`` may have only some); else None."""
+        values = {**fixed_values(self.spec), **params}
+        if not conditions.complete(self.spec.flags, values):
+            return None
+        return {n: v for n, v in conditions.active(self.spec.flags, values).items() if n in self.space}
+
     def _point(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
         assert self.grid is not None
         names = self.grid[0]
-        return tuple(params[n] for n in names) if set(names) <= set(params) else None
+        drawn = self._complete(params)  # a flag left out is None in the grid's points
+        return tuple(drawn.get(n) for n in names) if drawn is not None else None
 
     def _free_point(self) -> dict[str, Any] | None:
         assert self.grid is not None
@@ -266,16 +346,18 @@ class Search:
         if self._taken is None or self.shared:  # a shared study changes under us: read it each time
             self._taken = set()
             for t in self.study.get_trials(deepcopy=False):
+                if WARM_ATTR in t.user_attrs:  # an earlier sweep's point: not one of ours
+                    continue
                 held = self._point(_asked_params(t))
                 if held is not None and not _interrupted(t):
                     self._taken.add(held)
             self._next = 0
         if self.shared:  # pick at random, so that machines asking at once rarely pick alike
             free = [p for p in order if p not in self._taken]
-            return dict(zip(names, random.choice(free), strict=True)) if free else None
+            return _drawn(names, random.choice(free)) if free else None
         while self._next < len(order) and order[self._next] in self._taken:
             self._next += 1
-        return dict(zip(names, order[self._next], strict=True)) if self._next < len(order) else None
+        return _drawn(names, order[self._next]) if self._next < len(order) else None
 
     def report(self, ask: Ask, value: float, step: int) -> bool:
         """Give the pruner one intermediate value; True when it says stop. Optuna takes one
@@ -351,7 +433,8 @@ class Search:
         for t in study.get_trials(deepcopy=False, states=(_STATE.RUNNING,)):
             if mine(t):
                 self._settle(t, by_trial.get(t.number))
-        trials = [t for t in study.get_trials(deepcopy=False) if mine(t) and t.state.is_finished()]
+        trials = [t for t in study.get_trials(deepcopy=False)
+                  if mine(t) and t.state.is_finished() and WARM_ATTR not in t.user_attrs]
         every = study.get_trials(deepcopy=False)
         # Queued again already: by an earlier resume, or (shared) by a heartbeat's retry.
         requeued = {t.user_attrs.get(RERUN_ATTR) for t in every} | {
@@ -366,8 +449,8 @@ class Search:
                 ended.add(point if point is not None else t.number)
             elif t.number in requeued or (run is not None and run.info.get("resumed")):
                 rerun.add(t.number)
-            elif set(self.space) <= set(params := _asked_params(t)):
-                study.enqueue_trial({n: params[n] for n in self.space}, user_attrs={**tags, RERUN_ATTR: t.number})
+            elif (drawn := self._complete(_asked_params(t))) is not None:
+                study.enqueue_trial(drawn, user_attrs={**tags, RERUN_ATTR: t.number})
                 rerun.add(t.number)
         self._taken = None
         return Owed(len(ended), rerun)
@@ -387,6 +470,52 @@ class Search:
                 self.study.tell(t.number, state=_STATE.FAIL)
         except (ValueError, RuntimeError):  # ended meanwhile by another process; the grid's stop()
             pass
+
+
+def fit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> dict[str, Any] | None:
+    """The params of an earlier run in this space, or None when its flags do not fit: each
+    flag it passed is one this space passes for those values, each fixed flag has this
+    space's value, and each searched one lies in its distribution. Strict on purpose: a run
+    made with another setting (a flag added, a fixed value changed) measured something else."""
+    if any(not isinstance(n, str) or n not in space and n not in fixed_values(spec) for n in flags):
+        return None
+    for name, value in fixed_values(spec).items():
+        if name in flags and not conditions.member(flags[name], (value,)):
+            return None
+    if not conditions.complete(spec.flags, flags) or set(conditions.active(spec.flags, flags)) != set(flags):
+        return None
+    params = {}
+    for name, value in flags.items():
+        if name in space:
+            dist = space[name]
+            if not inside(dist, value):
+                return None
+            params[name] = int(value) if isinstance(dist, IntDistribution) else value
+    return params
+
+
+def inside(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``dist`` can give ``value`` (a choice by type too: true is not 1)."""
+    if isinstance(dist, CategoricalDistribution):
+        return conditions.member(value, tuple(dist.choices))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return bool(dist._contains(dist.to_internal_repr(value)))
+
+
+def suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:
+    """``trial.suggest_*`` for a distribution of ``space`` (a value queued for it wins)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def _drawn(names: list[str], point: tuple[Any, ...]) -> dict[str, Any]:
+    """A grid point as the values to queue: the flags it leaves out (None) are not given."""
+    return {n: v for n, v in zip(names, point, strict=True) if v is not None}
 
 
 def _asked_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -409,6 +538,7 @@ def plan(spec: SweepSpec, n: int | None = None) -> list[dict[str, Any]]:
     """The flags of the next ``n`` trials, from an in-memory study (for --dry-run)."""
     study = optuna.create_study(directions=directions(spec), sampler=samplers.sampler(spec))
     search = Search(spec, study)
+    search.enqueue(spec.enqueue)
     out = []
     for _ in range(samplers.target(spec, n)):
         ask = search.ask()

@@ -253,7 +253,8 @@ def counted(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     run whatever the total."""
     retried = replaced(trials)
     waiting = sum(1 for t in trials if t.state == _STATE.WAITING)
-    taken = sum(1 for t in trials if t.state != _STATE.WAITING and t.number not in retried)
+    taken = sum(1 for t in trials if t.state != _STATE.WAITING and t.number not in retried
+                and "warm_start_from" not in t.user_attrs)  # search.WARM_ATTR: --warm-start's runs take no place
     return taken, waiting
 
 
@@ -429,6 +430,8 @@ def runs_of(study: optuna.Study) -> list[rundir.Run]:
     retried_ones = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
     runs = []
     for t in study.get_trials(deepcopy=False):
+        if "warm_start_from" in t.user_attrs:  # search.WARM_ATTR: an earlier sweep's run, not this study's
+            continue
         row = t.user_attrs.get(ROW_ATTR)
         if not isinstance(row, dict) or row.get("trial") != t.number:
             row = None  # a retry starts with the user attributes of the trial it replaces

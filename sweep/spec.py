@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from sweep import command, launch, samplers, words, workdir
+from sweep import command, conditions, launch, samplers, words, workdir
+from sweep.conditions import Condition
 from sweep.errors import SpecError
 from sweep.objectives import Constraint, parse_constraint
 from sweep.parse import name_words
@@ -31,7 +32,7 @@ MAX_BYTES = 1 << 20
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
-    "description", "command", "workdir", "constraints",
+    "description", "command", "workdir", "constraints", "enqueue",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -75,12 +76,21 @@ class Flag:
     step: float | None = None
     switch: bool = False
     words: tuple[str, str] | None = None
+    when: Condition | None = None  # passed only when this holds (sweep.conditions)
 
     def switch_words(self, value: Any) -> list[str]:
         """The bare words a switch gives for ``value`` (none, or one)."""
         on, off = self.words or (f"--{self.name}", "")
         word = on if value else off
         return [word] if word else []
+
+    def grid_values(self) -> list[Any] | None:
+        """Every value the flag can take, or None for a float range (no finite list)."""
+        if self.kind == "range":
+            if not self.is_int or self.log:
+                return None
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        return list(self.values)
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class SweepSpec:
     # empty for one objective. Constraints: what a feasible run's metrics meet.
     objectives: tuple[tuple[str, str], ...] = ()
     constraints: tuple[Constraint, ...] = ()
+    enqueue: tuple[dict[str, Any], ...] = ()  # configurations tried first (partial: the rest sampled)
 
     @property
     def root(self) -> Path:
@@ -136,7 +147,12 @@ class SweepSpec:
         raise KeyError(name)
 
     def combinations(self) -> int | None:
-        """Number of distinct points when every flag is a list or fixed; else None."""
+        """Number of distinct points when every flag is a list or fixed; else None. With
+        conditional flags, only the points that can occur (a flag left out is one point)."""
+        if conditions.conditional(self.flags):
+            if any(f.grid_values() is None for f in self.flags):
+                return None
+            return conditions.count(self.flags, lambda f: f.grid_values() or [])
         total = 1
         for f in self.flags:
             if f.kind == "range":
@@ -180,7 +196,8 @@ def override(spec: SweepSpec, assignment: str) -> SweepSpec:
     checker = _Checker(spec.path)
     checker.path = Path(f"--set {name}")  # errors name the option, not the file
     flag = checker.flag(name, raw if raw is not None else "")
-    flag = dataclasses.replace(flag, switch=spec.flag(name).switch or flag.switch)
+    flag = dataclasses.replace(flag, switch=spec.flag(name).switch or flag.switch,
+                               when=flag.when or spec.flag(name).when)
     return dataclasses.replace(spec, flags=tuple(flag if f.name == name else f for f in spec.flags))
 
 
@@ -362,6 +379,8 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["description"] = data["description"]
     if "constraints" in data:
         kw["constraints"] = c.constraints(data["constraints"], flags)
+    if "enqueue" in data:
+        kw["enqueue"] = c.enqueue(data["enqueue"], flags)
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
@@ -492,19 +511,33 @@ class _Checker:
             raise self.error("flags", f"must be a mapping of flag names, got {_kind(raw)}")
         if not raw:
             raise self.error("flags", "missing or empty: declare at least one flag")
-        return tuple(self.flag(name, value) for name, value in raw.items())
+        flags = tuple(self.flag(name, value) for name, value in raw.items())
+        self.conditions(flags)
+        return flags
 
     def flag(self, name: Any, raw: Any) -> Flag:
         key = f"flags.{name}"
         if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
             raise self.error(key, FLAG_NAME_RULE)
         if isinstance(raw, list):
+            if any(isinstance(v, dict) and "when" in v for v in raw):
+                raise self.error(key, "a list with a condition is written {values: [...], when: '...'}")
             return Flag(name, "choice", self.values(key, raw))
         if isinstance(raw, dict):
             return self.mapping_flag(key, name, raw)
         return Flag(name, "fixed", (self.scalar(key, raw),))
 
     def mapping_flag(self, key: str, name: str, raw: dict) -> Flag:
+        if "when" not in raw:
+            return self.plain_mapping_flag(key, name, raw)
+        rest = {k: v for k, v in raw.items() if k != "when"}
+        if not rest:
+            raise self.error(key, "a flag with 'when:' still needs its values: 'values: [...]', "
+                             "'value: x' or min/max")
+        flag = self.plain_mapping_flag(key, name, rest)
+        return dataclasses.replace(flag, when=self.condition(f"{key}.when", raw["when"]))
+
+    def plain_mapping_flag(self, key: str, name: str, raw: dict) -> Flag:
         switch = raw.get("switch", False)
         if not isinstance(switch, bool):
             raise self.error(f"{key}.switch", f"must be true or false, got {raw['switch']!r}")
@@ -762,7 +795,8 @@ class _Checker:
                     if name not in known:
                         raise self.error(f"{key}.{name}", "not a flag declared under flags:")
                 out["flags"] = {name: self.flag(name, val) for name, val in v.items()}
-                out["flags"] = {n: dataclasses.replace(f, switch=spec.flag(n).switch or f.switch)
+                out["flags"] = {n: dataclasses.replace(f, switch=spec.flag(n).switch or f.switch,
+                                                       when=f.when or spec.flag(n).when)
                                 for n, f in out["flags"].items()}
                 for n, f in out["flags"].items():
                     self.check_switch(f"{key}.{n}", f)
@@ -779,3 +813,108 @@ class _Checker:
             elif k == "pruner":
                 out[k] = self.pruner(key, v)
         return out
+
+    # ------------------------------------------------------------ when: and enqueue:
+
+    def condition(self, key: str, raw: Any) -> Condition:
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.error(key, f"must be a condition as text, e.g. 'optimizer == sgd'; got {_kind(raw)}")
+
+        def read(text: str) -> Any:
+            try:
+                return yaml.load(text, Loader=_Loader)
+            except (yaml.YAMLError, RecursionError):
+                raise self.error(key, f"cannot read the value {text!r}") from None
+
+        try:
+            return conditions.parse(raw, read)
+        except conditions.ConditionError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def conditions(self, flags: tuple[Flag, ...]) -> None:
+        """Each ``when:`` names a flag of the file, with values that flag can take, and can
+        hold; no chain of conditions comes back to where it started."""
+        by_name = {f.name: f for f in flags}
+        for flag in flags:
+            if flag.when is not None:
+                self.check_condition(f"flags.{flag.name}.when", flag.when, by_name)
+        loop = conditions.cycle(flags)
+        if loop:
+            raise self.error(f"flags.{loop[0]}.when", f"the conditions form a cycle: {' -> '.join(loop)}")
+
+    def check_condition(self, key: str, cond: Condition, by_name: dict[str, Flag]) -> None:
+        parent = by_name.get(cond.flag)
+        if parent is None:
+            raise self.error(key, f"names {cond.flag!r}, which is not a flag of this file; "
+                             f"flags: {', '.join(by_name)}")
+        if parent.kind == "range":
+            if cond.op in ("in", "not in"):
+                raise self.error(key, f"{cond.flag} is a range: compare it with <, <=, >, >=, == or !=, "
+                                 f"not '{cond.op}'")
+            value = cond.values[0]
+            if not conditions.is_number(value):
+                raise self.error(key, f"{cond.flag} is a range of numbers; {value!r} is not a number")
+            if cond.op in ("==", "!=") and not (parent.low <= value <= parent.high):
+                raise self.error(key, f"{cond.flag} can never be {value!r}: its range is "
+                                 f"{parent.low:g}..{parent.high:g}")
+            if not (cond.op == "!=" or cond.holds(parent.low) or cond.holds(parent.high)):
+                raise self.error(key, f"'{cond.text}' never holds: {cond.flag} is "
+                                 f"{parent.low:g}..{parent.high:g}")
+            return
+        if cond.op in conditions.COMPARE and not all(conditions.is_number(v) for v in parent.values):
+            raise self.error(key, f"'{cond.op}' compares numbers; {cond.flag} takes {list(parent.values)!r}")
+        if cond.op not in conditions.COMPARE:
+            for value in cond.values:
+                if not conditions.member(value, parent.values):
+                    raise self.error(key, f"{cond.flag} can never be {value!r}; its values: "
+                                     f"{', '.join(map(str, parent.values))}")
+        if not any(cond.holds(v) for v in parent.values):
+            raise self.error(key, f"'{cond.text}' never holds: {cond.flag} takes "
+                             f"{', '.join(map(str, parent.values))}")
+
+    def enqueue(self, raw: Any, flags: tuple[Flag, ...]) -> tuple[dict[str, Any], ...]:
+        example = "a list of configurations to try first, e.g. '- {lr: 0.001, optimizer: adam}'"
+        if not isinstance(raw, list) or not raw:
+            raise self.error("enqueue", f"must be {example}; got {_kind(raw)}")
+        by_name = {f.name: f for f in flags}
+        fixed = {f.name: f.values[0] for f in flags if f.kind == "fixed"}
+        out = []
+        for i, entry in enumerate(raw):
+            key = f"enqueue[{i}]"
+            if not isinstance(entry, dict) or not entry:
+                raise self.error(key, f"must be a mapping of flag -> value, got {_kind(entry)}")
+            point: dict[str, Any] = {}
+            for name, value in entry.items():
+                if name not in by_name:
+                    raise self.error(f"{key}.{name}", f"not a flag declared under flags:; flags: "
+                                     f"{', '.join(by_name)}")
+                point[name] = self.fitting(f"{key}.{name}", by_name[name], self.scalar(f"{key}.{name}", value))
+            for name in point:
+                broken = conditions.left_out(flags, {**fixed, **point}, name)
+                if broken is not None:
+                    raise self.error(f"{key}.{name}", f"{name} is left out here: its condition "
+                                     f"'{broken.text}' does not hold")
+            out.append(point)
+        return tuple(out)
+
+    def fitting(self, key: str, flag: Flag, value: Scalar) -> Scalar:
+        """``value`` when ``flag`` can take it (a range's number as the range's type)."""
+        if flag.kind == "fixed":
+            if not conditions.member(value, flag.values):
+                raise self.error(key, f"{flag.name} is fixed to {flag.values[0]!r}; got {value!r}")
+            return flag.values[0]
+        if flag.kind == "choice":
+            if not conditions.member(value, flag.values):
+                raise self.error(key, f"{value!r} is not one of {flag.name}'s values: "
+                                 f"{', '.join(map(str, flag.values))}")
+            return value
+        number = self.number(key, value)
+        if not flag.low <= number <= flag.high:
+            raise self.error(key, f"{number:g} is outside {flag.name}'s range {flag.low:g}..{flag.high:g}")
+        if flag.is_int and number != int(number):
+            raise self.error(key, f"{flag.name} is an int range; got {number:g}")
+        if flag.step:
+            steps = (number - flag.low) / flag.step
+            if abs(steps - round(steps)) > 1e-9:
+                raise self.error(key, f"{number:g} is not on the steps of {flag.step:g} from {flag.low:g}")
+        return int(number) if flag.is_int else float(number)

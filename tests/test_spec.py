@@ -395,6 +395,29 @@ EXPECTED = {
     "unsafe_python_tag": "line 3: invalid YAML (could not determine a constructor for the tag "
                          "'tag:yaml.org,2002:python/object/apply:os.system')",
     "values_not_list": "flags.lr.values: must be a list, got a number",
+    # conditional flags (when:) and configurations tried first (enqueue:)
+    "when_bad_grammar": "flags.momentum.when: cannot read 'optimizer is sgd': write NAME OP VALUE with OP",
+    "when_compares_text": "flags.momentum.when: '<' compares numbers; optimizer takes ['sgd', 'adam']",
+    "when_cycle": 'flags.a.when: the conditions form a cycle: a -> b -> a',
+    "when_impossible_value": "flags.momentum.when: optimizer can never be 'nesterv'; its values: sgd, adam",
+    "when_in_needs_list": "flags.momentum.when: 'in' takes a list of values, e.g. 'optimizer in [a, b]'; go",
+    "when_in_on_range": "flags.warmup.when: lr is a range: compare it with <, <=, >, >=, == or !=, not 'i",
+    "when_never_holds": "flags.width2.when: 'layers > 3' never holds: layers takes 1, 2, 3",
+    "when_not_text": "flags.momentum.when: must be a condition as text, e.g. 'optimizer == sgd'; got a",
+    "when_on_list_flag": "flags.momentum: a list with a condition is written {values: [...], when: '...'}",
+    "when_outside_range": 'flags.width2.when: layers can never be 9: its range is 1..4',
+    "when_self": 'flags.a.when: the conditions form a cycle: a -> a',
+    "when_unknown_flag": "flags.momentum.when: names 'optimiser', which is not a flag of this file; flags:",
+    "when_without_values": "flags.momentum: a flag with 'when:' still needs its values: 'values: [...]', 'va",
+    "enqueue_entry_not_mapping": 'enqueue[0]: must be a mapping of flag -> value, got a number',
+    "enqueue_fixed_differs": 'enqueue[0].epochs: epochs is fixed to 10; got 20',
+    "enqueue_left_out": "enqueue[0].momentum: momentum is left out here: its condition 'optimizer == mome",
+    "enqueue_not_a_choice": "enqueue[0].optimizer: 'rmsprop' is not one of optimizer's values: sgd, momentum,",
+    "enqueue_not_a_number": "enqueue[0].lr: must be a number, got 'fast'",
+    "enqueue_not_list": "enqueue: must be a list of configurations to try first, e.g. '- {lr: 0.001, opti",
+    "enqueue_off_step": 'enqueue[0].layers: 4 is not on the steps of 2 from 1',
+    "enqueue_outside_range": "enqueue[0].lr: 0.5 is outside lr's range 0.0001..0.1",
+    "enqueue_unknown_flag": 'enqueue[0].learning_rate: not a flag declared under flags:; flags: optimizer, mo',
 }
 HUGE = "huge"  # generated in the test (over 1 MiB), not committed
 CORPUS_FILES = sorted(p.stem for p in CORPUS.glob("*.yaml"))
