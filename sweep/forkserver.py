@@ -120,6 +120,9 @@ def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None, re
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     _reseed()
+    from sweep import wbhook
+
+    wbhook.install()  # a script that imports wandb logs through sweep, offline
     import runpy
 
     code = 0

@@ -29,7 +29,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep import samplers
+from sweep import dists, samplers
 from sweep.errors import StorageError
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
 def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's flags in the flags file's order: the asked params plus the fixed values."""
     values = {**fixed_values(spec), **params}
-    return {f.name: values[f.name] for f in spec.flags}
+    return {f.name: dists.value(f, values[f.name]) if f.dist else values[f.name] for f in spec.flags}
 
 
 def space_record(spec: SweepSpec) -> dict[str, str]:
@@ -82,6 +82,8 @@ def space_record(spec: SweepSpec) -> dict[str, str]:
 
 
 def _describe(flag: Flag) -> str:
+    if flag.dist is not None:
+        return dists.describe(flag.dist) + (f" of {list(flag.values)!r}" if flag.values else "")
     if flag.kind == "choice":
         text = f"one of {list(flag.values)!r}"
         if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from sweep import command, launch, samplers, workdir
+from sweep import command, dists, launch, samplers, workdir
 from sweep.errors import SpecError
 from sweep.parse import name_words
 
@@ -31,6 +31,7 @@ TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
     "description", "command", "workdir",
+    "target",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -38,6 +39,8 @@ PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_re
                "reduction_factor"}
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# A metric as wandb.log names it too: "val/loss", "val.acc", "train-loss".
+METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*\Z")
 # A flag is named as the script spells its option, passed verbatim: ``learning-rate`` for
 # argparse's dashes, ``trainer.lr`` for config-override parsers. Never a leading ``-`` or ``.``.
 FLAG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -74,6 +77,7 @@ class Flag:
     step: float | None = None
     switch: bool = False
     words: tuple[str, str] | None = None
+    dist: dists.Dist | None = None  # a W&B distribution: low..high is what Optuna draws (sweep.dists)
 
     def switch_words(self, value: Any) -> list[str]:
         """The bare words a switch gives for ``value`` (none, or one)."""
@@ -115,6 +119,9 @@ class SweepSpec:
     description: str | None = None
     command: tuple[str, ...] | None = None  # the command line's words, macros unfilled (sweep.command)
     workdir: str = "isolated"  # or "inplace": run in the folder itself (sweep.workdir)
+    notes: tuple[str, ...] = ()  # said once at the start of a run (a W&B file's ignored keys)
+    target: float | None = None  # stop the sweep once a trial's metric reaches this (W&B's metric.target)
+    wandb_groups: tuple[str, ...] = ()  # W&B nested parameters: wandb.config nests flags "group.name"
 
     @property
     def root(self) -> Path:
@@ -313,6 +320,10 @@ def parse(data: Any, path: Path) -> SweepSpec:
         raise c.error("", "the file is empty; it needs at least 'script:' and 'flags:'")
     if not isinstance(data, dict):
         raise c.error("", f"the top level must be a mapping of keys, got {_kind(data)}")
+    from sweep import wbsweep
+
+    if wbsweep.is_wandb(data):
+        return wbsweep.parse(data, path)
     for key in data:
         if not isinstance(key, str) or key not in TOP_KEYS:
             raise c.error(str(key), f"unknown key; known keys: {', '.join(sorted(TOP_KEYS))}")
@@ -357,6 +368,8 @@ def parse(data: Any, path: Path) -> SweepSpec:
         if not isinstance(data["description"], str):
             raise c.error("description", "must be text")
         kw["description"] = data["description"]
+    if data.get("target") is not None:  # stop once a trial's metric reaches it (W&B's metric.target)
+        kw["target"] = float(c.number("target", data["target"]))
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
@@ -494,6 +507,10 @@ class _Checker:
         return Flag(name, "fixed", (self.scalar(key, raw),))
 
     def mapping_flag(self, key: str, name: str, raw: dict) -> Flag:
+        if "distribution" in raw or "probabilities" in raw:  # W&B's form, in a flags file too
+            from sweep import wbsweep
+
+            return wbsweep.Params(self).flag(key, name, raw)
         switch = raw.get("switch", False)
         if not isinstance(switch, bool):
             raise self.error(f"{key}.switch", f"must be true or false, got {raw['switch']!r}")
@@ -630,8 +647,8 @@ class _Checker:
         return value
 
     def name(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not NAME_RE.match(value):
-            raise self.error(key, f"must be a metric name (letters, digits, _), got {value!r}")
+        if not isinstance(value, str) or not METRIC_NAME_RE.match(value):
+            raise self.error(key, f"must be a metric name (letters, digits, _, and . / - inside), got {value!r}")
         return value
 
     def jobs(self, key: str, value: Any) -> int | str:
