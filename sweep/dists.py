@@ -17,9 +17,9 @@ draw is ``ppf(uniform(0, 1))``), so under random search each distribution is exa
 - ``categorical`` here only for a list Optuna cannot hold (a value that is a list or a
   mapping, or a value listed twice): the underlying value is the index.
 
-The beta inverse CDF is a bisection on the regularized incomplete beta function (a continued
-fraction): it maps the study's own draw, so a resumed sweep and TPE see the same u. Sampling
-beta from a seeded generator instead would leave TPE nothing to model.
+The beta inverse CDF solves the regularized incomplete beta function (a continued fraction)
+for u, by safeguarded Newton steps: it maps the study's own draw, so a resumed sweep and TPE
+see the same u. Sampling beta from a seeded generator instead would leave TPE nothing to model.
 """
 
 from __future__ import annotations
@@ -111,17 +111,23 @@ def pick(probabilities: tuple[float, ...], u: float) -> int:
 
 
 def beta_ppf(u: float, a: float, b: float) -> float:
-    """The inverse CDF of Beta(a, b) at ``u``, by bisection to float precision."""
+    """The inverse CDF of Beta(a, b) at ``u``: Newton's steps on the incomplete beta function,
+    kept inside a bisection bracket (a step that leaves it bisects instead)."""
     lo, hi = 0.0, 1.0
-    for _ in range(64):
-        mid = (lo + hi) / 2
-        if betainc(a, b, mid) < u:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-15:
-            break
-    return (lo + hi) / 2
+    x = a / (a + b)
+    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    for _ in range(200):
+        f = betainc(a, b, x) - u
+        if f == 0:
+            return x
+        lo, hi = (x, hi) if f < 0 else (lo, x)
+        density = math.exp(log_norm + (a - 1) * math.log(x) + (b - 1) * math.log1p(-x))
+        step = x - f / density if density > 0 else -1.0
+        nxt = step if lo < step < hi else (lo + hi) / 2
+        if abs(nxt - x) < 1e-15 or hi - lo < 1e-15:
+            return nxt
+        x = nxt
+    return x
 
 
 def betainc(a: float, b: float, x: float) -> float:

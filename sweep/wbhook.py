@@ -125,13 +125,23 @@ _steps: dict[int, int] = {}  # each run's next step (a wandb Run takes no new at
 
 
 def patch(wandb: Any) -> None:
-    """Wrap ``Run.log`` (``wandb.log`` is the run's own ``log`` once ``wandb.init`` ran)."""
+    """Wrap ``Run.log`` (``wandb.log`` is the run's own ``log`` once ``wandb.init`` ran), and
+    the log of the do-nothing run ``WANDB_MODE=disabled`` gives."""
     try:
         from wandb.sdk.wandb_run import Run
     except Exception:  # another wandb than the one this knows: leave it be
         return
-    original = Run.log
-    if getattr(original, "_sweep_wrapped", False):
+    _wrap(Run)
+    try:
+        from wandb.sdk.lib.noop_run import NoopRun
+    except Exception:
+        return
+    _wrap(NoopRun)
+
+
+def _wrap(cls: Any) -> None:
+    original = cls.__dict__.get("log")
+    if original is None or getattr(original, "_sweep_wrapped", False):
         return
 
     def log(self: Any, data: Any, step: int | None = None, commit: bool | None = None, *args: Any, **kw: Any) -> Any:
@@ -146,7 +156,7 @@ def patch(wandb: Any) -> None:
 
     log._sweep_wrapped = True  # type: ignore[attr-defined]
     log.__doc__, log.__name__ = original.__doc__, "log"
-    Run.log = log  # type: ignore[method-assign]
+    cls.log = log
 
 
 def record(data: Any, step: int) -> None:

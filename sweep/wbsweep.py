@@ -314,8 +314,7 @@ def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
         notes.append("metric.impute: a failed trial is left out of the sampler's model here (Optuna's rule)")
     if "impute_while_running" in raw:
         value = raw["impute_while_running"]
-        if value is not False:
-            c.choice("metric.impute_while_running", value, (*IMPUTE, "false"))
+        if value is not False and c.choice("metric.impute_while_running", value, (*IMPUTE, "false")) != "false":
             notes.append("metric.impute_while_running: TPE's constant liar stands in for running trials here")
     return out
 
