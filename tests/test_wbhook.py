@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import flags_of, metrics_of, run_dirs, sweep_cli, written
 from sweep import wbhook
+
+from helpers import flags_of, metrics_of, run_dirs, sweep_cli, written
 
 wandb = pytest.importorskip("wandb")  # the user's package, a test dependency of sweep's
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import one_error_line, sweep_cli
 from sweep import command, dists, search
 from sweep import spec as specs
 from sweep.errors import SpecError
+
+from helpers import metrics_of, one_error_line, run_dirs, sweep_cli
 
 CORPUS = Path(__file__).parent / "wandb_sweeps"
 DRAWS = 4000
@@ -363,3 +364,34 @@ def test_convert_refuses_a_flags_file(tmp_path):
     result = sweep_cli("convert", path)
     assert one_error_line(result, 2) == (f"Error: {path}: not a W&B sweep configuration "
                                          "(it needs 'parameters:' and no 'flags:')")
+
+
+# ---------------------------------------------------------------- metric.target
+
+
+TARGET_SCRIPT = """\
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+args = parser.parse_args()
+print(f"val_loss: {args.lr}")
+"""
+
+
+@pytest.mark.parametrize(("goal", "target"), [("minimize", 0.65), ("maximize", 0.85), ("minimize", 0.01)])
+def test_the_sweep_stops_once_a_run_reaches_the_target(tmp_path, goal, target):
+    (tmp_path / "train.py").write_text(TARGET_SCRIPT)
+    (tmp_path / "sweep.yaml").write_text(
+        f"program: train.py\nmethod: grid\nmetric: {{name: val_loss, goal: {goal}, target: {target}}}\n"
+        "parameters:\n  lr: {values: [0.3, 0.6, 0.9]}\n")
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs, "--launcher", "spawn")
+    assert result.exit_code == 0, result.stderr
+    values = [metrics_of(run)["val_loss"] for run in run_dirs(runs)]
+    reached = [v <= target if goal == "minimize" else v >= target for v in values]
+    notes = [line for line in result.stderr.splitlines() if "reached the target" in line]
+    if any(reached):  # the grid's order is shuffled: the sweep ends at whichever run reached it
+        assert reached[-1] and not any(reached[:-1]) and len(notes) == 1
+    else:
+        assert len(values) == 3 and notes == []
