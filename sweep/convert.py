@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sweep import dists, samplers
+from sweep import dists
 from sweep import spec as specs
 from sweep.errors import SpecError
 
@@ -49,7 +49,7 @@ def convert(path: str | Path) -> str:
     if "metric" in data:
         out.key("metric", spec.metric, "metric")
         out.key("goal", spec.goal)
-    if spec.sampler != "grid" or samplers.target(spec) != spec.trials:
+    if spec.sampler != "grid":  # a grid runs every point
         out.key("trials", spec.trials, "run_cap")
     if spec.pruner.name != "none":
         p = spec.pruner
@@ -69,7 +69,7 @@ def convert(path: str | Path) -> str:
                   for i in range(1, flag.name.count(".") + 1)]
         out.comments(*groups, indent="  ", deep=False)
         out.comments(*_param_paths(flag.name), indent="  ", inline=True)
-        out.lines.append(f"  {json.dumps(flag.name) if ':' in flag.name else flag.name}: "
+        out.lines.append(f"  {flag.name}: "
                          f"{_dump(flag_yaml(flag))}{notes.inline(*_param_paths(flag.name))}")
     return "\n".join(out.lines) + "\n"
 

@@ -120,3 +120,22 @@ def test_a_trial_that_never_imports_wandb_is_untouched(tmp_path):
     env.pop("WANDB_MODE", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout == "False None\n" and list(tmp_path.iterdir()) == []
+
+
+def test_a_sitecustomize_of_the_user_s_still_runs(tmp_path):
+    """The hook's sitecustomize comes first on a spawned trial's path: it runs the one it
+    shadows (a virtual environment's, a distribution's) after arming the hook."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import python_env
+
+    theirs = tmp_path / "site"
+    theirs.mkdir()
+    (theirs / "sitecustomize.py").write_text("import os\nos.environ['THEIRS'] = 'ran'\n")
+    env = python_env(SWEEP_RUN_DIR=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join([wbhook.SITE_DIR, str(theirs), env["PYTHONPATH"]])
+    code = "import os, sys; print(os.environ.get('THEIRS'), type(sys.meta_path[0]).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == "ran _Finder\n"
