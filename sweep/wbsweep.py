@@ -281,19 +281,22 @@ def _nested(params: Any) -> set[str]:
 
 
 def _program(c: _Checker, data: dict) -> Path | None:
+    """The program: relative to the sweep file (this tool's rule), else to the folder sweep
+    runs in (W&B's: its agent runs ``program`` from its working directory, so a file kept in
+    ``sweeps/`` often names a script at the project's root)."""
     if "program" not in data:
         return None
     raw = data["program"]
     if not isinstance(raw, str) or not raw.strip() or "\0" in raw:
         raise c.error("program", f"must be a file path, got {_kind(raw)}")
     try:
-        script = (c.path.parent / raw).resolve()
-        if not script.is_file():
-            why = "is not a file" if script.exists() else "not found"
-            raise c.error("program", f"{raw} {why} (looked for {script})")
+        for script in dict.fromkeys([(c.path.parent / raw).resolve(), Path(raw).resolve()]):
+            if script.is_file():
+                return script
+        looked = " or ".join(str(p) for p in dict.fromkeys([(c.path.parent / raw).resolve(), Path(raw).resolve()]))
+        raise c.error("program", f"{raw} not found (looked for {looked})")
     except OSError as exc:
         raise c.error("program", f"{raw} cannot be used ({exc.strerror or exc})") from None
-    return script
 
 
 def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:

@@ -53,6 +53,8 @@ def test_every_key_of_the_schema_is_read():
     ("docs_hyperband.yaml", "random", "minimize", 10),
     ("docs_nested.yaml", "random", "maximize", 2),
     ("docs_command.yaml", "random", "maximize", 1),
+    ("docs_command_words.yaml", "random", "maximize", 3),
+    ("docs_min_iter.yaml", "tpe", "minimize", 10),
 ])
 def test_the_documentation_examples_run_as_w_and_b_reads_them(name, sampler, goal, trials):
     from sweep import samplers
@@ -69,6 +71,17 @@ def test_w_and_b_defaults_goal_minimize_and_int_uniform_from_integer_bounds():
     every = load("every_key.yaml")
     assert every.flag("min_max_int_p").is_int and not every.flag("min_max_float_p").is_int
     assert every.flag("uniform_p").low == 0.0 and isinstance(every.flag("uniform_p").low, float)
+
+
+def test_a_program_not_beside_the_file_is_looked_for_where_sweep_runs(tmp_path, monkeypatch):
+    """W&B's agent runs ``program`` from its working directory: a sweep file kept in sweeps/
+    names the script at the project's root."""
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "train.py").write_text("print('val_loss: 1')\n")
+    (tmp_path / "sweeps" / "sweep.yaml").write_text("program: train.py\nmethod: random\n"
+                                                    "parameters:\n  lr: {values: [0.1]}\n")
+    monkeypatch.chdir(tmp_path)
+    assert specs.load("sweeps/sweep.yaml").script == tmp_path / "train.py"
 
 
 def test_hyperband_with_max_iter_and_s_starts_at_w_and_b_s_lowest_bracket():
@@ -110,7 +123,7 @@ BAD = {
                              "got a number",
     "probabilities_length": "parameters.act.probabilities: must be a list of 2 numbers, one per value",
     "probabilities_sum": "parameters.act.probabilities: must sum to 1, got 1.1",
-    "program_not_found": "program: nope.py not found (looked for {dir}/nope.py)",
+    "program_not_found": "program: nope.py not found (looked for {dir}/nope.py or {cwd}/nope.py)",
     "q_zero": "parameters.w.q: must be greater than 0, got 0",
     "run_cap_zero": "run_cap: must be at least 1, got 0",
     "sigma_negative": "parameters.w.sigma: must be at least 0, got -1",
@@ -134,7 +147,7 @@ def test_the_bad_corpus_is_covered():
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_a_bad_w_and_b_file_is_one_line_exit_2_and_nothing_runs(tmp_path, name):
     path = CORPUS / "bad" / f"{name}.yaml"
-    expected = f"{path}: {BAD[name].format(dir=path.parent)}"
+    expected = f"{path}: {BAD[name].format(dir=path.parent, cwd=Path.cwd())}"
     with pytest.raises(SpecError) as caught:
         specs.load(path)
     assert str(caught.value) == expected
