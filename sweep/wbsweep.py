@@ -293,10 +293,17 @@ def _program(c: _Checker, data: dict) -> Path | None:
         for script in dict.fromkeys([(c.path.parent / raw).resolve(), Path(raw).resolve()]):
             if script.is_file():
                 return script
+        if _names_program_elsewhere(data.get("command")):
+            return None  # W&B's agent never opens it: the command runs the program itself
         looked = " or ".join(str(p) for p in dict.fromkeys([(c.path.parent / raw).resolve(), Path(raw).resolve()]))
         raise c.error("program", f"{raw} not found (looked for {looked})")
     except OSError as exc:
         raise c.error("program", f"{raw} cannot be used ({exc.strerror or exc})") from None
+
+
+def _names_program_elsewhere(words: Any) -> bool:
+    """A ``command:`` list without ``${program}``: ``program`` is only W&B's label then."""
+    return isinstance(words, list) and bool(words) and "${program}" not in words
 
 
 def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:

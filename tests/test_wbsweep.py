@@ -84,6 +84,17 @@ def test_a_program_not_beside_the_file_is_looked_for_where_sweep_runs(tmp_path, 
     assert specs.load("sweeps/sweep.yaml").script == tmp_path / "train.py"
 
 
+def test_a_program_the_command_does_not_run_need_not_exist(tmp_path):
+    """``program:`` with a ``command:`` that runs ``-m pkg.train`` is only W&B's label."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text("program: scripts/train.py\nmethod: random\ncommand: [python, -m, scripts.train, "
+                    "'${args_no_hyphens}']\nparameters:\n  trainer.lr: {values: [0.1]}\n")
+    assert specs.load(path).script is None
+    path.write_text(path.read_text().replace("python, -m, scripts.train", "python, '${program}'"))
+    with pytest.raises(SpecError, match="program: scripts/train.py not found"):
+        specs.load(path)
+
+
 def test_hyperband_with_max_iter_and_s_starts_at_w_and_b_s_lowest_bracket():
     p = load("docs_hyperband.yaml").pruner
     assert (p.min_resource, p.max_resource, p.reduction_factor) == (3, 27, 3)  # brackets 9 and 3
