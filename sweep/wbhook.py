@@ -4,7 +4,7 @@ imports wandb, so a trial that does not pays one entry on ``sys.meta_path``.
 
 When wandb is imported, the trial's environment is set as W&B's agent sets it for a run
 (wandb/wandb_agent.py): the flags in a config file named by ``WANDB_SWEEP_PARAM_PATH``, which
-``wandb.init`` reads over the script's own defaults, and the run's id; plus offline mode and
+``wandb.init`` reads over the script's own defaults, and the run's and the sweep's ids; plus offline mode and
 ``WANDB_DIR`` in the run directory, so wandb's own files stay there. Each ``Run.log`` call
 then also goes to the run's ``metrics.jsonl`` (``sweep.log``) at the step W&B gives it, so
 the leaderboard and the pruner see it.
@@ -78,6 +78,8 @@ def prepare_env() -> None:
     # Quiet: wandb's closing "Run summary" table would be read back as printed metrics.
     env.setdefault("WANDB_QUIET", "true")
     env.setdefault("WANDB_RUN_ID", os.path.basename(run_dir.rstrip(os.sep)))
+    if env.get("SWEEP_ID"):  # scripts test for it to know they run in a sweep
+        env.setdefault("WANDB_SWEEP_ID", env["SWEEP_ID"])
     flags = _flags(run_dir)
     if flags is None:
         return

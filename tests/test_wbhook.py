@@ -13,7 +13,7 @@ import pytest
 
 from sweep import wbhook
 
-from helpers import flags_of, metrics_of, run_dirs, sweep_cli, written
+from helpers import flags_of, info, metrics_of, run_dirs, sweep_cli, written
 
 wandb = pytest.importorskip("wandb")  # the user's package, a test dependency of sweep's
 
@@ -61,7 +61,7 @@ def test_a_wandb_script_runs_offline_with_the_trial_s_flags(tmp_path, launcher):
         # The sweep's values over the script's defaults, nested as W&B's agent nests them.
         assert seen["config"] == {"learning_rate": flags["learning_rate"], "epochs": 3, "hidden": 8,
                                   "batch_size": 32, "optimizer": {"name": flags["optimizer.name"], "momentum": 0.9}}
-        assert seen["mode"] == "offline"
+        assert seen["mode"] == "offline" and seen["sweep"] == info(run)["sweep"]
         assert Path(seen["dir"]).resolve().is_relative_to(run.resolve())
         history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         logged = [h for h in history if "val_loss" in h and h.get("source") is None]

@@ -35,7 +35,7 @@ def main():
     run = wandb.init(project="sweep-demo", config=hyperparameter_defaults)
     config = wandb.config
     with open("wandb_config.json", "w") as fh:
-        json.dump({"config": dict(config), "mode": run.settings.mode, "dir": run.dir}, fh)
+        json.dump({"config": dict(config), "mode": run.settings.mode, "dir": run.dir, "sweep": run.sweep_id}, fh)
 
     x = torch.linspace(-1, 1, 256).unsqueeze(1)
     y = 3 * x + 0.1 * torch.randn_like(x)
