@@ -9,6 +9,7 @@ written as JSON, which is YAML (a flags file reads ``1e-05`` as a number).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ def convert(path: str | Path) -> str:
     out.lines.append(f"# Converted from the W&B sweep file {path.name} by `sweep convert`.")
     for note in spec.notes:
         out.lines.append(f"# W&B: {note}")
+    if spec.folder is not None:
+        out.lines.append(f"# W&B runs each trial from the folder it is started in ({spec.folder}); a flags file "
+                         "runs them from its own folder: keep this file there")
     if spec.script is not None:
         out.key("script", _relative(spec.script, path.parent), "program")
     if spec.command is not None:
@@ -114,10 +118,7 @@ def _dump(value: Any) -> str:
 
 
 def _relative(script: Path, root: Path) -> str:
-    try:
-        return str(script.relative_to(root.resolve()))
-    except ValueError:
-        return str(script)
+    return os.path.relpath(script, root.resolve())
 
 
 def _param_paths(name: str) -> list[str]:

@@ -122,10 +122,11 @@ class SweepSpec:
     notes: tuple[str, ...] = ()  # said once at the start of a run (a W&B file's ignored keys)
     target: float | None = None  # stop the sweep once a trial's metric reaches this (W&B's metric.target)
     wandb_groups: tuple[str, ...] = ()  # W&B nested parameters: wandb.config nests flags "group.name"
+    folder: Path | None = None  # where trials run from, when not the file's folder (a W&B file: sweep.wbsweep)
 
     @property
     def root(self) -> Path:
-        return self.path.parent
+        return self.folder or self.path.parent
 
     def flag(self, name: str) -> Flag:
         for f in self.flags:

@@ -268,7 +268,7 @@ def parse(data: dict, path: Path) -> SweepSpec:
         notes.append(f"{', '.join(ignored)}: only mean something on W&B's servers; ignored here")
     groups = tuple(sorted({f.name.split(".")[0] for f in flags if "." in f.name} & _nested(data.get("parameters"))))
     spec = SweepSpec(path=path, script=script, module=None, flags=flags, goal_given=True,
-                     notes=tuple(notes), wandb_groups=groups, **kw)
+                     notes=tuple(notes), wandb_groups=groups, folder=_folder(path, script), **kw)
     if method == "grid" and "run_cap" in data:
         combos = spec.combinations() or 0
         if spec.trials < combos:  # W&B stops its grid at run_cap; here a grid cut short runs in random order
@@ -299,6 +299,15 @@ def _program(c: _Checker, data: dict) -> Path | None:
         raise c.error("program", f"{raw} not found (looked for {looked})")
     except OSError as exc:
         raise c.error("program", f"{raw} cannot be used ({exc.strerror or exc})") from None
+
+
+def _folder(path: Path, script: Path | None) -> Path | None:
+    """Where trials run from: the sweep file's folder when the program is there, else the
+    folder sweep runs in, as W&B's agent runs every trial from its own working directory."""
+    if script is not None and script.is_relative_to(path.parent.resolve()):
+        return None
+    here = Path.cwd()
+    return None if here == path.parent else here
 
 
 def _names_program_elsewhere(words: Any) -> bool:

@@ -84,6 +84,24 @@ def test_a_program_not_beside_the_file_is_looked_for_where_sweep_runs(tmp_path, 
     assert specs.load("sweeps/sweep.yaml").script == tmp_path / "train.py"
 
 
+def test_trials_run_from_where_w_and_b_s_agent_would(tmp_path, monkeypatch):
+    """A sweep file in sweeps/ naming a program at the project's root: the trial runs from the
+    project's root, so the script's relative paths mean what they mean under W&B's agent."""
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("1,2\n")
+    (tmp_path / "train.py").write_text(
+        "import argparse\nparser = argparse.ArgumentParser()\nparser.add_argument('--lr', type=float)\n"
+        "args = parser.parse_args()\nrows = open('data/train.csv').read().splitlines()\n"
+        "print(f'val_loss: {args.lr * len(rows)}')\n")
+    (tmp_path / "sweeps" / "sweep.yaml").write_text("program: train.py\nmethod: random\nrun_cap: 1\n"
+                                                    "metric: {name: val_loss}\nparameters:\n  lr: {values: [0.5]}\n")
+    monkeypatch.chdir(tmp_path)
+    result = sweep_cli("run", "sweeps/sweep.yaml", "--runs-dir", "runs", "--launcher", "spawn")
+    assert result.exit_code == 0, result.stderr
+    assert [metrics_of(run)["val_loss"] for run in run_dirs(tmp_path / "runs")] == [0.5]
+
+
 def test_a_program_the_command_does_not_run_need_not_exist(tmp_path):
     """``program:`` with a ``command:`` that runs ``-m pkg.train`` is only W&B's label."""
     path = tmp_path / "sweep.yaml"
