@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import dists
+from sweep import dists, samplers
 from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, Flag, Pruner, SweepSpec, _Checker, _kind
 
 if TYPE_CHECKING:
@@ -269,6 +269,9 @@ def parse(data: dict, path: Path) -> SweepSpec:
     groups = tuple(sorted({f.name.split(".")[0] for f in flags if "." in f.name} & _nested(data.get("parameters"))))
     spec = SweepSpec(path=path, script=script, module=None, flags=flags, goal_given=True,
                      notes=tuple(notes), wandb_groups=groups, folder=_folder(path, script), **kw)
+    problem = samplers.grid_problem(spec)
+    if problem:
+        raise c.error("method", problem)
     if method == "grid" and "run_cap" in data:
         combos = spec.combinations() or 0
         if spec.trials < combos:  # W&B stops its grid at run_cap; here a grid cut short runs in random order

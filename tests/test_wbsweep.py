@@ -136,6 +136,8 @@ BAD = {
                    "parameters (W&B's rule), not normal",
     "grid_probabilities": "parameters.act: grid search takes only constant, categorical, int_uniform, q_uniform "
                           "parameters (W&B's rule), not categorical_w_probabilities",
+    "grid_too_large": "method: grid has 11,022,011 combinations; at most 1,000,000 (use random or tpe for a "
+                      "space this large)",
     "hyperband_eta_one": "early_terminate.eta: must be greater than 1, got 1",
     "hyperband_without_iter": "early_terminate: hyperband needs min_iter, or max_iter and s",
     "int_uniform_fraction": "parameters.layers.min: int_uniform needs whole numbers, got 0.5",
