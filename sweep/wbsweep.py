@@ -69,6 +69,7 @@ class Params:
     def __init__(self, checker: _Checker, method: str = "random") -> None:
         self.c = checker
         self.method = method
+        self.notes: list[str] = []  # what runs as W&B says but likely not as meant
 
     def error(self, key: str, rule: str) -> SpecError:
         return self.c.error(key, rule)
@@ -198,6 +199,9 @@ class Params:
             return Flag(name, "range", low=float(low), high=float(high), log=True)
         if dist in ("log_uniform", "q_log_uniform") and max(abs(low), abs(high)) > 700:
             raise self.error(key, f"{dist}'s min and max are natural-log exponents; exp({high:g}) overflows")
+        if dist in ("log_uniform", "q_log_uniform") and 0 < low < high <= 1:
+            self.notes.append(f"{key}: {dist}'s min and max are exponents: values from exp({low:g}) to "
+                              f"exp({high:g}) (log_uniform_values takes the values themselves)")
         if dist == "q_uniform" and self.method == "grid":
             return self.grid_q_uniform(key, name, low, high, q)
         d = dists.Dist(dist, q=q, mu=num.get("mu", 0.0), sigma=num.get("sigma", 1.0), a=num.get("a", 1.0),
@@ -238,7 +242,9 @@ def parse(data: dict, path: Path) -> SweepSpec:
         kw.update(_metric(c, data["metric"], notes))
     elif method == "bayes" or "early_terminate" in data:
         raise c.error("metric", f"missing: {'method bayes' if method == 'bayes' else 'early_terminate'} needs a metric")
-    flags = tuple(Params(c, method).flags(data.get("parameters")))
+    params = Params(c, method)
+    flags = tuple(params.flags(data.get("parameters")))
+    notes += params.notes
     names = [f.name for f in flags]
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)

@@ -113,6 +113,17 @@ def test_a_program_the_command_does_not_run_need_not_exist(tmp_path):
         specs.load(path)
 
 
+def test_log_uniform_bounds_that_look_like_values_get_a_note(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    (tmp_path / "train.py").write_text("")
+    path.write_text("program: train.py\nmethod: random\nrun_cap: 1\n"
+                    "parameters:\n  lr: {distribution: log_uniform, min: 0.0001, max: 0.1}\n")
+    s = specs.load(path)
+    assert s.notes == ("parameters.lr: log_uniform's min and max are exponents: values from exp(0.0001) to "
+                       "exp(0.1) (log_uniform_values takes the values themselves)",)
+    assert all(1 < p["lr"] < 1.11 for p in search.plan(s, 20))  # W&B's meaning all the same
+
+
 def test_hyperband_with_max_iter_and_s_starts_at_w_and_b_s_lowest_bracket():
     p = load("docs_hyperband.yaml").pruner
     assert (p.min_resource, p.max_resource, p.reduction_factor) == (3, 27, 3)  # brackets 9 and 3
