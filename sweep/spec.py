@@ -39,8 +39,8 @@ PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_re
                "reduction_factor"}
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-# A metric as wandb.log names it too: "val/loss", "val.acc", "train-loss".
-METRIC_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*\Z")
+# A metric as wandb.log names it too: "val/loss", "val.acc", "ndcg@10".
+METRIC_NAME_RE = re.compile(r"^[A-Za-z_]\S*\Z")
 # A flag is named as the script spells its option, passed verbatim: ``learning-rate`` for
 # argparse's dashes, ``trainer.lr`` for config-override parsers. Never a leading ``-`` or ``.``.
 FLAG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -648,8 +648,8 @@ class _Checker:
         return value
 
     def name(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not METRIC_NAME_RE.match(value):
-            raise self.error(key, f"must be a metric name (letters, digits, _, and . / - inside), got {value!r}")
+        if not isinstance(value, str) or not METRIC_NAME_RE.match(value) or not value.isprintable():
+            raise self.error(key, f"must be a metric name (a letter or _, then no spaces), got {value!r}")
         return value
 
     def jobs(self, key: str, value: Any) -> int | str:

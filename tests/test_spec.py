@@ -325,7 +325,7 @@ EXPECTED = {
     "mapping_in_list": "flags.lr[0]: must be a number, text or true/false, got a mapping",
     "mapping_key_is_list": "line 3: invalid YAML (a mapping key must be a plain value)",
     "max_failures_zero": "max_failures: must be at least 1, got 0",
-    "metric_bad_name": "metric: must be a metric name (letters, digits, _, and . / - inside), got 'eval accuracy'",
+    "metric_bad_name": "metric: must be a metric name (a letter or _, then no spaces), got 'eval accuracy'",
     "metrics_not_mapping": "metrics: must be a mapping of metric name -> regex",
     "min_eq_max": "flags.lr: min (1) must be less than max (1)",
     "min_gt_max": "flags.lr: min (1) must be less than max (0.1)",

@@ -55,6 +55,7 @@ def test_every_key_of_the_schema_is_read():
     ("docs_command.yaml", "random", "maximize", 1),
     ("docs_command_words.yaml", "random", "maximize", 3),
     ("docs_min_iter.yaml", "tpe", "minimize", 10),
+    ("public_style.yaml", "tpe", "maximize", 5),
 ])
 def test_the_documentation_examples_run_as_w_and_b_reads_them(name, sampler, goal, trials):
     from sweep import samplers
