@@ -140,8 +140,11 @@ def run(
             max_output_mb=max_output_mb, set=set_ or [],
         )
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
+        from sweep.wbsweep import NO_RUN_CAP
+
         for note in spec.notes:  # a W&B file: what runs differently here, said once
-            err(f"note: {note}")
+            if trials is None or not note.startswith(NO_RUN_CAP):
+                err(f"note: {note}")
         runner.check(options)
         if columns is not None:
             _check_columns(columns, spec)

@@ -55,6 +55,7 @@ POSITIVE_MIN = ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_v
 # W&B's grid search accepts these and no other (wandb/sweeps search/grid.py).
 GRID_OK = ("constant", "categorical", "int_uniform", "q_uniform")
 DEFAULT_TRIALS = SweepSpec.trials
+NO_RUN_CAP = "no run_cap:"  # the note's start: --trials makes it moot
 
 
 def is_wandb(data: Any) -> bool:
@@ -260,7 +261,7 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if "run_cap" in data:
         kw["trials"] = c.integer("run_cap", data["run_cap"], low=1)
     elif method != "grid":
-        notes.append(f"no run_cap: {DEFAULT_TRIALS} trials (W&B would run until stopped; --trials N for more)")
+        notes.append(f"{NO_RUN_CAP} {DEFAULT_TRIALS} trials (W&B would run until stopped; --trials N for more)")
     if "early_terminate" in data:
         kw["pruner"] = _hyperband(c, data["early_terminate"], notes)
     text = [data[k] for k in ("name", "description") if k in data]

@@ -384,6 +384,15 @@ def test_notes_are_said_once_at_the_start(tmp_path):
         "note: entity, project, controller, apiVersion, kind: only mean something on W&B's servers; ignored here"]
 
 
+def test_no_run_cap_is_said_unless_trials_are_given(tmp_path):
+    def notes(*args: str) -> list[str]:
+        result = sweep_cli("run", CORPUS / "docs_random.yaml", "--dry-run", "--runs-dir", tmp_path, *args)
+        return [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+
+    assert notes() == ["note: no run_cap: 10 trials (W&B would run until stopped; --trials N for more)"]
+    assert notes("--trials", "3") == []
+
+
 # ---------------------------------------------------------------- sweep convert
 
 
