@@ -142,6 +142,11 @@ def run(
             max_output_mb=max_output_mb, set=set_ or [], warm_start=warm_start or [],
         )
         spec = runner.build_spec(flags_file, options)  # check the flags file before the heavy imports
+        from sweep.wbsweep import NO_RUN_CAP
+
+        for note in spec.notes:  # a W&B file: what runs differently here, said once
+            if trials is None or not note.startswith(NO_RUN_CAP):
+                err(f"note: {note}")
         runner.check(options)
         if columns is not None:
             _check_columns(columns, spec)
@@ -471,6 +476,17 @@ def init(
         else:
             scaffold.write(output, text, force)
             err(f"wrote {output}")
+
+
+@app.command()
+def convert(
+    wandb_file: Annotated[Path, typer.Argument(metavar="WANDB_FILE", help="A W&B sweep configuration (YAML).")],
+) -> None:
+    """Print the flags file equivalent to a W&B sweep configuration, its comments kept."""
+    from sweep import convert as converter
+
+    with errors():
+        sys.stdout.write(converter.convert(wandb_file))
 
 
 def normalize_argv(argv: list[str]) -> list[str]:

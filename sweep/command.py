@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 ARGS_FILE = "args.json"  # ${args_json_file}: the trial's flags as JSON, in its run directory
 MACRO_RE = re.compile(r"\$\{([^{}]*)\}\Z")
+# W&B's agent fills ${envvar:NAME} anywhere in a word, from the environment, and leaves NAME
+# itself when the variable is unset (wandb/sdk/launch/sweeps/utils.py create_sweep_command).
+ENVVAR_RE = re.compile(r"\$\{envvar:([A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,22 @@ MACROS: dict[str, Callable[[Fill], list[str]]] = {
     "args_json_file": lambda fill: [str(fill.run_dir.resolve() / ARGS_FILE)],
     # W&B's /usr/bin/env finds a python on PATH; ${interpreter} is already the absolute one.
     "env": lambda fill: [],
+    # W&B's agent's Hydra forms: +k=v appends a key to the config, ++k=v adds or overrides it.
+    "args_append_hydra": lambda fill: [f"+{word}" for word in _args_no_hyphens(fill)],
+    "args_override_hydra": lambda fill: [f"++{word}" for word in _args_no_hyphens(fill)],
 }
 
 
 def macro(word: str) -> str | None:
     """The macro's name when ``word`` is one whole ``${...}``, else None (a fixed word)."""
     match = MACRO_RE.match(word)
-    return match.group(1) if match else None
+    return match.group(1) if match and not ENVVAR_RE.match(word) else None
+
+
+def envvars(word: str, env: Mapping[str, str] | None = None) -> str:
+    """``word`` with each ``${envvar:NAME}`` replaced as W&B's agent replaces it."""
+    env = os.environ if env is None else env
+    return ENVVAR_RE.sub(lambda m: env.get(m.group(1), m.group(1)), word)
 
 
 def template(spec: SweepSpec) -> tuple[str, ...]:
@@ -123,7 +135,7 @@ def argv(spec: SweepSpec, values: dict[str, Any], run_dir: Path, program: Path |
     words: list[str] = []
     for word in template(spec):
         name = macro(word)
-        words += [word] if name is None else MACROS[name](fill)
+        words += [envvars(word)] if name is None else MACROS[name](fill)
     return words
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import command as commands
-from sweep import index, rundir, samplers, search, workdir
+from sweep import index, rundir, samplers, search, wbhook, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RecordError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher
@@ -55,6 +55,7 @@ class Result:
     stopped: str | None = None  # why the sweep stopped early (max failures)
     note: str | None = None  # why nothing ran (a resumed sweep that had already finished)
     earlier: list[Path] = field(default_factory=list)  # a resumed sweep's runs from before this session
+    reached: str | None = None  # the trial that reached the metric's target (the sweep's success)
 
 
 def cpu_count() -> int:
@@ -161,7 +162,7 @@ class Driver:
         counts = {s: 0 for s in ("completed", "failed", "pruned", "interrupted")}
         paths: list[Path] = []
         started = failures = 0
-        stopped = None
+        stopped = reached = None
         slots = list(range(self.jobs))
         while True:
             again = False  # a shared study may hand out a trial again: a dead worker's, re-run
@@ -201,6 +202,10 @@ class Driver:
                         stopped = (f"stopped after {count(failures, 'failed trial')} "
                                    f"(max_failures {self.spec.max_failures})")
                         self.emit(Event("note", text=stopped))
+                if reached is None and target_reached(self.spec, outcome):
+                    reached = f"trial {running.ask.number} reached the target {self.spec.metric} {self.spec.target:g}"
+                    self.emit(Event("note", text=f"{reached}: no more trials start"))
+                    todo = started
                 self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
                                 flags=running.trial.flags, status=outcome.status, value=outcome.value,
                                 reason=outcome.reason))
@@ -208,7 +213,7 @@ class Driver:
         record.asked = study.asked()
         record.save(self.runs_dir)
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
-                      earlier=[r.path for r in runs])
+                      earlier=[r.path for r in runs], reached=reached)
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
@@ -304,6 +309,8 @@ class Driver:
             info.workdir = workdir.record(where, path)
             commands.write_inputs(stage, self.spec, ask.flags)
             env.update(trials.environment(path, ask.flags, record.id, ask.number, self.threads, gpu))
+            if self.spec.wandb_groups:
+                env[wbhook.GROUPS_VAR] = ",".join(self.spec.wandb_groups)
             info.env = trials.recorded_env(env)
             argv.extend(commands.argv(self.spec, ask.flags, path, workdir.program(where, path, self.spec.script)))
             info.command = argv
@@ -393,6 +400,14 @@ class Driver:
         for text in problems:
             self.emit(Event("note", text=text))
         return outcome
+
+
+def target_reached(spec: SweepSpec, outcome: trials.Outcome) -> bool:
+    """Whether a trial's result reaches the sweep's target (W&B's ``metric.target``): at or
+    past it in the goal's direction."""
+    if spec.target is None or outcome.status != "completed" or outcome.value is None:
+        return False
+    return outcome.value >= spec.target if spec.goal == "maximize" else outcome.value <= spec.target
 
 
 def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import traceback
 import weakref
 from typing import Any
 
-from sweep import workdir
+from sweep import wbhook, workdir  # imported by the server once, not by each trial
 from sweep.launch import die_with_parent, end_strays, set_subreaper
 
 _PROTO_IN = 0
@@ -120,6 +120,7 @@ def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None, re
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     _reseed()
+    wbhook.install()  # a script that imports wandb logs through sweep, offline
     import runpy
 
     code = 0

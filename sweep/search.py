@@ -30,7 +30,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep import conditions, samplers
+from sweep import conditions, dists, samplers
 from sweep.errors import StorageError
 from sweep.objectives import excesses
 
@@ -73,8 +73,10 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
 
 def trial_flags(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's flags in the flags file's order: the asked params plus the fixed values,
-    less the flags whose ``when:`` does not hold (left out of the command and the record)."""
-    return conditions.active(spec.flags, {**fixed_values(spec), **params})
+    less the flags whose ``when:`` does not hold (left out of the command and the record);
+    a W&B distribution's draw is mapped to its value."""
+    kept = conditions.active(spec.flags, {**fixed_values(spec), **params})
+    return {n: dists.value(f, v) if (f := spec.flag(n)).dist else v for n, v in kept.items()}
 
 
 def space_record(spec: SweepSpec) -> dict[str, str]:
@@ -87,6 +89,8 @@ def space_record(spec: SweepSpec) -> dict[str, str]:
 def _describe(flag: Flag) -> str:
     if flag.when is not None:
         return f"{_describe(dataclasses.replace(flag, when=None))} when {flag.when.text}"
+    if flag.dist is not None:
+        return dists.describe(flag.dist) + (f" of {list(flag.values)!r}" if flag.values else "")
     if flag.kind == "choice":
         text = f"one of {list(flag.values)!r}"
         if len(text) > 120:  # a record and a message stay short; the digest still tells lists apart

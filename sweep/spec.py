@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from sweep import command, conditions, launch, samplers, words, workdir
+from sweep import command, conditions, dists, launch, samplers, words, workdir
 from sweep.conditions import Condition
 from sweep.errors import SpecError
 from sweep.objectives import Constraint, parse_constraint
@@ -33,6 +33,7 @@ TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
     "description", "command", "workdir", "constraints", "enqueue",
+    "target",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -40,6 +41,8 @@ PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_re
                "reduction_factor"}
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# A metric as wandb.log names it too: "val/loss", "val.acc", "ndcg@10".
+METRIC_NAME_RE = re.compile(r"^[A-Za-z_]\S*\Z")
 # A flag is named as the script spells its option, passed verbatim: ``learning-rate`` for
 # argparse's dashes, ``trainer.lr`` for config-override parsers. Never a leading ``-`` or ``.``.
 FLAG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -77,6 +80,7 @@ class Flag:
     switch: bool = False
     words: tuple[str, str] | None = None
     when: Condition | None = None  # passed only when this holds (sweep.conditions)
+    dist: dists.Dist | None = None  # a W&B distribution: low..high is what Optuna draws (sweep.dists)
 
     def switch_words(self, value: Any) -> list[str]:
         """The bare words a switch gives for ``value`` (none, or one)."""
@@ -131,10 +135,14 @@ class SweepSpec:
     objectives: tuple[tuple[str, str], ...] = ()
     constraints: tuple[Constraint, ...] = ()
     enqueue: tuple[dict[str, Any], ...] = ()  # configurations tried first (partial: the rest sampled)
+    notes: tuple[str, ...] = ()  # said once at the start of a run (a W&B file's ignored keys)
+    target: float | None = None  # stop the sweep once a trial's metric reaches this (W&B's metric.target)
+    wandb_groups: tuple[str, ...] = ()  # W&B nested parameters: wandb.config nests flags "group.name"
+    folder: Path | None = None  # where trials run from, when not the file's folder (a W&B file: sweep.wbsweep)
 
     @property
     def root(self) -> Path:
-        return self.path.parent
+        return self.folder or self.path.parent
 
     def targets(self) -> tuple[tuple[str, str], ...]:
         """Every objective as (metric, goal), the first first: one for a single objective."""
@@ -339,6 +347,10 @@ def parse(data: Any, path: Path) -> SweepSpec:
         raise c.error("", "the file is empty; it needs at least 'script:' and 'flags:'")
     if not isinstance(data, dict):
         raise c.error("", f"the top level must be a mapping of keys, got {_kind(data)}")
+    from sweep import wbsweep
+
+    if wbsweep.is_wandb(data):
+        return wbsweep.parse(data, path)
     for key in data:
         if not isinstance(key, str) or key not in TOP_KEYS:
             raise c.error(str(key), f"unknown key; known keys: {', '.join(sorted(TOP_KEYS))}")
@@ -381,6 +393,8 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["constraints"] = c.constraints(data["constraints"], flags)
     if "enqueue" in data:
         kw["enqueue"] = c.enqueue(data["enqueue"], flags)
+    if data.get("target") is not None:  # stop once a trial's metric reaches it (W&B's metric.target)
+        kw["target"] = float(c.number("target", data["target"]))
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
@@ -538,6 +552,10 @@ class _Checker:
         return dataclasses.replace(flag, when=self.condition(f"{key}.when", raw["when"]))
 
     def plain_mapping_flag(self, key: str, name: str, raw: dict) -> Flag:
+        if "distribution" in raw or "probabilities" in raw:  # W&B's form, in a flags file too
+            from sweep import wbsweep
+
+            return wbsweep.Params(self).flag(key, name, raw)
         switch = raw.get("switch", False)
         if not isinstance(switch, bool):
             raise self.error(f"{key}.switch", f"must be true or false, got {raw['switch']!r}")
@@ -674,8 +692,8 @@ class _Checker:
         return value
 
     def name(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not NAME_RE.match(value):
-            raise self.error(key, f"must be a metric name (letters, digits, _), got {value!r}")
+        if not isinstance(value, str) or not METRIC_NAME_RE.match(value) or not value.isprintable():
+            raise self.error(key, f"must be a metric name (a letter or _, then no spaces), got {value!r}")
         return value
 
     def objectives(self, data: dict) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweep import launch, rundir, workdir
+from sweep import launch, rundir, wbhook, workdir
 from sweep.parse import LineReader, Rules, parse_line
 from sweep.spec import SweepSpec
 
@@ -50,7 +50,8 @@ def environment(path: Path, flags: dict[str, Any], sweep_id: str, number: int, t
         env[var] = str(threads)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [launch.PKG_ROOT, env.get("PYTHONPATH", "")] if p)
+    # wbhook's sitecustomize first: a spawned script that imports wandb logs through sweep.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [wbhook.SITE_DIR, launch.PKG_ROOT, env.get("PYTHONPATH", "")] if p)
     return env
 
 

@@ -145,7 +145,7 @@ BAD = {
     "unknown_macro": ("command:\n  - ${interpreter}\n  - ${program}\n  - ${nope}\n",
                       "command[2]: unknown macro ${nope}; the macros are ${interpreter}, ${program}, ${args}, "
                       "${args_no_equals}, ${args_no_hyphens}, ${args_no_boolean_flags}, ${args_json}, "
-                      "${args_json_file}, ${env}"),
+                      "${args_json_file}, ${env}, ${args_append_hydra}, ${args_override_hydra}"),
     "number_word": ("command:\n  - ${interpreter}\n  - ${program}\n  - --epochs\n  - 3\n",
                     "command[3]: must be text, got an integer; quote it: '3'"),
     "mapping_word": ("command:\n  - ${interpreter}\n  - {a: 1}\n", "command[1]: must be text, got a mapping"),
