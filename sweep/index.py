@@ -20,7 +20,8 @@ INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per 
 # flags.json is written once, before the first run.json, so run.json's stamp covers it.
 _KEYED = (rundir.RUN_FILE, rundir.METRICS_FILE)
 # The leaderboard's part of run.json: all a cached row keeps.
-BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error")
+BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error",
+              "seed_flag")
 
 
 def _stamp(dir_path: str) -> list[int] | None:

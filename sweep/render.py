@@ -364,6 +364,7 @@ class SweepView:
         self.best: float | None = None
         self.started = time.time()
         self.sweep = ""
+        self.what = ""
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -371,6 +372,7 @@ class SweepView:
         kind = event.kind
         if kind == "start":
             self.sweep, self.total = event.sweep, event.total
+            self.what = event.text  # how the runs add up, when it is more than a count (repeats)
             self.started = time.time()
             self._open()
         elif kind == "trial_end":
@@ -390,7 +392,7 @@ class SweepView:
 
     def _open(self) -> None:
         # The goal before the first trial ends: an inferred one that is wrong shows at once.
-        trials = f"{self.total} trial" + ("" if self.total == 1 else "s")
+        trials = self.what or f"{self.total} trial" + ("" if self.total == 1 else "s")
         self.err.print(f"sweep {self.sweep}: {trials}; objective {self.metric}, {self.goal} ({self.goal_note})",
                        markup=False, highlight=False)
         if not self.live:

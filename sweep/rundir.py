@@ -295,11 +295,14 @@ class RunInfo:
     workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
+    repeat: int | None = _field(int)  # the seed's index, in a sweep with seed_flag: (sweep.seeds)
+    seed_flag: str | None = _field(str)  # the flag that carries the seed: not part of the configuration
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        if out["resumed"] is None:
-            del out["resumed"]
+        for key in ("resumed", "repeat", "seed_flag"):  # only where they mean something
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -710,6 +713,7 @@ class SweepRecord:
     host: str | None = None
     space: dict[str, str] | None = None  # each flag's values in words (search.space_record)
     format: int = FORMAT
+    parent: str | None = None  # the sweep a `sweep rerun` reran
 
     @classmethod
     def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int,
