@@ -295,8 +295,10 @@ class RunInfo:
     workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
-    repeat: int | None = _field(int)  # the seed's index, in a sweep with seed_flag: (sweep.seeds)
-    seed_flag: str | None = _field(str)  # the flag that carries the seed: not part of the configuration
+    # Written only with seed_flag: (so not in FIELD_TYPES, which every run.json has): the seed's
+    # index, and the flag that carries it, which is not part of the configuration (sweep.seeds).
+    repeat: int | None = None
+    seed_flag: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, introspect, launch, samplers, urls
+from sweep import command, introspect, launch, samplers, seeds, urls
 from sweep import spec as specs
 from sweep.errors import SpecError, UsageError
 
@@ -172,6 +172,7 @@ def dry_run(spec: specs.SweepSpec, runs_dir: Path = Path("runs")) -> list[list[s
     from sweep import search
 
     search.quiet()
-    spec = introspect.with_switches(spec)
-    return [command.argv(spec, flags, runs_dir / "<run>") for flags in search.plan(spec)]
+    spec = seeds.seeded(introspect.with_switches(spec))
+    return [command.argv(spec, seeds.flags_for(spec, flags, repeat), runs_dir / "<run>")
+            for flags in search.plan(spec) for repeat in range(spec.repeats)]
 

@@ -222,3 +222,13 @@ def test_rerun_without_a_seed_flag_or_with_a_searched_one_is_refused(tmp_path):
     line = one_error_line(sweep_cli("rerun", "nope", "--seed-flag", "seed", "--runs-dir", runs_dir), 2)
     assert "no sweep matches 'nope'" in line and line.endswith("nothing to rerun")
     assert sorted(p.name for p in runs_dir.iterdir()) == before
+
+
+def test_dry_run_lists_every_repeat_with_its_seed(tmp_path):
+    flags_file = noisy_project(tmp_path / "p", trials=2, seed=9, repeats=2, seed_flag="seed")
+    result = sweep_cli("run", flags_file, "--dry-run", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [f"--seed={seeds.seed_for(9, i)}" for i in (0, 1, 0, 1)]
+    assert not (tmp_path / "runs").exists()
