@@ -2,11 +2,12 @@
 better configuration than the single best run of a sweep?
 
 The script (bench/noisy_objective.py) scores a configuration by a known true quality plus seed
-noise. Each experiment runs a real 20-trial random sweep (bench/seeds.yaml, seeded by the
-experiment) and then reruns its 5 best configurations with 3 new seeds; it compares the true
-quality of the configuration the single best run names with that of the rerun's best mean.
+noise (sd given by its --noise flag). Each experiment runs a real 20-trial random sweep
+(bench/seeds.yaml, seeded by the experiment) and then reruns its 5 best configurations with 3
+new seeds; it compares the true quality of the configuration the single best run names with
+that of the rerun's best mean. Side by side for each noise level.
 
-    python bench/seeds.py [--experiments 10] [--trials 20] [--top 5] [--seeds 3]
+    python bench/seeds.py [--experiments 10] [--noise 0.01,0.02,0.04] [--trials 20] [--top 5] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ def sweep(*args: object) -> str:
     return proc.stdout
 
 
-def experiment(seed: int, trials: int, top: int, seeds: int, work: Path) -> tuple[float, float, float]:
+def experiment(seed: int, noise: float, trials: int, top: int, seeds: int, work: Path) -> tuple[float, float, float]:
     """True quality of the single best run's configuration, of the rerun's pick, and of the best
     configuration the sweep tried (what a perfect judge would pick)."""
-    runs = work / f"runs{seed}"
-    sweep("run", HERE / "seeds.yaml", "--seed", seed, "--trials", trials, "--runs-dir", runs)
+    runs = work / f"runs{seed}-{noise}"
+    sweep("run", HERE / "seeds.yaml", "--seed", seed, "--trials", trials, "--runs-dir", runs, "--set", f"noise={noise}")
     rows = json.loads(sweep("ls", "--runs-dir", runs, "--format", "json", "--sort", "eval_accuracy"))
     single = rows[0]
     sweep("rerun", "--top", top, "--seeds", seeds, "--seed-flag", "seed", "--runs-dir", runs)
@@ -52,34 +53,35 @@ def experiment(seed: int, trials: int, top: int, seeds: int, work: Path) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=10)
+    parser.add_argument("--noise", default="0.01,0.02,0.04", help="noise levels (sd), comma-separated")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    single, rerun, oracle = [], [], []
+    table = []
     with tempfile.TemporaryDirectory(prefix="bench-seeds-") as tmp:
-        for seed in range(args.experiments):
-            s, r, o = experiment(seed, args.trials, args.top, args.seeds, Path(tmp))
-            single.append(s)
-            rerun.append(r)
-            oracle.append(o)
-            print(f"experiment {seed}: single best run's pick {s:.4f}, rerun's pick {r:.4f}, best tried {o:.4f}")
-    gaps = [r - s for s, r in zip(single, rerun, strict=True)]
-    wins = sum(g > 1e-12 for g in gaps)
-    ties = sum(abs(g) <= 1e-12 for g in gaps)
-    mean_s, mean_r, mean_o = statistics.fmean(single), statistics.fmean(rerun), statistics.fmean(oracle)
-    print(f"\n{args.experiments} experiments x ({args.trials} trials + rerun --top {args.top} --seeds {args.seeds}); "
-          f"noise sd 0.02; true quality of the pick (best possible 0.9):")
-    print(f"  single best run:           {mean_s:.4f}")
-    print(f"  rerun's best mean:         {mean_r:.4f}  ({mean_r - mean_s:+.4f} on average; "
-          f"better in {wins}, same in {ties}, worse in {len(gaps) - wins - ties})")
-    print(f"  best configuration tried:  {mean_o:.4f}  (the rerun closes "
-          f"{(mean_r - mean_s) / (mean_o - mean_s) * 100 if mean_o > mean_s else 0:.0f}% of the gap)")
-    print(f"  regret (best tried - pick): single {mean_o - mean_s:.4f}, rerun {mean_o - mean_r:.4f}")
-    print(f"took {time.perf_counter() - start:.0f} s; load average {load:.2f} at the start "
-          f"({os.cpu_count()} cores)")
+        for noise in (float(n) for n in args.noise.split(",")):
+            picks = [experiment(seed, noise, args.trials, args.top, args.seeds, Path(tmp))
+                     for seed in range(args.experiments)]
+            for seed, (s, r, o) in enumerate(picks):
+                print(f"noise {noise}, experiment {seed}: single best run's pick {s:.4f}, "
+                      f"rerun's pick {r:.4f}, best tried {o:.4f}", flush=True)
+            table.append((noise, picks))
+    print(f"\n{args.experiments} experiments per noise level, each {args.trials} trials then "
+          f"rerun --top {args.top} --seeds {args.seeds}; true quality of the pick (best possible 0.9):\n")
+    print("| noise sd | single best run | rerun's best mean | rerun - single (mean) | better / same / worse "
+          "| regret: single, rerun |")
+    print("|---|---|---|---|---|---|")
+    for noise, picks in table:
+        single, rerun, oracle = (statistics.fmean(p[i] for p in picks) for i in range(3))
+        gaps = [r - s for s, r, _ in picks]
+        better, same = sum(g > 1e-12 for g in gaps), sum(abs(g) <= 1e-12 for g in gaps)
+        print(f"| {noise} | {single:.4f} | {rerun:.4f} | {rerun - single:+.4f} | "
+              f"{better} / {same} / {len(gaps) - better - same} | {oracle - single:.4f}, {oracle - rerun:.4f} |")
+    print(f"\nregret: the best configuration the sweep tried, less the pick's true quality. "
+          f"took {time.perf_counter() - start:.0f} s; load average {load:.2f} at the start ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
