@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweep.board import Board, cell, is_number
+from sweep.board import FIXED_HEAD, FIXED_TAIL, Board, cell, is_number
+from sweep.errors import UsageError
 
 NOISE_SE = 2.0  # standard errors of the difference that still count as noise
 # Group columns besides the objective (named by the metric itself: its mean) and the flags.
@@ -97,6 +98,9 @@ def objective(rows: list[dict[str, Any]], sort_by: str | None) -> tuple[str | No
 
 def grouped(board: Board, sort_by: str | None = None, flip: bool = False) -> Board:
     """The board with one row per configuration, ranked by its mean (``flip``: worst first)."""
+    fixed = (*FIXED_HEAD, *FIXED_TAIL)
+    if sort_by is not None and (sort_by not in board.columns or sort_by.startswith("flag_") or sort_by in fixed):
+        raise UsageError(f"--group ranks by a metric; {sort_by!r} is not one of this board's metrics")
     metric, goal = objective(board.rows, sort_by)
     if metric is None:
         return Board([*HEAD, *STATS], [], board.title)

@@ -232,3 +232,13 @@ def test_dry_run_lists_every_repeat_with_its_seed(tmp_path):
     assert len(lines) == 4
     assert [line.rsplit(" ", 1)[1] for line in lines] == [f"--seed={seeds.seed_for(9, i)}" for i in (0, 1, 0, 1)]
     assert not (tmp_path / "runs").exists()
+
+
+def test_ls_group_ranks_by_a_metric_only(tmp_path):
+    flags_file = noisy_project(tmp_path / "p", trials=1, repeats=2, seed_flag="seed")
+    assert sweep_cli("run", flags_file, "--runs-dir", tmp_path / "runs").exit_code == 0
+    for column in ("flag_lr", "status"):
+        line = one_error_line(sweep_cli("ls", "--group", "--sort", column, "--runs-dir", tmp_path / "runs"), 2)
+        assert line == f"Error: --group ranks by a metric; {column!r} is not one of this board's metrics"
+    [row] = ls_json(tmp_path / "runs", "--group", "--sort", "Loss")  # another metric: its mean
+    assert row["n"] == 2 and "Loss" in row and "eval_accuracy" not in row
