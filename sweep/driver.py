@@ -417,7 +417,8 @@ class Driver:
             return []
         del self._repeats[ask.number]
         status, value = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
-        attrs = {"run_ids": [p.name for _, p in ended], "seeds": self.spec.repeats}
+        attrs = {"run_ids": [p.name for _, p in ended], "seeds": self.spec.repeats,
+                 "metrics": seeds.mean_metrics([o.metrics for o, _ in ended])}
         return self._tell(study, ask, status, value, attrs)
 
     def _tell_unfinished(self, study: search.Search) -> None:

@@ -59,3 +59,16 @@ def verdict(statuses: Sequence[str], values: Sequence[float | None]) -> tuple[st
     if any(v is None or not math.isfinite(v) for v in values):
         return "completed", None
     return "completed", sum(v for v in values if v is not None) / len(values)
+
+
+def mean_metrics(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over a configuration's repeats, for the study's record of it (and,
+    told through ``Search.tell``'s metrics, any objective or constraint read from them). A
+    metric counts only where every repeat has a finite value."""
+    names = set.intersection(*(set(m) for m in runs)) if runs else set()
+    out = {}
+    for name in sorted(names):
+        values = [m[name] for m in runs]
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            out[name] = sum(values) / len(values)
+    return out

@@ -68,6 +68,8 @@ def test_repeats_run_every_configuration_with_the_same_seeds_and_the_study_hears
     for trial in study.trials:
         group = [r for r in runs if info(r)["trial"] == trial.number]
         assert trial.value == pytest.approx(statistics.fmean(metrics_of(r)["eval_accuracy"] for r in group))
+        assert sorted(trial.user_attrs["run_ids"]) == sorted(r.name for r in group)
+        assert trial.user_attrs["metrics"]["eval_accuracy"] == pytest.approx(trial.value)
     # The end-of-sweep board: one row per configuration, best mean first.
     title, head, *rows = result.stdout.splitlines()
     assert title.startswith("sweep s")
