@@ -317,6 +317,8 @@ def ls(
     """List runs, newest first, or best first with --sort."""
     with errors():
         if storage or study:
+            if group:
+                raise UsageError("--group reads the run directories; it does not work with --storage")
             _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
             return
         runs = _runs(runs_dir)

@@ -233,6 +233,9 @@ class Driver:
             record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
         except RunNotFound as exc:
             raise SweepError(f"{exc}: nothing to resume") from None
+        if record.parent is not None:  # its configurations and seeds came from `sweep rerun`, not the file
+            raise SpecError(f"sweep {record.id} is a rerun of sweep {record.parent} and cannot be resumed; "
+                            f"to resume {record.parent}, give its id: --resume {record.parent}")
         if isinstance(record.space, dict):
             changes = search.space_changes(record.space, search.space_record(self.spec))
             if changes:

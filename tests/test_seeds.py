@@ -196,6 +196,11 @@ def test_rerun_runs_the_best_configurations_with_new_seeds_and_names_its_parent(
     rows = ls_json(runs_dir, "--group", "--sweep", "last")
     assert len(rows) == 2 and rows[0]["noise"] == "best" and {r["n"] for r in rows} == {3}
     assert rows[0]["eval_accuracy"] >= rows[1]["eval_accuracy"]
+    # The rerun is the flags file's last sweep now, but its plan came from `sweep rerun`.
+    parent_id = info(parent[0])["sweep"]
+    line = one_error_line(sweep_cli("run", flags_file, "--runs-dir", runs_dir, "--resume", "last"), 2)
+    assert line.endswith(f"is a rerun of sweep {parent_id} and cannot be resumed; to resume {parent_id}, "
+                         f"give its id: --resume {parent_id}")
 
 
 def test_rerun_of_a_sweep_with_repeats_takes_its_seed_flag_and_never_reuses_a_seed(tmp_path):
@@ -244,3 +249,5 @@ def test_ls_group_ranks_by_a_metric_only(tmp_path):
         assert line == f"Error: --group ranks by a metric; {column!r} is not one of this board's metrics"
     [row] = ls_json(tmp_path / "runs", "--group", "--sort", "Loss")  # another metric: its mean
     assert row["n"] == 2 and "Loss" in row and "eval_accuracy" not in row
+    line = one_error_line(sweep_cli("ls", "--group", "--storage", tmp_path / "j.log", "--study", "x"), 2)
+    assert line == "Error: --group reads the run directories; it does not work with --storage"
