@@ -76,6 +76,8 @@ def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | No
         row["_objectives"] = run.info.get("objectives")
         row["_constraints"] = run.info.get("constraints")
         row["_start"] = run.start  # the exact start time: the ISO column has whole seconds
+        seed_flag = run.info.get("seed_flag")  # not part of the configuration (sweep.groups)
+        row["_seed_flag"] = seed_flag if isinstance(seed_flag, str) else None
         out.append(row)
     metrics = sorted(m for m in metric_names if f"flag_{m}" not in flag_names and m not in FIXED_HEAD)
     return Board(_columns(metrics, flag_names), out)

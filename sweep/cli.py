@@ -200,7 +200,10 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
         return run
 
     every = (tally(rundir.read_run(p)) for p in paths)
-    if spec.objectives or spec.constraints:
+    if spec.repeats > 1 or spec.rerun_of:  # one row per configuration: its mean over the seeds
+        found, total = _by_config(list(every), runs_dir, spec.metric)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    elif spec.objectives or spec.constraints:
         found, total = board.leaderboard(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
         found = dataclasses.replace(found, title=f"sweep {result.sweep}")
     else:
@@ -218,7 +221,8 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
             err(f"no column {', '.join(map(repr, missing))} on the board: no run of the sweep reported it")
     render.write(found, "table")
     if total > len(found.rows):
-        err(f"the best {len(found.rows)} of {total} runs; all of them: {more}")
+        what = "configurations" if spec.repeats > 1 or spec.rerun_of else "runs"
+        err(f"the best {len(found.rows)} of {total} {what}; all of them: {more}" + (" --group" * (what != "runs")))
     if options.junit_xml:
         runs = sorted((rundir.read_run(p) for p in paths), key=lambda r: r.info.get("trial", -1))
         render.write_junit(options.junit_xml, result.sweep, runs)
@@ -229,6 +233,14 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
     if counts.get("failed") or result.stopped:
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _by_config(runs: list[rundir.Run], runs_dir: Path, metric: str) -> tuple[board.Board, int]:
+    """A sweep's best configurations, each its mean over its seeds, and how many there were."""
+    from sweep import groups
+
+    found = groups.grouped(board.build(runs, runs_dir), metric)
+    return board.top(found, LEADERBOARD_ROWS), len(found.rows)
 
 
 TOTALS = ("completed", "failed", "pruned", "interrupted")  # the order of the sweep's totals
@@ -249,6 +261,34 @@ def _study_board(storage: str | None, study: str | None, metric: str | None) -> 
         return None
     found = board.sort(found, metric if metric in found.columns else None)
     return dataclasses.replace(board.top(found, LEADERBOARD_ROWS), title=f"study {study}"), len(found.rows)
+
+
+@app.command()
+def rerun(
+    sweep_ref: Annotated[str, typer.Argument(metavar="[SWEEP]", help="Sweep id, prefix or 'last'.")] = "last",
+    top: Annotated[int, typer.Option("--top", "-k", min=1, metavar="K",
+            help="Configurations to rerun, best first.")] = 5,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=1000, metavar="N", help="New seeds for each.")] = 3,
+    seed_flag: Annotated[str | None, typer.Option("--seed-flag", metavar="NAME",
+            help="The script's seed option (default: the sweep's seed_flag:).")] = None,
+    runs_dir: RunsDir = DEFAULT_RUNS,
+    jobs: Annotated[str | None, typer.Option("--jobs", "-j", metavar="N|auto", help="Runs at once.")] = None,
+    columns: Columns = None,
+) -> None:
+    """Rerun a sweep's K best configurations with N new seeds each; rank them by their mean."""
+    from sweep import rerun as reruns
+    from sweep import runner
+
+    with errors():
+        options = runner.Options(jobs=jobs)
+        spec = reruns.plan(runs_dir, sweep_ref, top, seeds, seed_flag)
+        if jobs is not None:
+            spec = dataclasses.replace(spec, jobs=runner.build_jobs(jobs))
+        runner.check(options)
+        err(f"rerun of sweep {spec.rerun_of}: {words.count(spec.trials, 'configuration')} x "
+            f"{words.count(seeds, 'new seed')} ({spec.seed_flag})")
+        code = _sweep(spec, runs_dir, options, columns)
+    raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------- ls
@@ -284,12 +324,17 @@ def ls(
     study: Annotated[str | None, typer.Option("--study", help="The shared study's name (with --storage).")] = None,
     pareto: Annotated[bool, typer.Option("--pareto",
             help="Only the Pareto-optimal runs of a sweep with several objectives (after the filters).")] = False,
+    group: Annotated[bool, typer.Option("--group", "-g",
+            help="One row per configuration (its runs over seeds): mean, std and n of the objective "
+                 "(or --sort's metric), best mean first; 'noise' marks those within noise of the best.")] = False,
 ) -> None:
     """List runs, newest first, or best first with --sort."""
     with errors():
         if storage or study:
             if pareto:
                 raise UsageError("--pareto reads the run directories; it does not work with --storage")
+            if group:
+                raise UsageError("--group reads the run directories; it does not work with --storage")
             _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
             return
         runs = _runs(runs_dir)
@@ -300,10 +345,15 @@ def ls(
         found = board.build(runs, runs_dir, baseline_error, gap)
         early, late = board.ranking_filters(where or [])
         found = board.select(board.pareto(board.select(found, early, status or [], sweep_id)), late)
-        if pareto:
-            found = board.front(found)
-        if sort or not pareto:  # the front comes in rank order already
-            found = board.sort(found, sort, asc)
+        if group:
+            from sweep import groups
+
+            found = groups.grouped(found, sort, asc)
+        else:
+            if pareto:
+                found = board.front(found)
+            if sort or not pareto:  # the front comes in rank order already
+                found = board.sort(found, sort, asc)
         if top:
             found = board.top(found, top)
         found = board.objectives(found, sort)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import command as commands
-from sweep import index, rundir, samplers, search, wbhook, workdir
+from sweep import index, rundir, samplers, search, seeds, wbhook, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RecordError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher
@@ -75,6 +75,7 @@ class _Running:
     ask: search.Ask
     info: rundir.RunInfo
     slot: int
+    repeat: int = 0  # which of its configuration's repeats (repeats:)
 
 
 class Driver:
@@ -82,7 +83,7 @@ class Driver:
                  on_event: Callable[[Event], None] = lambda e: None, storage: str | None = None,
                  study: str | None = None, resume: str | None = None, gpus: list[str] | None = None,
                  per_gpu: int = 1, max_output: int | None = None, warm: list[rundir.Run] | None = None) -> None:
-        self.spec = spec
+        self.spec = seeds.seeded(spec)
         self.runs_dir = runs_dir
         self.launcher = launcher
         self.emit = on_event
@@ -101,6 +102,9 @@ class Driver:
         self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
         self._lock: SweepLock | None = None
+        # repeats: the asked configurations' repeats still to start, and the outcomes of those ended
+        self._owed: list[tuple[search.Ask, int]] = []
+        self._repeats: dict[int, tuple[search.Ask, list[tuple[trials.Outcome, Path]]]] = {}
         self.warm = list(warm or [])  # earlier sweeps' runs to start the study from (--warm-start)
 
     def interrupt(self) -> None:
@@ -121,6 +125,8 @@ class Driver:
             message = rundir.write_error(exc, self.runs_dir) if isinstance(exc, OSError) else str(exc)
             if self._active and self._study is not None and self._writer is not None:
                 self._stop_all(self._study, self._writer, message)
+            if self._study is not None:
+                self._tell_unfinished(self._study)
             if not isinstance(exc, OSError):
                 raise
             if exc.errno in rundir.DISK_FULL:
@@ -152,9 +158,12 @@ class Driver:
         self._study, self._writer = study, writer  # for _stop_all
         self.where = workdir.place(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
         if self.resume_ref is None and self.spec.enqueue and not study.asked():
-            study.enqueue(self.spec.enqueue)
+            study.enqueue(self.spec.enqueue)  # the flags file's enqueue:, or a rerun's configurations
         warm_note = self._warm_start(study, record.id)
-        self.emit(Event("start", sweep=record.id, total=todo))
+        total = todo * self.spec.repeats
+        what = (f"{count(todo, 'configuration')} x {count(self.spec.repeats, 'seed')} = {count(total, 'trial')}"
+                if self.spec.repeats > 1 else "")
+        self.emit(Event("start", sweep=record.id, total=total, text=what))
         if warm_note:
             self.emit(Event("note", text=warm_note))
         if self.where.note:
@@ -166,7 +175,8 @@ class Driver:
         slots = list(range(self.jobs))
         while True:
             again = False  # a shared study may hand out a trial again: a dead worker's, re-run
-            while not self.interrupted() and stopped is None and started < todo and len(self._active) < self.jobs:
+            while not self.interrupted() and stopped is None and (started < todo or self._owed) \
+                    and len(self._active) < self.jobs:
                 self.launcher.ready()  # the warm launcher may take seconds: an interrupt meanwhile starts nothing
                 if self.interrupted():
                     break
@@ -179,7 +189,7 @@ class Driver:
                 slots.pop(0)
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
-                started += 1
+                started += running.repeat == 0
             if not self._active:
                 if again:
                     continue
@@ -210,6 +220,7 @@ class Driver:
                                 flags=running.trial.flags, status=outcome.status, value=outcome.value,
                                 reason=outcome.reason))
             self.emit(Event("tick"))
+        self._tell_unfinished(study)
         record.asked = study.asked()
         record.save(self.runs_dir)
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
@@ -223,12 +234,16 @@ class Driver:
         if self.resume_ref is None:
             record = rundir.SweepRecord.new(self.spec.path, self.study_name, redact(self.storage_url),
                                             samplers.target(self.spec), search.space_record(self.spec))
+            record.parent = self.spec.rerun_of
             self._lock = SweepLock.take(state, record.id)
             return record
         try:
             record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)
         except RunNotFound as exc:
             raise SweepError(f"{exc}: nothing to resume") from None
+        if record.parent is not None:  # its configurations and seeds came from `sweep rerun`, not the file
+            raise SpecError(f"sweep {record.id} is a rerun of sweep {record.parent} and cannot be resumed; "
+                            f"to resume {record.parent}, give its id: --resume {record.parent}")
         if isinstance(record.space, dict):
             changes = search.space_changes(record.space, search.space_record(self.spec))
             if changes:
@@ -285,9 +300,17 @@ class Driver:
 
     def _start(self, study: search.Search, writer: rundir.RunWriter, record: rundir.SweepRecord,
                slot: int) -> _Running | None:
-        ask = study.ask()
-        if ask is None:
-            return None
+        if self._owed:
+            ask, repeat = self._owed.pop(0)
+        else:
+            asked = study.ask()
+            if asked is None:
+                return None
+            ask, repeat = asked, 0
+            if self.spec.repeats > 1:
+                self._owed = [(ask, r) for r in range(1, self.spec.repeats)]
+                self._repeats[ask.number] = (ask, [])
+        flags = seeds.flags_for(self.spec, ask.flags, repeat)
         gpu = None
         if self.gpus:
             index_ = slot // self.per_gpu
@@ -299,6 +322,8 @@ class Driver:
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
             **rundir.objectives_info(self.spec.objectives, self.spec.constraints),
         )
+        if self.spec.seed_flag is not None:
+            info.repeat, info.seed_flag = self.spec.first_repeat + repeat, self.spec.seed_flag
         env: dict[str, str] = {}
         argv: list[str] = []
         where = self.where
@@ -307,17 +332,17 @@ class Driver:
         def fill(stage: Path, path: Path) -> None:
             trials.prepare(stage, path, self.spec, where)
             info.workdir = workdir.record(where, path)
-            commands.write_inputs(stage, self.spec, ask.flags)
-            env.update(trials.environment(path, ask.flags, record.id, ask.number, self.threads, gpu))
+            commands.write_inputs(stage, self.spec, flags)
+            env.update(trials.environment(path, flags, record.id, ask.number, self.threads, gpu))
             if self.spec.wandb_groups:
                 env[wbhook.GROUPS_VAR] = ",".join(self.spec.wandb_groups)
             info.env = trials.recorded_env(env)
-            argv.extend(commands.argv(self.spec, ask.flags, path, workdir.program(where, path, self.spec.script)))
+            argv.extend(commands.argv(self.spec, flags, path, workdir.program(where, path, self.spec.script)))
             info.command = argv
 
         # Filled in under a hidden name and published with its run.json: a kill -9 meanwhile
         # leaves no run directory without one (the trial is run again on resume).
-        path = writer.create(info, ask.flags, fill)
+        path = writer.create(info, flags, fill)
         job = Job(argv, env, workdir.cwd(where, path), path / rundir.OUTPUT_FILE, self.threads,
                   workdir.setup(where, path))
         try:
@@ -326,16 +351,17 @@ class Driver:
             info.status, info.end, info.reason = "interrupted", time.time(), f"could not start: {exc}"
             writer.end(path, info, {})
             try:
-                study.tell(ask, "interrupted")
+                if ask.number not in self._repeats:
+                    study.tell(ask, "interrupted")
             except StorageError:
                 pass  # the sweep stops on the launcher's error below, which says more
             raise LauncherError(f"could not start trial {ask.number}: {exc}") from None
         info.pid = proc.pid
-        trial = trials.Trial(ask.number, ask.flags, path, proc, self.watch,
+        trial = trials.Trial(ask.number, flags, path, proc, self.watch,
                              report=lambda value, step: study.report(ask, value, step),
                              start=info.start or time.time())
-        self.emit(Event("trial_start", number=ask.number, run_id=path.name, flags=ask.flags))
-        return _Running(trial, ask, info, slot)
+        self.emit(Event("trial_start", number=ask.number, run_id=path.name, flags=flags))
+        return _Running(trial, ask, info, slot, repeat)
 
     def _load_versions(self) -> dict[str, str]:
         self._versions = rundir.versions()
@@ -391,15 +417,49 @@ class Driver:
         info.duration = round(end - running.trial.start, 4)
         info.reason, info.steps, info.error = outcome.reason, outcome.steps, outcome.error
         problems = writer.end(running.trial.path, info, outcome.metrics, running.trial.flags)
-        try:
-            study.tell(running.ask, outcome.status, outcome.value, run_attrs(running.trial.path, outcome.metrics))
-        except StorageError as exc:  # the run directory has the result; say the study lacks it
-            if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
-                raise exc.__context__ from None
-            problems.append(str(exc))
+        if running.ask.number in self._repeats:
+            problems += self._tell_repeat(study, running, outcome)
+        else:
+            problems += self._tell(study, running.ask, outcome.status, outcome.value,
+                                   run_attrs(running.trial.path, outcome.metrics))
         for text in problems:
             self.emit(Event("note", text=text))
         return outcome
+
+    def _tell(self, study: search.Search, ask: search.Ask, status: str, value: float | None,
+              attrs: dict[str, Any]) -> list[str]:
+        """Tell the study; what it could not take, as notes (the run directory has the result)."""
+        try:
+            study.tell(ask, status, value, attrs)
+        except StorageError as exc:
+            if isinstance(exc.__context__, OSError):  # the journal file: going on would tear it
+                raise exc.__context__ from None
+            return [str(exc)]
+        return []
+
+    def _tell_repeat(self, study: search.Search, running: _Running, outcome: trials.Outcome) -> list[str]:
+        """One repeat ended: once its configuration's last one has, the study hears the mean of
+        them all (one trial per configuration, so TPE models the mean, not a lucky seed)."""
+        ask, ended = self._repeats[running.ask.number]
+        ended.append((outcome, running.trial.path))
+        if len(ended) < self.spec.repeats:
+            return []
+        del self._repeats[ask.number]
+        status, value = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
+        attrs = {"run_ids": [p.name for _, p in ended], "seeds": self.spec.repeats,
+                 "metrics": seeds.mean_metrics([o.metrics for o, _ in ended])}
+        return self._tell(study, ask, status, value, attrs)
+
+    def _tell_unfinished(self, study: search.Search) -> None:
+        """Configurations whose repeats did not all run (an interrupt, max_failures): owed
+        again, so a resume runs them whole."""
+        self._owed.clear()
+        for ask, _ in list(self._repeats.values()):
+            try:
+                study.tell(ask, "interrupted")
+            except StorageError:
+                pass  # its runs say how they ended; a resume settles the study from them
+        self._repeats.clear()
 
 
 def target_reached(spec: SweepSpec, outcome: trials.Outcome) -> bool:

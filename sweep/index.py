@@ -21,7 +21,7 @@ INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per 
 _KEYED = (rundir.RUN_FILE, rundir.METRICS_FILE)
 # The leaderboard's part of run.json: all a cached row keeps.
 BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error",
-              "objectives", "constraints")
+              "objectives", "constraints", "seed_flag")
 
 
 def _stamp(dir_path: str) -> list[int] | None:

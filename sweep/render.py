@@ -367,6 +367,7 @@ class SweepView:
         self.best: float | None = None
         self.started = time.time()
         self.sweep = ""
+        self.what = ""
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -374,6 +375,7 @@ class SweepView:
         kind = event.kind
         if kind == "start":
             self.sweep, self.total = event.sweep, event.total
+            self.what = event.text  # how the runs add up, when it is more than a count (repeats)
             self.started = time.time()
             self._open()
         elif kind == "trial_end":
@@ -393,7 +395,7 @@ class SweepView:
 
     def _open(self) -> None:
         # The goal before the first trial ends: an inferred one that is wrong shows at once.
-        trials = f"{self.total} trial" + ("" if self.total == 1 else "s")
+        trials = self.what or f"{self.total} trial" + ("" if self.total == 1 else "s")
         aims = "; ".join(f"{m}, {g}" for m, g in self.objectives or ((self.metric, self.goal),))
         what = "objectives" if len(self.objectives) > 1 else "objective"
         within = f"; subject to {', '.join(map(str, self.constraints))}" if self.constraints else ""

@@ -296,6 +296,10 @@ class RunInfo:
     workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
+    # Written only with seed_flag: (so not in FIELD_TYPES, which every run.json has): the seed's
+    # index, and the flag that carries it, which is not part of the configuration (sweep.seeds).
+    repeat: int | None = None
+    seed_flag: str | None = None
     # Several objectives: [[metric, goal], ...] (metric and goal above are the first);
     # constraints: their text, "latency_ms < 20". Null when the sweep has none.
     objectives: list[list[str]] | None = _field(list)
@@ -303,8 +307,9 @@ class RunInfo:
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        if out["resumed"] is None:
-            del out["resumed"]
+        for key in ("resumed", "repeat", "seed_flag"):  # only where they mean something
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -731,6 +736,7 @@ class SweepRecord:
     host: str | None = None
     space: dict[str, str] | None = None  # each flag's values in words (search.space_record)
     format: int = FORMAT
+    parent: str | None = None  # the sweep a `sweep rerun` reran
 
     @classmethod
     def new(cls, flags_file: Path, study: str | None, storage: str | None, trials: int,

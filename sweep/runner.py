@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, introspect, launch, rundir, samplers, urls
+from sweep import command, introspect, launch, rundir, samplers, seeds, urls
 from sweep import spec as specs
 from sweep.errors import RunNotFound, SpecError, UsageError
 
@@ -47,6 +47,15 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def build_jobs(text: str) -> int | str:
+    """``--jobs N|auto``, checked."""
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--jobs must be a whole number of at least 1 or 'auto'; got {text!r}")
+
+
 def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
     """The flags file with --smoke and the command-line options applied (options win)."""
     spec = specs.load(flags_file)
@@ -58,12 +67,7 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
     if opts.seed is not None:
         changes["seed"] = opts.seed
     if opts.jobs is not None:
-        if opts.jobs == "auto":
-            changes["jobs"] = "auto"
-        elif opts.jobs.isdigit() and int(opts.jobs) >= 1:
-            changes["jobs"] = int(opts.jobs)
-        else:
-            raise UsageError(f"--jobs must be a whole number of at least 1 or 'auto'; got {opts.jobs!r}")
+        changes["jobs"] = build_jobs(opts.jobs)
     if opts.sampler is not None:
         changes["sampler"] = _choice("--sampler", opts.sampler, specs.SAMPLERS)
     if opts.pruner is not None:
@@ -82,6 +86,9 @@ def build_spec(flags_file: Path, opts: Options) -> specs.SweepSpec:
     if (opts.smoke or opts.trials is not None) and "sampler" not in changes:
         changes["sampler"] = samplers.cut_short(spec)
     spec = dataclasses.replace(spec, **changes)
+    if spec.repeats > 1 and spec.pruner.name != "none":
+        raise UsageError(f"--pruner {spec.pruner.name}: {spec.path} has repeats: {spec.repeats}, and a "
+                         "configuration's score is the mean of its repeats, known only once they all end")
     problem = samplers.grid_problem(spec)
     if problem:
         raise SpecError(f"{spec.path}: sampler: {problem}")
@@ -185,6 +192,7 @@ def dry_run(spec: specs.SweepSpec, runs_dir: Path = Path("runs")) -> list[list[s
     from sweep import search
 
     search.quiet()
-    spec = introspect.with_switches(spec)
-    return [command.argv(spec, flags, runs_dir / "<run>") for flags in search.plan(spec)]
+    spec = seeds.seeded(introspect.with_switches(spec))
+    return [command.argv(spec, seeds.flags_for(spec, flags, repeat), runs_dir / "<run>")
+            for flags in search.plan(spec) for repeat in range(spec.repeats)]
 

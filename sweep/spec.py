@@ -33,7 +33,7 @@ TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
     "timeout", "smoke", "metrics", "launcher", "pruner", "baseline_error", "max_failures",
     "description", "command", "workdir", "constraints", "enqueue",
-    "target",
+    "target", "repeats", "seed_flag",
 }
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
@@ -53,6 +53,7 @@ MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # The mantissa needs a digit: "-e5" or ".e5" stay text (float() cannot read them).
 FLOAT_RE = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
 MAX_SEED = 2**32 - 1  # numpy's RandomState, under Optuna's samplers, takes no more
+MAX_REPEATS = 1000  # runs per configuration
 MAX_STEPS = 1e15  # a stepped float range with more points breaks Optuna's Decimal arithmetic
 
 Scalar = str | int | float | bool
@@ -139,6 +140,10 @@ class SweepSpec:
     target: float | None = None  # stop the sweep once a trial's metric reaches this (W&B's metric.target)
     wandb_groups: tuple[str, ...] = ()  # W&B nested parameters: wandb.config nests flags "group.name"
     folder: Path | None = None  # where trials run from, when not the file's folder (a W&B file: sweep.wbsweep)
+    repeats: int = 1  # runs per configuration, each with its own seed (sweep.seeds); trials counts configurations
+    seed_flag: str | None = None  # the script's seed option, given each repeat's seed
+    first_repeat: int = 0  # the first seed index (a rerun starts past its parent's seeds)
+    rerun_of: str | None = None  # the sweep a `sweep rerun` reruns
 
     @property
     def root(self) -> Path:
@@ -395,6 +400,7 @@ def parse(data: Any, path: Path) -> SweepSpec:
         kw["enqueue"] = c.enqueue(data["enqueue"], flags)
     if data.get("target") is not None:  # stop once a trial's metric reaches it (W&B's metric.target)
         kw["target"] = float(c.number("target", data["target"]))
+    kw.update(c.repeats(data, flags, kw.get("pruner", Pruner())))
     spec = SweepSpec(path=path, script=script, module=module, flags=flags, **kw)
     if "smoke" in data:
         spec = dataclasses.replace(spec, smoke=c.smoke(data["smoke"], spec))
@@ -794,6 +800,30 @@ class _Checker:
             v = raw["max_resource"]
             kw["max_resource"] = v if v == "auto" else self.integer(f"{key}.max_resource", v, low=1)
         return Pruner(**kw)
+
+    def repeats(self, data: dict, flags: tuple[Flag, ...], pruner: Pruner) -> dict[str, Any]:
+        """``repeats:`` and ``seed_flag:``: each configuration runs ``repeats`` times, its seed
+        passed as ``--SEED_FLAG=N``. The seed flag is the repeats' own, so it is declared under
+        neither ``flags:`` (the search would draw it) nor left out when repeating."""
+        out: dict[str, Any] = {}
+        if data.get("seed_flag") is not None:
+            name = data["seed_flag"]
+            if not isinstance(name, str) or not FLAG_NAME_RE.match(name):
+                raise self.error("seed_flag", FLAG_NAME_RULE)
+            if any(f.name == name for f in flags):
+                raise self.error("seed_flag", f"{name!r} is also declared under flags:; remove it there "
+                                 "(each repeat is given its own seed)")
+            out["seed_flag"] = name
+        if data.get("repeats") is not None:
+            out["repeats"] = self.integer("repeats", data["repeats"], low=1, high=MAX_REPEATS)
+        if out.get("repeats", 1) > 1:
+            if "seed_flag" not in out:
+                raise self.error("repeats", "needs seed_flag: the script's seed option (e.g. seed_flag: "
+                                 "seed), so each repeat runs with its own seed")
+            if pruner.name != "none":
+                raise self.error("pruner", f"cannot be used with repeats: {out['repeats']}: a configuration's "
+                                 "score is the mean of its repeats, known only once they all end")
+        return out
 
     def smoke(self, raw: Any, spec: SweepSpec) -> dict[str, Any]:
         if raw is None:
