@@ -164,3 +164,21 @@ def test_an_enqueued_value_that_set_narrowed_away_is_drawn_instead(tmp_path):
     assert result.exit_code == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert "--optimizer=sgd" in first and "--lr=0.5" not in first
+
+
+def test_warm_start_of_a_sweep_with_two_objectives_gives_each_trial_every_value_and_its_constraints(tmp_path):
+    tradeoff = Path(__file__).parent / "scripts" / "objectives" / "tradeoff.py"
+    top = {"metric": ["eval_accuracy", "params_m"], "goal": ["maximize", "minimize"],
+           "constraints": ["params_m <= 0.2"], "launcher": "spawn"}
+    space = {"width": [16, 64, 256], "depth": [1, 2], "epochs": 1}
+    runs = tmp_path / "runs"
+    first = _sweep(project(tmp_path / "a", space, tradeoff, trials=4, seed=3, **top), runs)
+    second = _sweep(project(tmp_path / "b", space, tradeoff, trials=1, seed=4, sampler="tpe", **top),
+                    runs, "--warm-start", first)
+    warm = _warm(_study(runs, second))
+    assert len(warm) == 4
+    for t in warm:
+        size = flags_of(next(r for r in run_dirs(runs) if r.name == t.user_attrs[search.WARM_ATTR]))
+        params_m = (784 * size["width"] + (size["depth"] - 1) * size["width"] ** 2 + 10 * size["width"]) / 1e6
+        assert len(t.values) == 2 and t.values[1] == pytest.approx(params_m, abs=1e-6)
+        assert t.user_attrs["constraints"] == [pytest.approx(params_m - 0.2, abs=1e-6)]
