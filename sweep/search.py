@@ -282,14 +282,14 @@ class Search:
             for key, attr in (attrs or {}).items():
                 ask.handle.set_user_attr(key, attr)
             if status == "completed":
-                self.study.tell(ask.handle, value)
+                _tell(self.study, ask.handle, value)
             elif status == "pruned":
-                self.study.tell(ask.handle, state=_STATE.PRUNED)
+                _tell(self.study, ask.handle, state=_STATE.PRUNED)
             else:
                 if status == INTERRUPTED:  # owed again: a resume queues it, a grid frees its point
                     ask.handle.set_user_attr(STATUS_ATTR, INTERRUPTED)
                     self._taken = None
-                self.study.tell(ask.handle, state=_STATE.FAIL)
+                _tell(self.study, ask.handle, state=_STATE.FAIL)
         except RuntimeError as exc:
             # The grid sampler calls study.stop() after its last point, which raises outside
             # study.optimize once the outcome is already stored: that is no failure.
@@ -355,6 +355,18 @@ class Search:
                 self.study.tell(t.number, state=_STATE.FAIL)
         except (ValueError, RuntimeError):  # ended meanwhile by another process; the grid's stop()
             pass
+
+
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None = None,
+          state: optuna.trial.TrialState | None = None) -> None:
+    """``study.tell``, less its last step: reading the told trial back for a copy that nothing
+    here uses (six queries a trial on a database)."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # an Optuna without it: the public call, read-back included
+        study.tell(trial, value, state=state)
+        return
+    _tell_with_warning(study, trial, value, state)
 
 
 def _asked_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -479,3 +479,62 @@ def test_worker_on_a_shared_journal_restarted_with_resume_reruns_its_killed_tria
     # A journal has no heartbeats: --resume is the only way a killed worker's trial comes back.
     (tmp_path / "shared").mkdir()
     kill_and_resume(tmp_path, str(tmp_path / "shared" / "study.journal"))
+
+
+# ---------------------------------------------------------------- what joining and a trial cost the database
+
+
+@needs_pg
+def test_a_worker_joining_a_made_database_waits_for_no_other_worker(pg, db, monkeypatch):
+    """Only the first worker creates Optuna's tables under the schema lock: the others open side
+    by side, or 8 workers would start one after another. Here another worker holds the lock
+    (still creating, as it seems) and the server gives up waiting for a lock after 1 s."""
+    import psycopg
+
+    from sweep import shared
+
+    shared.open_storage(db)  # the first worker made the tables
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=1000")  # libpq passes it to the server
+    with psycopg.connect(db, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (shared._key("schema"),))
+        storage = shared.open_storage(db)
+    assert storage.get_all_studies() == []
+
+
+@needs_pg
+def test_a_trials_bookkeeping_stays_within_its_statement_budget(tmp_path, db):
+    """ask, the leaderboard row and tell of one trial, in SQL statements: each one a round trip
+    and client CPU, which 8 workers on 2 cores spend 80 times (bench/distributed.py)."""
+    import sqlalchemy
+    from sqlalchemy import event
+
+    from sweep import rundir, shared, spec
+    from sweep.driver import run_attrs
+
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=100, metric="val_loss"))
+    search = shared.join(sp, db, "budget")
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    def one_trial(i: int) -> None:
+        ask = search.ask()
+        assert ask is not None
+        path = tmp_path / "runs" / f"r{i}"
+        path.mkdir(parents=True)
+        (path / "flags.json").write_text(json.dumps(ask.flags))
+        metrics = {"val_loss": 0.5}
+        search.stores()[0].ended(path, rundir.RunInfo(id=path.name, trial=ask.number, status="completed"), metrics)
+        search.tell(ask, "completed", 0.5, run_attrs(path, metrics))
+
+    one_trial(0)  # the first trial reads what the study has: the budget is the steady one
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", count)
+    try:
+        for i in range(1, 6):
+            one_trial(i)
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", count)
+    assert len(statements) / 5 <= 45, Counter(" ".join(s.split())[:60] for s in statements).most_common(8)
+    assert Counter(t.state.name for t in trials_of(db, "budget")) == {"COMPLETE": 6}
+    assert {r.metrics["val_loss"] for r in shared.list_runs(db, "budget")} == {0.5}
