@@ -189,7 +189,10 @@ def _schema_made(conn: Any) -> bool:
     transaction, so a stamped database has every table committed."""
     import sqlalchemy
 
-    if conn.execute(sqlalchemy.text("SELECT to_regclass('alembic_version')")).scalar() is None:
+    # pg_class itself, read with this statement's snapshot: to_regclass may answer from the
+    # backend's catalog cache, which misses a table committed while we waited for the lock.
+    table = "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'alembic_version' AND pg_table_is_visible(oid)"
+    if not conn.execute(sqlalchemy.text(table)).scalar():
         return False
     return bool(conn.execute(sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar())
 

@@ -502,6 +502,42 @@ def test_a_worker_joining_a_made_database_waits_for_no_other_worker(pg, db, monk
 
 
 @needs_pg
+def test_workers_that_waited_for_the_one_creating_the_tables_open_outside_the_lock(pg, db, monkeypatch):
+    """8 workers on an empty database: 7 wait while the first creates the tables; then each
+    sees them made and opens without the lock (else they open one after another)."""
+    import threading
+
+    import psycopg
+    from optuna.storages import RDBStorage
+
+    from sweep import shared
+
+    def advisory(granted: bool) -> int:
+        with psycopg.connect(db, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = %s",
+                               (granted,)).fetchone()
+        return int(row[0]) if row else 0
+
+    locked_at_open: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> RDBStorage:
+        locked_at_open.append(advisory(True))
+        return RDBStorage(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", spy)
+    opened: list[Any] = []
+    with psycopg.connect(db, autocommit=True) as creator:
+        creator.execute("SELECT pg_advisory_lock(%s)", (shared._key("schema"),))
+        waiter = threading.Thread(target=lambda: opened.append(shared.open_storage(db)))
+        waiter.start()
+        assert wait_for(lambda: advisory(False) == 1, timeout=60)  # it waits for the creator
+        RDBStorage(shared._sqlalchemy_url(db))  # the creator makes the tables meanwhile
+        creator.execute("SELECT pg_advisory_unlock(%s)", (shared._key("schema"),))
+    waiter.join(timeout=120)
+    assert len(opened) == 1 and locked_at_open == [0]
+
+
+@needs_pg
 def test_a_trials_bookkeeping_stays_within_its_statement_budget(tmp_path, db):
     """ask, the leaderboard row and tell of one trial, in SQL statements: each one a round trip
     and client CPU, which 8 workers on 2 cores spend 80 times (bench/distributed.py)."""
