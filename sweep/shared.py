@@ -137,7 +137,14 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+_JOINED: dict[str, tuple[optuna.storages.BaseStorage, _Lock]] = {}  # the storage each study joined here
+
+
 def _open_storage(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
+    """A worker reads the study's board at its end through the storage it joined with: a
+    second one would hold more connections, opened by 8 workers at the same moment."""
+    if url in _JOINED:
+        return _JOINED[url]
     with _quiet():
         return _open(url)
 
@@ -178,6 +185,11 @@ def _open(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
     with engine.connect() as conn:
         made = _schema_made(conn)
     if not made:
+        # What opening imports (Optuna's schema versions), imported while the first worker
+        # creates the tables: the workers waiting for it have less left to do once it is done.
+        import alembic.migration  # noqa: F401
+        import alembic.script  # noqa: F401
+
         with lock.held("schema"):
             if not _schema_made(lock.conn):
                 return RDBStorage(target, engine_kwargs=dict(POOL), **beat), lock
@@ -237,7 +249,7 @@ def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
     """Open (create, or join) the study ``name`` in the shared storage ``url``."""
     total = samplers.target(spec)
     try:
-        storage, lock = _open_storage(url)
+        storage, lock = _JOINED[url] = _open_storage(url)
         with lock.held(f"study:{name}"):
             study = optuna.create_study(
                 storage=storage, study_name=name, direction=_direction(spec.goal),
