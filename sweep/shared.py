@@ -359,7 +359,7 @@ class SharedSearch(Search):
 
     def _stale_and_trials(self) -> list[optuna.trial.FrozenTrial]:
         with self.lock.held(f"study:{self.study.study_name}"):
-            self._fail_stale()
+            self._fail_stale_due()
             return self.study.get_trials(deepcopy=False)
 
     def _ask(self) -> Ask | None:

@@ -574,3 +574,23 @@ def test_a_trials_bookkeeping_stays_within_its_statement_budget(tmp_path, db):
     assert len(statements) / 5 <= 45, Counter(" ".join(s.split())[:60] for s in statements).most_common(8)
     assert Counter(t.state.name for t in trials_of(db, "budget")) == {"COMPLETE": 6}
     assert {r.metrics["val_loss"] for r in shared.list_runs(db, "budget")} == {0.5}
+
+
+@needs_pg
+def test_a_worker_waiting_for_the_studys_end_looks_for_dead_workers_once_a_heartbeat(tmp_path, db, monkeypatch):
+    """While the last trials run elsewhere, an idle worker polls the study every second; a
+    trial turns stale only after a heartbeat interval, so it looks for them no more often."""
+    from sweep import shared, spec
+
+    monkeypatch.setenv("SWEEP_HEARTBEAT_S", "60")
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=1, metric="val_loss"))
+    busy = shared.join(sp, db, "mnist")
+    assert busy.ask() is not None  # the study's one trial, running on another machine
+    looks = []
+    real = optuna.storages.fail_stale_trials
+    monkeypatch.setattr(optuna.storages, "fail_stale_trials", lambda study: looks.append(real(study)))
+    idle = shared.join(sp, db, "mnist")
+    assert idle.ask() is None  # the study is full: it waits for the end
+    polls = [idle._stale_and_trials() for _ in range(5)]
+    assert [[t.state.name for t in trials] for trials in polls] == [["RUNNING"]] * 5
+    assert len(looks) == 1
