@@ -248,16 +248,18 @@ def _describe(value: Any) -> str:
 def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
     """Open (create, or join) the study ``name`` in the shared storage ``url``."""
     total = samplers.target(spec)
+    ours = fingerprint(spec, total)
     try:
         storage, lock = _JOINED[url] = _open_storage(url)
-        with lock.held(f"study:{name}"):
-            study = optuna.create_study(
-                storage=storage, study_name=name, direction=_direction(spec.goal),
-                sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
-            )
-            ours, theirs = fingerprint(spec, total), study.user_attrs.get(SPACE_ATTR)
-            if theirs is None:
-                study.set_user_attr(SPACE_ATTR, ours)
+        sampler, pruner = samplers.sampler(spec, done), samplers.pruner(spec)
+        study, theirs = _made(storage, name, sampler, pruner)
+        if study is None:
+            with lock.held(f"study:{name}"):
+                study = optuna.create_study(storage=storage, study_name=name, direction=_direction(spec.goal),
+                                            sampler=sampler, pruner=pruner, load_if_exists=True)
+                theirs = study.user_attrs.get(SPACE_ATTR)
+                if theirs is None:
+                    study.set_user_attr(SPACE_ATTR, ours)
     except (UsageError, StorageError):
         raise
     except ImportError as exc:
@@ -269,6 +271,18 @@ def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
         if problem:
             raise UsageError(f"--study {name}: this flags file differs from the study's: {problem}")
     return SharedSearch(spec, study, storage, lock, total, url)
+
+
+def _made(storage: optuna.storages.BaseStorage, name: str, sampler: optuna.samplers.BaseSampler,
+          pruner: optuna.pruners.BasePruner) -> tuple[optuna.Study | None, dict[str, Any] | None]:
+    """The study and its space when a worker made both: then joining reads, creates nothing,
+    and needs no lock (8 workers join side by side, not one after another)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        return None, None
+    theirs = study.user_attrs.get(SPACE_ATTR)
+    return (study, theirs) if theirs is not None else (None, None)
 
 
 def _short(exc: BaseException) -> str:

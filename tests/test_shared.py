@@ -20,6 +20,7 @@ import optuna
 import pytest
 
 from sweep import board
+from sweep.errors import UsageError
 
 from helpers import SCRIPTS, info, ls_json, one_error_line, project, python_env, run_dirs, sweep_cli, wait_for
 from pgserver import PASSWORD, Server, bin_dir
@@ -499,6 +500,28 @@ def test_a_worker_joining_a_made_database_waits_for_no_other_worker(pg, db, monk
         holder.execute("SELECT pg_advisory_lock(%s)", (shared._key("schema"),))
         storage = shared.open_storage(db)
     assert storage.get_all_studies() == []
+
+
+@needs_pg
+def test_a_worker_joining_a_made_study_waits_for_no_other_worker(tmp_path, db, monkeypatch):
+    """Joining a study another worker made (and stored its space in) only reads it: here a
+    worker holds the study's lock (asking, as it seems) while another joins; the server gives
+    up waiting for a lock after 1 s."""
+    import psycopg
+
+    from sweep import shared, spec
+
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=4, metric="val_loss"))
+    shared.join(sp, db, "mnist")
+    shared._JOINED.clear()  # the next join is another process's
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=1000")
+    with psycopg.connect(db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (shared._key("study:mnist"),))
+        joined = shared.join(sp, db, "mnist")
+    assert joined.study.user_attrs[shared.SPACE_ATTR] == shared.fingerprint(sp, 4)
+    other_space = spec.load(project(tmp_path / "b", {**SPACE, "epochs": 3}, TRAIN, trials=4, metric="val_loss"))
+    with pytest.raises(UsageError, match="flag epochs is 3 here, 2 in the study"):
+        shared.join(other_space, db, "mnist")
 
 
 @needs_pg
