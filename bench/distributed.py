@@ -1,8 +1,12 @@
 """Several workers, one study on PostgreSQL: 80 trials that each sleep 0.5 s, run by 1, 2, 4 and 8
 ``sweep run`` worker processes (one trial at a time each) on a throwaway server on 127.0.0.1;
-then what a trial's bookkeeping costs in the database against the local journal file.
+then where the CPU goes (the workers, their scripts, the PostgreSQL server) and what a trial's
+bookkeeping costs in the database against the local journal file.
 
-    python bench/distributed.py [--trials 80] [--workers 1,2,4,8] [--sleep 0.5]
+    python bench/distributed.py [--trials 80] [--workers 1,2,4,8] [--sleep 0.5] [--quick]
+
+``--quick``: 1 and 8 workers only (about a minute and a half). The machine's load average is
+printed with the figures: other work on the cores shows in them.
 
 Needs PostgreSQL installed (Debian's postgresql package) and the postgres extra.
 """
@@ -36,7 +40,8 @@ def flags_file(folder: Path, trials: int) -> Path:
 
 
 def workers(n: int, url: str, flags: Path, root: Path, sleep: float) -> tuple[float, float, int]:
-    """Wall time of ``n`` workers, the trials' span (first start to last end) and trials completed."""
+    """Wall time of ``n`` workers, the trials' span (first start to last end) and trials completed.
+    Their CPU is this process's children's: the workers, their launchers and scripts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_TEST_EPOCH_S": str(sleep), "NO_COLOR": "1"}
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(root / f"w{i}"),
@@ -54,6 +59,36 @@ def workers(n: int, url: str, flags: Path, root: Path, sleep: float) -> tuple[fl
         if info["status"] == "completed":
             spans.append((info["start"], info["end"]))
     return wall, max(e for _, e in spans) - min(s for s, _ in spans), len(spans)
+
+
+def children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def server_cpu(pg: Server) -> float:
+    """CPU seconds the PostgreSQL server has used: its postmaster and live processes, plus the
+    backends that ended (a backend serves one connection; the postmaster reaps it)."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    ticks = 0
+    for pid in [postmaster, *map(int, subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                                                     text=True).stdout.split())]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a backend that ended meanwhile: counted with the postmaster
+            continue
+        ticks += sum(int(f) for f in fields[11:15 if pid == postmaster else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def script_cpu(folder: Path, runs: int = 10) -> float:
+    """CPU seconds of one run of the training script alone (its Python start, mostly)."""
+    env = {**os.environ, "SWEEP_TEST_EPOCH_S": "0"}
+    before = children_cpu()
+    for _ in range(runs):
+        subprocess.run([sys.executable, str(folder / "train.py"), "--epochs", "1"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    return (children_cpu() - before) / runs
 
 
 def bookkeeping(storage: str | None, root: Path, n: int = 100) -> float:
@@ -81,20 +116,31 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=80)
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--sleep", type=float, default=0.5, help="seconds each trial sleeps")
+    parser.add_argument("--quick", action="store_true", help="1 and 8 workers only")
     args = parser.parse_args()
-    counts = [int(w) for w in args.workers.split(",")]
+    counts = [1, 8] if args.quick else [int(w) for w in args.workers.split(",")]
     with Server() as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print(f"distributed: {args.trials} trials of {args.sleep} s, 1 trial per worker at a time, "
-              f"PostgreSQL on 127.0.0.1, {cores()} cores")
-        print(f"{'workers':<9}{'wall s':>8}{'trials s':>10}{'trials/s':>10}{'vs 1':>8}{'completed':>11}")
+              f"PostgreSQL on 127.0.0.1, {cores()} cores, load average {os.getloadavg()[0]:.1f}")
+        print(f"{'workers':<9}{'wall s':>8}{'trials s':>10}{'trials/s':>10}{'vs 1':>8}{'completed':>11}"
+              f"{'client CPU s':>14}{'server CPU s':>14}")
         base = None
+        cpu: dict[int, tuple[float, float, int]] = {}
         for n in counts:
             url = pg.create_database(f"bench{n}")
-            wall, span, done = workers(n, url, flags_file(root / f"p{n}", args.trials), root / f"r{n}", args.sleep)
+            flags = flags_file(root / f"p{n}", args.trials)
+            client, server = children_cpu(), server_cpu(pg)
+            wall, span, done = workers(n, url, flags, root / f"r{n}", args.sleep)
+            client, server = children_cpu() - client, server_cpu(pg) - server
+            cpu[n] = (client, server, done)
             rate = done / span
             base = base or rate
-            print(f"{n:<9}{wall:>8.2f}{span:>10.2f}{rate:>10.2f}{rate / base:>7.2f}x{done:>11}")
+            print(f"{n:<9}{wall:>8.2f}{span:>10.2f}{rate:>10.2f}{rate / base:>7.2f}x{done:>11}"
+                  f"{client:>14.1f}{server:>14.1f}")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
+        if base is not None:
+            ceiling(cpu, base, script_cpu(root / f"p{counts[0]}"))
         from sweep import search
 
         search.quiet()
@@ -104,6 +150,24 @@ def main() -> None:
         print(f"bookkeeping per trial (ask, row, tell; 100 trials): PostgreSQL {pg_ms:.1f} ms, "
               f"shared journal {shared_ms:.1f} ms, local journal {journal_ms:.1f} ms "
               f"({pg_ms / journal_ms:.1f}x the local journal)")
+
+
+def ceiling(cpu: dict[int, tuple[float, float, int]], base: float, script: float) -> None:
+    """Where the CPU goes, and what it allows: 1 and n workers ran the same trials, so the
+    difference of their client CPU is (n - 1) workers' start and end, the rest a trial's."""
+    counts = sorted(cpu)
+    one, most = counts[0], counts[-1]
+    (c1, s1, d1), (cn, sn, _) = cpu[one], cpu[most]
+    start = (cn - c1) / (most - one) if most > one else 0.0
+    trial = (c1 - one * start) / d1
+    server = (s1 + sn) / (d1 + cpu[most][2])
+    per_trial = trial + server
+    top = cores() / per_trial
+    print(f"CPU a trial: {trial * 1000:.0f} ms client (the worker's bookkeeping and launcher "
+          f"{(trial - script) * 1000:.0f} ms, the script's own Python start {script * 1000:.0f} ms) "
+          f"+ {server * 1000:.0f} ms PostgreSQL server; a worker's start and end: {start:.2f} s")
+    print(f"so {cores()} cores run at most {top:.1f} trials/s however many workers: "
+          f"{top / base:.1f}x one worker's {base:.2f}/s, before any worker's start-up")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import hashlib
 import math
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -386,14 +386,14 @@ class Search:
                 ask.handle.set_user_attr(key, attr)
             self._constrain(ask.handle._trial_id, metrics)
             if status == "completed":
-                self.study.tell(ask.handle, values(self.spec, value, metrics))
+                _tell(self.study, ask.handle, values(self.spec, value, metrics))
             elif status == "pruned":
-                self.study.tell(ask.handle, state=_STATE.PRUNED)
+                _tell(self.study, ask.handle, state=_STATE.PRUNED)
             else:
                 if status == INTERRUPTED:  # owed again: a resume queues it, a grid frees its point
                     ask.handle.set_user_attr(STATUS_ATTR, INTERRUPTED)
                     self._taken = None
-                self.study.tell(ask.handle, state=_STATE.FAIL)
+                _tell(self.study, ask.handle, state=_STATE.FAIL)
         except RuntimeError as exc:
             # The grid sampler calls study.stop() after its last point, which raises outside
             # study.optimize once the outcome is already stored: that is no failure.
@@ -520,6 +520,18 @@ def suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any
 def _drawn(names: list[str], point: tuple[Any, ...]) -> dict[str, Any]:
     """A grid point as the values to queue: the flags it leaves out (None) are not given."""
     return {n: v for n, v in zip(names, point, strict=True) if v is not None}
+
+
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | Sequence[float] | None = None,
+          state: optuna.trial.TrialState | None = None) -> None:
+    """``study.tell``, less its last step: reading the told trial back for a copy that nothing
+    here uses (six queries a trial on a database)."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # an Optuna without it: the public call, read-back included
+        study.tell(trial, value, state=state)
+        return
+    _tell_with_warning(study, trial, value, state)
 
 
 def _asked_params(t: optuna.trial.FrozenTrial) -> dict[str, Any]:

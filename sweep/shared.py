@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import time
 import warnings
@@ -92,6 +93,7 @@ class _AdvisoryLock(_Lock):
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.conn: Any = None
 
     @contextlib.contextmanager
     def held(self, key: str) -> Iterator[None]:
@@ -99,7 +101,11 @@ class _AdvisoryLock(_Lock):
 
         with self.engine.begin() as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _key(key)})
-            yield
+            self.conn = conn  # the lock's own connection, the only one its engine has
+            try:
+                yield
+            finally:
+                self.conn = None
 
 
 class _FileLock(_Lock):
@@ -131,7 +137,14 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+_JOINED: dict[str, tuple[optuna.storages.BaseStorage, _Lock]] = {}  # the storage each study joined here
+
+
 def _open_storage(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
+    """A worker reads the study's board at its end through the storage it joined with: a
+    second one would hold more connections, opened by 8 workers at the same moment."""
+    if url in _JOINED:
+        return _JOINED[url]
     with _quiet():
         return _open(url)
 
@@ -165,12 +178,40 @@ def _open(url: str) -> tuple[optuna.storages.BaseStorage, _Lock]:
     import sqlalchemy
 
     # Optuna creates its tables when the storage opens; two workers doing it at once fail
-    # (duplicate key, "relation already exists"): the first creates them, the rest wait.
+    # (duplicate key, "relation already exists"): the first creates them, the rest wait. Once
+    # they exist, opening creates nothing: workers open side by side, not one after another.
     engine = sqlalchemy.create_engine(target, pool_size=1, max_overflow=0, pool_pre_ping=True)  # the lock
     lock = _AdvisoryLock(engine)
-    with lock.held("schema"):
-        storage = RDBStorage(target, engine_kwargs=dict(POOL), **beat)
-    return storage, lock
+    with engine.connect() as conn:
+        made = _schema_made(conn)
+    if not made:
+        # What opening imports and builds in memory (Optuna's schema versions, its table
+        # classes and their ORM mappings, 0.2-0.3 s of CPU), done while the first worker creates
+        # the tables: the workers waiting for it have less left to do once it is done.
+        import alembic.migration  # noqa: F401
+        import alembic.script  # noqa: F401
+        import sqlalchemy.orm
+        from optuna.storages._rdb import models  # noqa: F401
+
+        sqlalchemy.orm.configure_mappers()
+
+        with lock.held("schema"):
+            if not _schema_made(lock.conn):
+                return RDBStorage(target, engine_kwargs=dict(POOL), **beat), lock
+    return RDBStorage(target, engine_kwargs=dict(POOL), **beat), lock
+
+
+def _schema_made(conn: Any) -> bool:
+    """Whether Optuna has made its tables here: it stamps ``alembic_version`` last, in its own
+    transaction, so a stamped database has every table committed."""
+    import sqlalchemy
+
+    # pg_class itself, read with this statement's snapshot: to_regclass may answer from the
+    # backend's catalog cache, which misses a table committed while we waited for the lock.
+    table = "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'alembic_version' AND pg_table_is_visible(oid)"
+    if not conn.execute(sqlalchemy.text(table)).scalar():
+        return False
+    return bool(conn.execute(sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar())
 
 
 def fingerprint(spec: SweepSpec, total: int) -> dict[str, Any]:
@@ -212,16 +253,18 @@ def _describe(value: Any) -> str:
 def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
     """Open (create, or join) the study ``name`` in the shared storage ``url``."""
     total = samplers.target(spec)
+    ours = fingerprint(spec, total)
     try:
-        storage, lock = _open_storage(url)
-        with lock.held(f"study:{name}"):
-            study = optuna.create_study(
-                storage=storage, study_name=name, directions=directions(spec),
-                sampler=samplers.sampler(spec, done), pruner=samplers.pruner(spec), load_if_exists=True,
-            )
-            ours, theirs = fingerprint(spec, total), study.user_attrs.get(SPACE_ATTR)
-            if theirs is None:
-                study.set_user_attr(SPACE_ATTR, ours)
+        storage, lock = _JOINED[url] = _open_storage(url)
+        sampler, pruner = samplers.sampler(spec, done), samplers.pruner(spec)
+        study, theirs = _made(storage, name, sampler, pruner)
+        if study is None:
+            with lock.held(f"study:{name}"):
+                study = optuna.create_study(storage=storage, study_name=name, directions=directions(spec),
+                                            sampler=sampler, pruner=pruner, load_if_exists=True)
+                theirs = study.user_attrs.get(SPACE_ATTR)
+                if theirs is None:
+                    study.set_user_attr(SPACE_ATTR, ours)
     except (UsageError, StorageError):
         raise
     except ImportError as exc:
@@ -233,6 +276,18 @@ def join(spec: SweepSpec, url: str, name: str, done: int = 0) -> SharedSearch:
         if problem:
             raise UsageError(f"--study {name}: this flags file differs from the study's: {problem}")
     return SharedSearch(spec, study, storage, lock, total, url)
+
+
+def _made(storage: optuna.storages.BaseStorage, name: str, sampler: optuna.samplers.BaseSampler,
+          pruner: optuna.pruners.BasePruner) -> tuple[optuna.Study | None, dict[str, Any] | None]:
+    """The study and its space when a worker made both: then joining reads, creates nothing,
+    and needs no lock (8 workers join side by side, not one after another)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        return None, None
+    theirs = study.user_attrs.get(SPACE_ATTR)
+    return (study, theirs) if theirs is not None else (None, None)
 
 
 def _short(exc: BaseException) -> str:
@@ -274,6 +329,7 @@ class SharedSearch(Search):
         self._running: dict[int, int] = {}  # trial number -> trial id, for the heartbeat
         self._last_beat = 0.0
         self._full_until = 0.0  # no need to ask the database again before then
+        self._stale_at = -math.inf  # when this worker last failed the stale trials
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
         """``call``, tried again while the database is unreachable (a restart), up to RETRY_S."""
@@ -323,12 +379,12 @@ class SharedSearch(Search):
 
     def _stale_and_trials(self) -> list[optuna.trial.FrozenTrial]:
         with self.lock.held(f"study:{self.study.study_name}"):
-            self._fail_stale()
+            self._fail_stale_due()
             return self.study.get_trials(deepcopy=False)
 
     def _ask(self) -> Ask | None:
         with self.lock.held(f"study:{self.study.study_name}"), _quiet():
-            self._fail_stale()
+            self._fail_stale_due()
             taken, waiting = counted(self.study.get_trials(deepcopy=False))
             if not waiting and taken >= self.total:
                 return None
@@ -345,7 +401,9 @@ class SharedSearch(Search):
     def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         self._running.pop(ask.number, None)
         try:
-            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value, attrs))
+            if attrs:
+                self._retry("record a trial", lambda: self._set_attrs(ask.handle._trial_id, attrs))
+            self._retry("record a trial", lambda: super(SharedSearch, self).tell(ask, status, value))
         except StorageError as exc:
             if "finished" in str(exc) or "already" in str(exc):  # a retry after a commit that made it
                 return
@@ -364,14 +422,37 @@ class SharedSearch(Search):
         except Exception:  # the database restarting: the next tick tries again
             pass
 
+    def _set_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """A trial's user attributes in one transaction (Optuna's public call makes one each)."""
+        from optuna.storages import RDBStorage
+
+        rdb = self.storage
+        if not isinstance(rdb, RDBStorage) or not hasattr(rdb, "_set_trial_attr_without_commit"):
+            for key, value in attrs.items():
+                rdb.set_trial_user_attr(trial_id, key, value)
+            return
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(rdb.scoped_session, True) as session:
+            for key, value in attrs.items():
+                rdb._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+
     def _beat(self, trial_id: int) -> None:
         if self.beats:
             self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
 
     def _fail_stale(self) -> None:
         if self.beats:
+            self._stale_at = time.monotonic()
             with _quiet():
                 optuna.storages.fail_stale_trials(self.study)
+
+    def _fail_stale_due(self) -> None:
+        """``_fail_stale`` unless done within a heartbeat interval: no trial turns stale
+        faster than that, and an ask comes every few seconds per worker."""
+        if time.monotonic() - self._stale_at >= self.interval:
+            self._fail_stale()
 
     def stores(self) -> list[rundir.Store]:
         return [StudyStore(self)]

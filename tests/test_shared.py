@@ -20,6 +20,7 @@ import optuna
 import pytest
 
 from sweep import board
+from sweep.errors import UsageError
 
 from helpers import SCRIPTS, info, ls_json, one_error_line, project, python_env, run_dirs, sweep_cli, wait_for
 from pgserver import PASSWORD, Server, bin_dir
@@ -479,3 +480,140 @@ def test_worker_on_a_shared_journal_restarted_with_resume_reruns_its_killed_tria
     # A journal has no heartbeats: --resume is the only way a killed worker's trial comes back.
     (tmp_path / "shared").mkdir()
     kill_and_resume(tmp_path, str(tmp_path / "shared" / "study.journal"))
+
+
+# ---------------------------------------------------------------- what joining and a trial cost the database
+
+
+@needs_pg
+def test_a_worker_joining_a_made_database_waits_for_no_other_worker(pg, db, monkeypatch):
+    """Only the first worker creates Optuna's tables under the schema lock: the others open side
+    by side, or 8 workers would start one after another. Here another worker holds the lock
+    (still creating, as it seems) and the server gives up waiting for a lock after 1 s."""
+    import psycopg
+
+    from sweep import shared
+
+    shared.open_storage(db)  # the first worker made the tables
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=1000")  # libpq passes it to the server
+    with psycopg.connect(db, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (shared._key("schema"),))
+        storage = shared.open_storage(db)
+    assert storage.get_all_studies() == []
+
+
+@needs_pg
+def test_a_worker_joining_a_made_study_waits_for_no_other_worker(tmp_path, db, monkeypatch):
+    """Joining a study another worker made (and stored its space in) only reads it: here a
+    worker holds the study's lock (asking, as it seems) while another joins; the server gives
+    up waiting for a lock after 1 s."""
+    import psycopg
+
+    from sweep import shared, spec
+
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=4, metric="val_loss"))
+    shared.join(sp, db, "mnist")
+    shared._JOINED.clear()  # the next join is another process's
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=1000")
+    with psycopg.connect(db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (shared._key("study:mnist"),))
+        joined = shared.join(sp, db, "mnist")
+    assert joined.study.user_attrs[shared.SPACE_ATTR] == shared.fingerprint(sp, 4)
+    other_space = spec.load(project(tmp_path / "b", {**SPACE, "epochs": 3}, TRAIN, trials=4, metric="val_loss"))
+    with pytest.raises(UsageError, match="flag epochs is 3 here, 2 in the study"):
+        shared.join(other_space, db, "mnist")
+
+
+@needs_pg
+def test_workers_that_waited_for_the_one_creating_the_tables_open_outside_the_lock(pg, db, monkeypatch):
+    """8 workers on an empty database: 7 wait while the first creates the tables; then each
+    sees them made and opens without the lock (else they open one after another)."""
+    import threading
+
+    import psycopg
+    from optuna.storages import RDBStorage
+
+    from sweep import shared
+
+    def advisory(granted: bool) -> int:
+        with psycopg.connect(db, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = %s",
+                               (granted,)).fetchone()
+        return int(row[0]) if row else 0
+
+    locked_at_open: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> RDBStorage:
+        locked_at_open.append(advisory(True))
+        return RDBStorage(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", spy)
+    opened: list[Any] = []
+    with psycopg.connect(db, autocommit=True) as creator:
+        creator.execute("SELECT pg_advisory_lock(%s)", (shared._key("schema"),))
+        waiter = threading.Thread(target=lambda: opened.append(shared.open_storage(db)))
+        waiter.start()
+        assert wait_for(lambda: advisory(False) == 1, timeout=60)  # it waits for the creator
+        RDBStorage(shared._sqlalchemy_url(db))  # the creator makes the tables meanwhile
+        creator.execute("SELECT pg_advisory_unlock(%s)", (shared._key("schema"),))
+    waiter.join(timeout=120)
+    assert len(opened) == 1 and locked_at_open == [0]
+
+
+@needs_pg
+def test_a_trials_bookkeeping_stays_within_its_statement_budget(tmp_path, db):
+    """ask, the leaderboard row and tell of one trial, in SQL statements: each one a round trip
+    and client CPU, which 8 workers on 2 cores spend 80 times (bench/distributed.py)."""
+    import sqlalchemy
+    from sqlalchemy import event
+
+    from sweep import rundir, shared, spec
+    from sweep.driver import run_attrs
+
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=100, metric="val_loss"))
+    search = shared.join(sp, db, "budget")
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    def one_trial(i: int) -> None:
+        ask = search.ask()
+        assert ask is not None
+        path = tmp_path / "runs" / f"r{i}"
+        path.mkdir(parents=True)
+        (path / "flags.json").write_text(json.dumps(ask.flags))
+        metrics = {"val_loss": 0.5}
+        search.stores()[0].ended(path, rundir.RunInfo(id=path.name, trial=ask.number, status="completed"), metrics)
+        search.tell(ask, "completed", 0.5, run_attrs(path, metrics))
+
+    one_trial(0)  # the first trial reads what the study has: the budget is the steady one
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", count)
+    try:
+        for i in range(1, 6):
+            one_trial(i)
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", count)
+    assert len(statements) / 5 <= 45, Counter(" ".join(s.split())[:60] for s in statements).most_common(8)
+    assert Counter(t.state.name for t in trials_of(db, "budget")) == {"COMPLETE": 6}
+    assert {r.metrics["val_loss"] for r in shared.list_runs(db, "budget")} == {0.5}
+
+
+@needs_pg
+def test_a_worker_waiting_for_the_studys_end_looks_for_dead_workers_once_a_heartbeat(tmp_path, db, monkeypatch):
+    """While the last trials run elsewhere, an idle worker polls the study every second; a
+    trial turns stale only after a heartbeat interval, so it looks for them no more often."""
+    from sweep import shared, spec
+
+    monkeypatch.setenv("SWEEP_HEARTBEAT_S", "60")
+    sp = spec.load(project(tmp_path / "proj", SPACE, TRAIN, trials=1, metric="val_loss"))
+    busy = shared.join(sp, db, "mnist")
+    assert busy.ask() is not None  # the study's one trial, running on another machine
+    looks = []
+    real = optuna.storages.fail_stale_trials
+    monkeypatch.setattr(optuna.storages, "fail_stale_trials", lambda study: looks.append(real(study)))
+    idle = shared.join(sp, db, "mnist")
+    assert idle.ask() is None  # the study is full: it waits for the end
+    polls = [idle._stale_and_trials() for _ in range(5)]
+    assert [[t.state.name for t in trials] for trials in polls] == [["RUNNING"]] * 5
+    assert len(looks) == 1
