@@ -306,6 +306,13 @@ class Search:
                               for rule, v in zip(self.spec.constraints, found or [], strict=True)}))
             have.add(run.id)
             added += 1
+        if added and self.grid is None:
+            # Seeded as the earlier sweep was, a sampler still in its random start-up (TPE's
+            # first 10 trials, the warm ones included) would draw the very points it was just
+            # given: reseed from the seed and what the study now holds.
+            warm = sorted(str(t.user_attrs[WARM_ATTR]) for t in self.study.get_trials(deepcopy=False)
+                          if WARM_ATTR in t.user_attrs)
+            self.study.sampler = samplers.sampler(self.spec, f"{self.asked()}:{','.join(warm)}")
         return added, unfit
 
     def tick(self) -> None:

@@ -182,3 +182,16 @@ def test_warm_start_of_a_sweep_with_two_objectives_gives_each_trial_every_value_
         params_m = (784 * size["width"] + (size["depth"] - 1) * size["width"] ** 2 + 10 * size["width"]) / 1e6
         assert len(t.values) == 2 and t.values[1] == pytest.approx(params_m, abs=1e-6)
         assert t.user_attrs["constraints"] == [pytest.approx(params_m - 0.2, abs=1e-6)]
+
+
+def test_a_warm_started_sweep_with_the_same_seed_draws_none_of_the_points_it_was_given(tmp_path):
+    # The user's case: TPE is still in its random start-up after 3 runs; seeded as the earlier
+    # sweep was, it would draw those very points again.
+    path = _project(tmp_path, NOW, sampler="tpe", seed=4, trials=3)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [flags_of(r) for r in run_dirs(runs)]
+    second = _sweep(path, runs, "-n", "2", "--warm-start", "last")
+    assert len(_warm(_study(runs, second))) == 3
+    new = [flags_of(r) for r in run_dirs(runs)[3:]]
+    assert len(new) == 2 and not [f for f in new if f in given]
