@@ -274,8 +274,8 @@ class Driver:
         sweeps = sorted({r.sweep for r in runs if r.sweep})
         text = (f"warm start: {count(added, 'earlier trial')} from {', '.join(sweeps) or 'no sweep'} "
                 f"added to the study (not counted in this sweep's trials)")
-        if unfit:
-            text += f"; {count(unfit, 'completed run')} did not fit this space"
+        if text_unfit := _misfits(unfit):
+            text += f"; {text_unfit}"
         if samplers.uses_grid(self.spec) or self.spec.sampler == "random":
             text += "; random and grid search do not learn from them (use sampler: tpe)"
         return text
@@ -475,3 +475,19 @@ def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:
     directory and its final metrics (NaN and inf as words: not every storage takes them)."""
     return {"run_id": path.name, "run_dir": str(path.resolve()),
             "metrics": {k: v if math.isfinite(v) else str(v) for k, v in metrics.items()}}
+
+
+def _misfits(unfit: list[search.Misfit]) -> str:
+    """The completed earlier runs a warm start left out, counted by reason: ``4 runs did not
+    fit: lr 0.002 outside [0.01, 1.0]; 2 runs lacked eval_accuracy``."""
+    parts = []
+    flags = [m.flags for m in unfit if m.flags]
+    if flags:
+        how = ":" if len(set(flags)) == 1 else ", e.g."
+        parts.append(f"{count(len(flags), 'run')} did not fit this space{how} {flags[0]}")
+    lacked: dict[str, int] = {}
+    for m in unfit:
+        if m.lacked:
+            lacked[m.lacked] = lacked.get(m.lacked, 0) + 1
+    parts += [f"{count(n, 'completed run')} lacked {name}" for name, n in lacked.items()]
+    return "; ".join(parts)

@@ -171,6 +171,19 @@ def values(spec: SweepSpec, value: float | None, metrics: dict[str, float] | Non
     return [metrics[name] for name, _ in spec.objectives]
 
 
+@dataclass(frozen=True)
+class Misfit:
+    """Why a completed earlier run was not added to a warm start: the objective it lacks, or
+    the first of its flags that does not fit this space."""
+
+    lacked: str | None = None
+    flags: str | None = None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass
 class Ask:
     """One asked trial: its number, its flags, and what the study needs to hear back."""
@@ -278,24 +291,32 @@ class Search:
             queued += 1
         return queued
 
-    def warm_start(self, runs: list[Run]) -> tuple[int, int]:
+    def warm_start(self, runs: list[Run]) -> tuple[int, list[Misfit]]:
         """Give the study the completed runs of earlier sweeps whose flags fit this space, as
         finished trials: TPE learns from them, and no count of this sweep's trials includes
         them. A run added before (a resumed sweep) is not added again. Returns (added, the
-        completed runs that did not fit)."""
+        completed runs that were not added, each with why: ``lacked``, the first objective it has no
+        finite value of; else ``flags``, its first flag that does not fit)."""
         have = {t.user_attrs.get(WARM_ATTR) for t in self.study.get_trials(deepcopy=False)}
-        added = unfit = 0
+        added = 0
+        unfit: list[Misfit] = []
+        names = [name for name, _ in self.spec.targets()]
         for run in runs:
-            names = [name for name, _ in self.spec.targets()]
-            told = [float(run.metrics[n]) for n in names if n in run.metrics]
-            if run.status != "completed" or len(told) < len(names) or not all(map(math.isfinite, told)):
+            if run.status != "completed":
                 continue
-            params = fit(self.spec, self.space, run.flags)
-            if params is None:
-                unfit += 1
+            lacked = next((n for n in names if not _finite(run.metrics.get(n))), None)
+            if lacked is not None:
+                unfit.append(Misfit(lacked=lacked))
+                continue
+            why = misfit(self.spec, self.space, run.flags)
+            if why is not None:
+                unfit.append(Misfit(flags=why))
                 continue
             if run.id in have:
                 continue
+            params = fit(self.spec, self.space, run.flags)
+            assert params is not None
+            told = [float(run.metrics[n]) for n in names]
             found = excesses(self.spec.constraints, run.metrics) if self.spec.constraints else None
             self.study.add_trial(optuna.trial.create_trial(
                 params=params, distributions={n: self.space[n] for n in params},
@@ -484,25 +505,43 @@ class Search:
 
 
 def fit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> dict[str, Any] | None:
-    """The params of an earlier run in this space, or None when its flags do not fit: each
-    flag it passed is one this space passes for those values, each fixed flag has this
-    space's value, and each searched one lies in its distribution. Strict on purpose: a run
-    made with another setting (a flag added, a fixed value changed) measured something else."""
-    if any(not isinstance(n, str) or n not in space and n not in fixed_values(spec) for n in flags):
+    """The params of an earlier run in this space, or None when its flags do not fit (``misfit``
+    says why)."""
+    if misfit(spec, space, flags) is not None:
         return None
-    for name, value in fixed_values(spec).items():
-        if name in flags and not conditions.member(flags[name], (value,)):
-            return None
-    if not conditions.complete(spec.flags, flags) or set(conditions.active(spec.flags, flags)) != set(flags):
-        return None
-    params = {}
+    return {n: int(v) if isinstance(space[n], IntDistribution) else v for n, v in flags.items() if n in space}
+
+
+def misfit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> str | None:
+    """Why an earlier run's flags do not fit this space, naming the first flag that does not
+    (``lr 0.002 outside [0.01, 1.0]``), or None when they fit: each flag it passed is one this
+    space passes for those values, each fixed flag has this space's value, and each searched
+    one lies in its distribution. Strict on purpose: a run made with another setting (a flag
+    added, a fixed value changed) measured something else."""
+    fixed = fixed_values(spec)
     for name, value in flags.items():
-        if name in space:
-            dist = space[name]
-            if not inside(dist, value):
-                return None
-            params[name] = int(value) if isinstance(dist, IntDistribution) else value
-    return params
+        if not isinstance(name, str) or name not in space and name not in fixed:
+            return f"{name} is not in this space"
+        if name in fixed and not conditions.member(value, (fixed[name],)):
+            return f"{name} {value!r}, not {fixed[name]!r}"
+    ran = {**fixed, **flags}
+    for flag in conditions.order(spec.flags):  # parents first: the first flag that went wrong
+        wanted = conditions.is_active(flag, conditions.active(spec.flags, ran))
+        if wanted and flag.name not in flags:
+            return f"ran without {flag.name}"
+        if not wanted and flag.name in flags:
+            return f"{flag.name} passed though its when: ({flag.when.text if flag.when else ''}) fails"
+        if flag.name in flags and flag.name in space and not inside(space[flag.name], flags[flag.name]):
+            return f"{flag.name} {flags[flag.name]!r} outside {_bounds(space[flag.name])}"
+    return None
+
+
+def _bounds(dist: BaseDistribution) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return f"{list(dist.choices)!r}"
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    plain = dist.step is None or isinstance(dist, IntDistribution) and dist.step == 1
+    return f"[{dist.low!r}, {dist.high!r}]" + ("" if plain else f" step {dist.step!r}")
 
 
 def inside(dist: BaseDistribution, value: Any) -> bool:
