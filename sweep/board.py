@@ -282,6 +282,17 @@ def leaderboard(runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) 
     return objectives(top(found, keep)), len(found.rows)
 
 
+EARLIER = "earlier"  # the status shown for an earlier sweep's run a warm start gave the study
+
+
+def with_earlier(board: Board, runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) -> Board:
+    """The end-of-sweep board and, after its own rows, the ``keep`` best earlier runs the study
+    was given (``--warm-start``), their status ``earlier``: shown beside what the sweep found,
+    never ranked with it (the sweep's best is its own) nor counted in its totals."""
+    earlier = _sorted(build(runs, runs_dir).rows, by, False)[:keep]
+    return dataclasses.replace(board, rows=board.rows + [{**r, "status": EARLIER} for r in earlier])
+
+
 def column_names(items: Iterable[str]) -> list[str]:
     """``--columns a,b`` (repeatable) -> the names, each once, in order."""
     wanted = list(dict.fromkeys(n.strip() for item in items for n in item.split(",") if n.strip()))

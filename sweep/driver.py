@@ -56,6 +56,7 @@ class Result:
     note: str | None = None  # why nothing ran (a resumed sweep that had already finished)
     earlier: list[Path] = field(default_factory=list)  # a resumed sweep's runs from before this session
     reached: str | None = None  # the trial that reached the metric's target (the sweep's success)
+    warm: list[Path] = field(default_factory=list)  # earlier sweeps' runs the study was given (--warm-start)
 
 
 def cpu_count() -> int:
@@ -223,8 +224,10 @@ class Driver:
         self._tell_unfinished(study)
         record.asked = study.asked()
         record.save(self.runs_dir)
+        given = set(study.warm_ids())
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
-                      earlier=[r.path for r in runs], reached=reached)
+                      earlier=[r.path for r in runs], reached=reached,
+                      warm=[r.path for r in self.warm if r.id in given])
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per

@@ -331,10 +331,13 @@ class Search:
             # Seeded as the earlier sweep was, a sampler still in its random start-up (TPE's
             # first 10 trials, the warm ones included) would draw the very points it was just
             # given: reseed from the seed and what the study now holds.
-            warm = sorted(str(t.user_attrs[WARM_ATTR]) for t in self.study.get_trials(deepcopy=False)
-                          if WARM_ATTR in t.user_attrs)
-            self.study.sampler = samplers.sampler(self.spec, f"{self.asked()}:{','.join(warm)}")
+            self.study.sampler = samplers.sampler(self.spec, f"{self.asked()}:{','.join(self.warm_ids())}")
         return added, unfit
+
+    def warm_ids(self) -> list[str]:
+        """The ids of the earlier runs the study holds (added now or by an earlier session)."""
+        return sorted(str(t.user_attrs[WARM_ATTR]) for t in self.study.get_trials(deepcopy=False)
+                      if WARM_ATTR in t.user_attrs)
 
     def tick(self) -> None:
         """Called by the loop every turn: a shared study beats for its running trials."""

@@ -216,3 +216,18 @@ def test_a_warm_started_sweep_with_the_same_seed_draws_none_of_the_points_it_was
     assert len(_warm(_study(runs, second))) == 3
     new = [flags_of(r) for r in run_dirs(runs)[3:]]
     assert len(new) == 2 and not [f for f in new if f in given]
+
+
+def test_the_end_of_sweep_board_shows_the_earlier_runs_after_its_own_and_counts_none(tmp_path):
+    path = _project(tmp_path, NOW, sampler="tpe", seed=4, trials=3)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [r.name for r in run_dirs(runs)]
+    result = sweep_cli("run", path, "--runs-dir", runs, "-n", "2", "--warm-start", "last")
+    assert result.exit_code == 0, result.stderr
+    own = [r.name for r in run_dirs(runs)[3:]]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    ids = [row[0] for row in rows if row and row[0] in given + own]
+    assert sorted(ids[:2]) == sorted(own) and sorted(ids[2:]) == sorted(given)  # never above the sweep's own
+    assert all("earlier" in row and "completed" not in row for row in rows if row and row[0] in given)
+    assert result.stderr.splitlines()[-1].endswith(": 2 completed")
