@@ -77,6 +77,7 @@ class _Running:
     info: rundir.RunInfo
     slot: int
     repeat: int = 0  # which of its configuration's repeats (repeats:)
+    verdict: tuple[str, float | None] | None = None  # what the study heard once it ended (a configuration's mean)
 
 
 class Driver:
@@ -213,8 +214,10 @@ class Driver:
                         stopped = (f"stopped after {count(failures, 'failed trial')} "
                                    f"(max_failures {self.spec.max_failures})")
                         self.emit(Event("note", text=stopped))
-                if reached is None and target_reached(self.spec, outcome):
-                    reached = f"trial {running.ask.number} reached the target {self.spec.metric} {self.spec.target:g}"
+                if reached is None and running.verdict and target_reached(self.spec, *running.verdict):
+                    mean = f" (the mean of its {self.spec.repeats} seeds)" if self.spec.repeats > 1 else ""
+                    reached = (f"trial {running.ask.number}{mean} reached the target {self.spec.metric} "
+                               f"{self.spec.target:g}")
                     self.emit(Event("note", text=f"{reached}: no more trials start"))
                     todo = started
                 self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
@@ -423,6 +426,7 @@ class Driver:
         if running.ask.number in self._repeats:
             problems += self._tell_repeat(study, running, outcome)
         else:
+            running.verdict = (outcome.status, outcome.value)
             problems += self._tell(study, running.ask, outcome.status, outcome.value,
                                    run_attrs(running.trial.path, outcome.metrics))
         for text in problems:
@@ -448,7 +452,7 @@ class Driver:
         if len(ended) < self.spec.repeats:
             return []
         del self._repeats[ask.number]
-        status, value = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
+        status, value = running.verdict = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
         attrs = {"run_ids": [p.name for _, p in ended], "seeds": self.spec.repeats,
                  "metrics": seeds.mean_metrics([o.metrics for o, _ in ended])}
         return self._tell(study, ask, status, value, attrs)
@@ -465,12 +469,13 @@ class Driver:
         self._repeats.clear()
 
 
-def target_reached(spec: SweepSpec, outcome: trials.Outcome) -> bool:
+def target_reached(spec: SweepSpec, status: str, value: float | None) -> bool:
     """Whether a trial's result reaches the sweep's target (W&B's ``metric.target``): at or
-    past it in the goal's direction."""
-    if spec.target is None or outcome.status != "completed" or outcome.value is None:
+    past it in the goal's direction. With repeats, the result is its configuration's mean,
+    known once the last repeat ends: one lucky seed reaches nothing."""
+    if spec.target is None or status != "completed" or value is None:
         return False
-    return outcome.value >= spec.target if spec.goal == "maximize" else outcome.value <= spec.target
+    return value >= spec.target if spec.goal == "maximize" else value <= spec.target
 
 
 def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:

@@ -251,3 +251,28 @@ def test_ls_group_ranks_by_a_metric_only(tmp_path):
     assert row["n"] == 2 and "Loss" in row and "eval_accuracy" not in row
     line = one_error_line(sweep_cli("ls", "--group", "--storage", tmp_path / "j.log", "--study", "x"), 2)
     assert line == "Error: --group reads the run directories; it does not work with --storage"
+
+
+def test_a_target_with_repeats_is_reached_by_a_configurations_mean_not_one_lucky_seed(tmp_path):
+    import subprocess
+    import sys
+
+    from sweep import samplers, spec
+
+    path = project(tmp_path / "p", {"lr": [0.01, 0.1], "hidden": [64], "epochs": 1}, NOISY, metric="eval_accuracy",
+                   goal="maximize", sampler="grid", seed=7, repeats=3, seed_flag="seed", jobs=1)
+    names, order = samplers.grid_order(spec.load(path))
+    first = dict(zip(names, order[0], strict=True))
+    values = [float(subprocess.run([sys.executable, str(NOISY), f"--lr={first['lr']}", "--hidden=64", "--epochs=1",
+                                    f"--seed={seeds.seed_for(7, i)}"], capture_output=True, text=True,
+                                   check=True).stdout.split("eval_accuracy: ")[1]) for i in range(3)]
+    target = (max(values) + statistics.fmean(values)) / 2  # one seed of the first configuration reaches it
+    path.write_text(path.read_text() + f"target: {target!r}\n")
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    runs = run_dirs(tmp_path / "runs")
+    assert len(runs) == 6  # the first configuration's mean fell short: the second one ran
+    notes = [line for line in result.stderr.splitlines() if "reached the target" in line]
+    second = statistics.fmean(metrics_of(r)["eval_accuracy"] for r in runs[3:])
+    assert notes == ([f"sweep: trial 1 (the mean of its 3 seeds) reached the target eval_accuracy {target:g}: "
+                      "no more trials start"] if second >= target else [])
