@@ -17,6 +17,7 @@ from test_driver import Behaviour, FakeLauncher, accuracy_is_lr, make_spec
 from test_driver import sweep as fake_sweep
 
 from sweep import groups, rundir, seeds
+from sweep.board import Board
 from sweep.driver import Driver, Event
 
 from helpers import SCRIPTS, flags_of, info, ls_json, metrics_of, one_error_line, project, run_dirs, sweep_cli
@@ -172,6 +173,29 @@ def test_a_seed_counted_twice_counts_once_its_newest_run():
              "acc": value, "_start": start} for seed, value, start in [(1, 0.5, 1.0), (2, 0.7, 2.0), (1, 0.6, 3.0)]]
     [found] = groups.configs(rows, "acc")
     assert found.runs == 3 and sorted(found.values) == [0.6, 0.7]
+
+
+def test_a_grouped_board_with_two_objectives_ranks_configurations_by_the_pareto_front_of_their_means():
+    both = [("acc", "maximize"), ("params_m", "minimize")]
+
+    def rows(width: int, accs: list[float], params_m: float) -> list[dict]:
+        return [{"sweep": "s", "status": "completed", "flag_width": width, "flag_seed": i, "_seed_flag": "seed",
+                 "acc": acc, "params_m": params_m, "_start": float(i), "_metric": "acc", "_goal": "maximize",
+                 "_objectives": both} for i, acc in enumerate(accs)]
+
+    found = groups.grouped(Board(["acc", "params_m", "flag_width"], [
+        *rows(16, [0.80, 0.82], 0.01),  # small and fair: on the front
+        *rows(64, [0.85, 0.87], 0.05),  # on the front
+        *rows(128, [0.83, 0.84], 0.20),  # worse than 64 in both: the second front, though its acc beats 16's
+        *rows(256, [0.90, 0.92], 0.80),  # the best accuracy: first
+    ]), "acc")
+    assert [(r["flag_width"], r["pareto"]) for r in found.rows] == [(256, 1), (64, 1), (16, 1), (128, 2)]
+    assert found.rows[0]["params_m"] == pytest.approx(0.80) and found.rows[0]["noise"] == "best"
+    assert found.columns[:4] == ["rank", "sweep", "acc", "pareto"] and "params_m" in found.keep
+    alone = groups.grouped(Board(["acc", "params_m", "flag_width"], rows(64, [0.8], 0.05) + rows(16, [0.8], 0.01)),
+                           "params_m")
+    assert "pareto" not in alone.columns  # ranked by the one metric asked for: no front
+    assert [r["flag_width"] for r in alone.rows] == [16, 64]  # by params_m's own goal: minimize
 
 
 # ---------------------------------------------------------------- rerun
