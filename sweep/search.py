@@ -381,8 +381,8 @@ class Search:
         if self._taken is None or self.shared:  # a shared study changes under us: read it each time
             self._taken = set()
             for t in self.study.get_trials(deepcopy=False):
-                if WARM_ATTR in t.user_attrs:  # an earlier sweep's point: not one of ours
-                    continue
+                if WARM_ATTR in t.user_attrs and self.spec.sampler == "grid":
+                    continue  # a grid runs each of its points; random search draws only new ones
                 held = self._point(_asked_params(t))
                 if held is not None and not _interrupted(t):
                     self._taken.add(held)

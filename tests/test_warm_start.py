@@ -231,3 +231,13 @@ def test_the_end_of_sweep_board_shows_the_earlier_runs_after_its_own_and_counts_
     assert sorted(ids[:2]) == sorted(own) and sorted(ids[2:]) == sorted(given)  # never above the sweep's own
     assert all("earlier" in row and "completed" not in row for row in rows if row and row[0] in given)
     assert result.stderr.splitlines()[-1].endswith(": 2 completed")
+
+
+def test_random_search_over_a_finite_space_draws_only_points_it_was_not_given(tmp_path):
+    path = _project(tmp_path, {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1]}, seed=4, trials=2)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [flags_of(r) for r in run_dirs(runs)]
+    _sweep(path, runs, "--warm-start", "last")
+    new = [flags_of(r) for r in run_dirs(runs)[2:]]
+    assert len(new) == 2 and not [f for f in new if f in given]
