@@ -486,8 +486,8 @@ def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:
 
 
 def _misfits(unfit: list[search.Misfit]) -> str:
-    """The completed earlier runs a warm start left out, counted by reason: ``4 runs did not
-    fit: lr 0.002 outside [0.01, 1.0]; 2 runs lacked eval_accuracy``."""
+    """The completed earlier runs a warm start left out, counted by reason: ``4 runs did not fit
+    this space: lr 0.002 outside [0.01, 1.0]; 2 completed runs lacked eval_accuracy``."""
     parts = []
     flags = [m.flags for m in unfit if m.flags]
     if flags:
