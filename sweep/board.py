@@ -209,8 +209,8 @@ def ranking_filters(where: Iterable[str]) -> tuple[list[str], list[str]]:
     before: list[str] = []
     after: list[str] = []
     for expr in where:
-        match = WHERE_RE.match(expr)
-        (after if match and match.group(1) in (PARETO, INFEASIBLE) else before).append(expr)
+        found = _split(expr, (PARETO, INFEASIBLE))
+        (after if found and found[0] in (PARETO, INFEASIBLE) else before).append(expr)
     return before, after
 
 
@@ -282,6 +282,17 @@ def leaderboard(runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) 
     return objectives(top(found, keep)), len(found.rows)
 
 
+EARLIER = "earlier"  # the status shown for an earlier sweep's run a warm start gave the study
+
+
+def with_earlier(board: Board, runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) -> Board:
+    """The end-of-sweep board and, after its own rows, the ``keep`` best earlier runs the study
+    was given (``--warm-start``), their status ``earlier``: shown beside what the sweep found,
+    never ranked with it (the sweep's best is its own) nor counted in its totals."""
+    earlier = _sorted(build(runs, runs_dir).rows, by, False)[:keep]
+    return dataclasses.replace(board, rows=board.rows + [{**r, "status": EARLIER} for r in earlier])
+
+
 def column_names(items: Iterable[str]) -> list[str]:
     """``--columns a,b`` (repeatable) -> the names, each once, in order."""
     wanted = list(dict.fromkeys(n.strip() for item in items for n in item.split(",") if n.strip()))
@@ -320,18 +331,30 @@ def ranked(board: Board) -> list[str]:
 
 # ---------------------------------------------------------------- filters
 
-# A column is a metric or ``flag_<name>``, and flag names keep the script's dashes and dots
-# (``flag_learning-rate``, ``flag_trainer.lr``); no operator holds ``-`` or ``.``.
-WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")
+# A column is a metric or ``flag_<name>``, and names keep what scripts write (``val/loss``,
+# ``top@5``, ``flag_learning-rate``, ``flag_trainer.lr``): the board's own column names are
+# matched first, longest first; this pattern only finds a name no column has, to say so.
+_OP = re.compile(r"\s*(>=|<=|==|!=|=|>|<)\s*(.*?)\s*$")
+_ANY = re.compile(r"^\s*([^<>=!\s]+)" + _OP.pattern)
+
+
+def _split(expr: str, columns: Iterable[str]) -> tuple[str, str, str] | None:
+    """``val/loss<0.7`` -> (``val/loss``, ``<``, ``0.7``), or None when there is no operator."""
+    text = expr.lstrip()
+    for col in sorted(columns, key=len, reverse=True):
+        if text.startswith(col) and (match := _OP.match(text, len(col))):
+            return col, match.group(1), match.group(2)
+    match = _ANY.match(expr)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
 
 
 def parse_where(expr: str, columns: list[str]) -> tuple[str, str, Any]:
     """``flag_dropout>=0.3`` -> (column, operator, value). Parsed, never evaluated."""
-    match = WHERE_RE.match(expr)
-    if not match or match.group(3) == "":
+    found = _split(expr, columns)
+    if found is None or found[2] == "":
         raise UsageError(f"cannot read --where {expr!r}: write COLUMN OP VALUE, with OP one of "
                          ">= <= == != > <")
-    col, op, raw = match.groups()
+    col, op, raw = found
     if col not in columns:
         raise UsageError(f"unknown column {col!r} in --where; available: {', '.join(columns)}")
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
@@ -345,8 +368,8 @@ def parse_where(expr: str, columns: list[str]) -> tuple[str, str, Any]:
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:
-    if _missing(left):
-        return False
+    if _missing(left):  # a run without the value (a flag its when: left out): only != holds
+        return op == "!="
     if isinstance(right, bool) or isinstance(left, bool):
         left, right = str(left).lower(), str(right).lower()
     elif isinstance(right, float) and isinstance(left, (int, float)):

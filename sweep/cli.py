@@ -209,6 +209,8 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
     else:
         found, total = board.best(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
         found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    if result.warm and not (spec.repeats > 1 or spec.rerun_of):  # a board by configuration has no run rows
+        found = board.with_earlier(found, map(rundir.read_run, result.warm), runs_dir, spec.metric, LEADERBOARD_ROWS)
     more = f"sweep ls --sweep {result.sweep}"
     shared_board = _study_board(options.storage, options.study, spec.metric)
     if shared_board is not None:  # a shared study: every worker's runs

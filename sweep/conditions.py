@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sweep.spec import Flag
 
 # The longest operators first: "not in" before "in", "<=" before "<".
+_JOINED = re.compile(r"\s(and|or)\s", re.IGNORECASE)
 _RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*?)\s*(==|!=|<=|>=|<|>|\s+not\s+in\s+|\s+in\s+)\s*(.+?)\s*\Z",
                  re.DOTALL)
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -66,6 +67,10 @@ def parse(text: str, read_value: Callable[[str], Any]) -> Condition:
     if not match:
         raise ConditionError(f"cannot read {text!r}: {GRAMMAR}")
     name, op, raw = match.group(1), " ".join(match.group(2).split()), match.group(3)
+    if raw[:1] not in "'\"" and _JOINED.search(raw):  # the value would swallow the rest as text
+        raise ConditionError("a condition is one comparison ('and' and 'or' are not supported): for 'or' use "
+                             "'in [a, b]'; for 'and' chain them: name a flag that has its own when: (it holds "
+                             "only where both do)")
     value = read_value(raw)
     if op in ("in", "not in"):
         if not isinstance(value, list) or not value:

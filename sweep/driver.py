@@ -56,6 +56,7 @@ class Result:
     note: str | None = None  # why nothing ran (a resumed sweep that had already finished)
     earlier: list[Path] = field(default_factory=list)  # a resumed sweep's runs from before this session
     reached: str | None = None  # the trial that reached the metric's target (the sweep's success)
+    warm: list[Path] = field(default_factory=list)  # earlier sweeps' runs the study was given (--warm-start)
 
 
 def cpu_count() -> int:
@@ -76,6 +77,7 @@ class _Running:
     info: rundir.RunInfo
     slot: int
     repeat: int = 0  # which of its configuration's repeats (repeats:)
+    verdict: tuple[str, float | None] | None = None  # what the study heard once it ended (a configuration's mean)
 
 
 class Driver:
@@ -212,8 +214,10 @@ class Driver:
                         stopped = (f"stopped after {count(failures, 'failed trial')} "
                                    f"(max_failures {self.spec.max_failures})")
                         self.emit(Event("note", text=stopped))
-                if reached is None and target_reached(self.spec, outcome):
-                    reached = f"trial {running.ask.number} reached the target {self.spec.metric} {self.spec.target:g}"
+                if reached is None and running.verdict and target_reached(self.spec, *running.verdict):
+                    mean = f" (the mean of its {self.spec.repeats} seeds)" if self.spec.repeats > 1 else ""
+                    reached = (f"trial {running.ask.number}{mean} reached the target {self.spec.metric} "
+                               f"{self.spec.target:g}")
                     self.emit(Event("note", text=f"{reached}: no more trials start"))
                     todo = started
                 self.emit(Event("trial_end", number=running.ask.number, run_id=running.trial.path.name,
@@ -223,8 +227,10 @@ class Driver:
         self._tell_unfinished(study)
         record.asked = study.asked()
         record.save(self.runs_dir)
+        given = set(study.warm_ids())
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
-                      earlier=[r.path for r in runs], reached=reached)
+                      earlier=[r.path for r in runs], reached=reached,
+                      warm=[r.path for r in self.warm if r.id in given])
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
@@ -274,8 +280,8 @@ class Driver:
         sweeps = sorted({r.sweep for r in runs if r.sweep})
         text = (f"warm start: {count(added, 'earlier trial')} from {', '.join(sweeps) or 'no sweep'} "
                 f"added to the study (not counted in this sweep's trials)")
-        if unfit:
-            text += f"; {count(unfit, 'completed run')} did not fit this space"
+        if text_unfit := _misfits(unfit):
+            text += f"; {text_unfit}"
         if samplers.uses_grid(self.spec) or self.spec.sampler == "random":
             text += "; random and grid search do not learn from them (use sampler: tpe)"
         return text
@@ -420,6 +426,7 @@ class Driver:
         if running.ask.number in self._repeats:
             problems += self._tell_repeat(study, running, outcome)
         else:
+            running.verdict = (outcome.status, outcome.value)
             problems += self._tell(study, running.ask, outcome.status, outcome.value,
                                    run_attrs(running.trial.path, outcome.metrics))
         for text in problems:
@@ -445,7 +452,7 @@ class Driver:
         if len(ended) < self.spec.repeats:
             return []
         del self._repeats[ask.number]
-        status, value = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
+        status, value = running.verdict = seeds.verdict([o.status for o, _ in ended], [o.value for o, _ in ended])
         attrs = {"run_ids": [p.name for _, p in ended], "seeds": self.spec.repeats,
                  "metrics": seeds.mean_metrics([o.metrics for o, _ in ended])}
         return self._tell(study, ask, status, value, attrs)
@@ -462,12 +469,13 @@ class Driver:
         self._repeats.clear()
 
 
-def target_reached(spec: SweepSpec, outcome: trials.Outcome) -> bool:
+def target_reached(spec: SweepSpec, status: str, value: float | None) -> bool:
     """Whether a trial's result reaches the sweep's target (W&B's ``metric.target``): at or
-    past it in the goal's direction."""
-    if spec.target is None or outcome.status != "completed" or outcome.value is None:
+    past it in the goal's direction. With repeats, the result is its configuration's mean,
+    known once the last repeat ends: one lucky seed reaches nothing."""
+    if spec.target is None or status != "completed" or value is None:
         return False
-    return outcome.value >= spec.target if spec.goal == "maximize" else outcome.value <= spec.target
+    return value >= spec.target if spec.goal == "maximize" else value <= spec.target
 
 
 def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:
@@ -475,3 +483,19 @@ def run_attrs(path: Path, metrics: dict[str, float]) -> dict[str, Any]:
     directory and its final metrics (NaN and inf as words: not every storage takes them)."""
     return {"run_id": path.name, "run_dir": str(path.resolve()),
             "metrics": {k: v if math.isfinite(v) else str(v) for k, v in metrics.items()}}
+
+
+def _misfits(unfit: list[search.Misfit]) -> str:
+    """The completed earlier runs a warm start left out, counted by reason: ``4 runs did not fit
+    this space: lr 0.002 outside [0.01, 1.0]; 2 completed runs lacked eval_accuracy``."""
+    parts = []
+    flags = [m.flags for m in unfit if m.flags]
+    if flags:
+        how = ":" if len(set(flags)) == 1 else ", e.g."
+        parts.append(f"{count(len(flags), 'run')} did not fit this space{how} {flags[0]}")
+    lacked: dict[str, int] = {}
+    for m in unfit:
+        if m.lacked:
+            lacked[m.lacked] = lacked.get(m.lacked, 0) + 1
+    parts += [f"{count(n, 'completed run')} lacked {name}" for name, n in lacked.items()]
+    return "; ".join(parts)

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweep.board import FIXED_HEAD, FIXED_TAIL, Board, cell, is_number
+from sweep.board import FIXED_HEAD, FIXED_TAIL, PARETO, Board, cell, is_number
 from sweep.errors import UsageError
+from sweep.objectives import pareto_ranks
 
 NOISE_SE = 2.0  # standard errors of the difference that still count as noise
 # Group columns besides the objective (named by the metric itself: its mean) and the flags.
@@ -93,6 +94,7 @@ def objective(rows: list[dict[str, Any]], sort_by: str | None) -> tuple[str | No
     """The metric to group on (``sort_by``, else the runs' own objective) and its goal."""
     metric = sort_by or next((r["_metric"] for r in rows if r.get("_metric")), None)
     goals = {r.get("_goal") for r in rows if r.get("_metric") == metric and r.get("_goal")}
+    goals |= {goal for r in rows for m, goal in r.get("_objectives") or () if m == metric}  # a second objective
     return metric, "minimize" if goals == {"minimize"} else "maximize"
 
 
@@ -104,7 +106,14 @@ def grouped(board: Board, sort_by: str | None = None, flip: bool = False) -> Boa
     metric, goal = objective(board.rows, sort_by)
     if metric is None:
         return Board([*HEAD, *STATS], [], board.title)
-    order = ranked(configs(board.rows, metric), goal)
+    found = configs(board.rows, metric)
+    several = _objectives(board.rows, metric)
+    means = {id(c): [c.mean] for c in found}
+    for other, _ in several[1:]:  # configs() keeps one order for the same rows
+        for c, o in zip(found, configs(board.rows, other), strict=True):
+            means[id(c)].append(o.mean)
+    fronts = _fronts(found, means, several) if several else {}
+    order = sorted(ranked(found, goal), key=lambda c: fronts.get(id(c), math.inf))  # stable: by mean within a front
     best = next((c for c in order if c.mean is not None), None)
     rows = []
     for i, config in enumerate(order):
@@ -112,10 +121,33 @@ def grouped(board: Board, sort_by: str | None = None, flip: bool = False) -> Boa
         noise = "best" if config is best else {True: "within", False: "", None: None}[near]
         row: dict[str, Any] = {"rank": i + 1, "sweep": config.sweep, metric: config.mean,
                                "std": config.std, "n": config.n, "runs": config.runs, "noise": noise}
+        if several:
+            row.update({PARETO: fronts.get(id(config))})
+            row.update({m: v for (m, _), v in zip(several[1:], means[id(config)][1:], strict=True)})
         row.update({f"flag_{name}": value for name, value in config.flags.items()})
         row.update({"_metric": metric, "_goal": goal, "_flags": config.flags})
         rows.append(row)
     if flip:
         rows.reverse()
     flags = sorted({c for r in rows for c in r if c.startswith("flag_")})
-    return Board([*HEAD, metric, *STATS, *flags], rows, board.title, keep=(metric,))
+    more = [PARETO, *(m for m, _ in several[1:])] if several else []
+    return Board([*HEAD, metric, *more, *STATS, *flags], rows, board.title, keep=(metric, *more))
+
+
+def _objectives(rows: list[dict[str, Any]], metric: str) -> list[tuple[str, str]]:
+    """The runs' several objectives when ``metric`` is the first of them (the group ranks by
+    the Pareto front of the means then); else none."""
+    found = next((r["_objectives"] for r in rows if len(r.get("_objectives") or ()) > 1), None)
+    if not found or found[0][0] != metric:
+        return []
+    return [(str(m), str(g)) for m, g in found]
+
+
+def _fronts(found: list[Config], means: dict[int, list[float | None]],
+            several: list[tuple[str, str]]) -> dict[int, int]:
+    """Each configuration's Pareto rank by its means (1: no other is better in every one);
+    none for a configuration without every mean."""
+    whole = [c for c in found if all(v is not None for v in means[id(c)])]
+    signs = [-1.0 if goal == "maximize" else 1.0 for _, goal in several]  # pareto_ranks minimizes
+    points = [[sign * (v or 0.0) for sign, v in zip(signs, means[id(c)], strict=True)] for c in whole]
+    return {id(c): rank for c, rank in zip(whole, pareto_ranks(points), strict=True)}

@@ -137,7 +137,7 @@ def to_markdown(board: Board) -> str:
     return "\n".join(lines) + "\n"
 
 
-STATUS_STYLE = {"completed": "green", "failed": "red", "pruned": "yellow", "interrupted": "magenta",
+STATUS_STYLE = {"earlier": "dim", "completed": "green", "failed": "red", "pruned": "yellow", "interrupted": "magenta",
                 "running": "cyan", "broken": "red"}
 RICH_MAX_ROWS = 500  # beyond this rich's layout costs seconds; plain text is instant
 

@@ -202,16 +202,17 @@ def target(spec: SweepSpec, trials: int | None = None) -> int:
     return trials
 
 
-def mix(seed: int | None, salt: int) -> int | None:
+def mix(seed: int | None, salt: int | str) -> int | None:
     """A seed for a sampler rebuilt after ``salt`` trials: resuming a sweep continues its
-    random sequence instead of replaying the start of it."""
+    random sequence instead of replaying the start of it. A str salt names what else the
+    study was given (a warm start's runs), so the same seed does not replay their draws."""
     if seed is None or salt == 0:
         return seed
     digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
-def sampler(spec: SweepSpec, done: int = 0) -> BaseSampler:
+def sampler(spec: SweepSpec, done: int | str = 0) -> BaseSampler:
     """The sweep's sampler, rebuilt after ``done`` trials (a grid's draws nothing: see _grid)."""
     if uses_grid(spec):
         return _grid(spec, spec.seed)

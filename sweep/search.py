@@ -171,6 +171,19 @@ def values(spec: SweepSpec, value: float | None, metrics: dict[str, float] | Non
     return [metrics[name] for name, _ in spec.objectives]
 
 
+@dataclass(frozen=True)
+class Misfit:
+    """Why a completed earlier run was not added to a warm start: the objective it lacks, or
+    the first of its flags that does not fit this space."""
+
+    lacked: str | None = None
+    flags: str | None = None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass
 class Ask:
     """One asked trial: its number, its flags, and what the study needs to hear back."""
@@ -278,24 +291,32 @@ class Search:
             queued += 1
         return queued
 
-    def warm_start(self, runs: list[Run]) -> tuple[int, int]:
+    def warm_start(self, runs: list[Run]) -> tuple[int, list[Misfit]]:
         """Give the study the completed runs of earlier sweeps whose flags fit this space, as
         finished trials: TPE learns from them, and no count of this sweep's trials includes
         them. A run added before (a resumed sweep) is not added again. Returns (added, the
-        completed runs that did not fit)."""
+        completed runs that were not added, each with why: ``lacked``, the first objective it has no
+        finite value of; else ``flags``, its first flag that does not fit)."""
         have = {t.user_attrs.get(WARM_ATTR) for t in self.study.get_trials(deepcopy=False)}
-        added = unfit = 0
+        added = 0
+        unfit: list[Misfit] = []
+        names = [name for name, _ in self.spec.targets()]
         for run in runs:
-            names = [name for name, _ in self.spec.targets()]
-            told = [float(run.metrics[n]) for n in names if n in run.metrics]
-            if run.status != "completed" or len(told) < len(names) or not all(map(math.isfinite, told)):
+            if run.status != "completed":
                 continue
-            params = fit(self.spec, self.space, run.flags)
-            if params is None:
-                unfit += 1
+            lacked = next((n for n in names if not _finite(run.metrics.get(n))), None)
+            if lacked is not None:
+                unfit.append(Misfit(lacked=lacked))
+                continue
+            why = misfit(self.spec, self.space, run.flags)
+            if why is not None:
+                unfit.append(Misfit(flags=why))
                 continue
             if run.id in have:
                 continue
+            params = fit(self.spec, self.space, run.flags)
+            assert params is not None
+            told = [float(run.metrics[n]) for n in names]
             found = excesses(self.spec.constraints, run.metrics) if self.spec.constraints else None
             self.study.add_trial(optuna.trial.create_trial(
                 params=params, distributions={n: self.space[n] for n in params},
@@ -306,7 +327,17 @@ class Search:
                               for rule, v in zip(self.spec.constraints, found or [], strict=True)}))
             have.add(run.id)
             added += 1
+        if added and self.grid is None:
+            # Seeded as the earlier sweep was, a sampler still in its random start-up (TPE's
+            # first 10 trials, the warm ones included) would draw the very points it was just
+            # given: reseed from the seed and what the study now holds.
+            self.study.sampler = samplers.sampler(self.spec, f"{self.asked()}:{','.join(self.warm_ids())}")
         return added, unfit
+
+    def warm_ids(self) -> list[str]:
+        """The ids of the earlier runs the study holds (added now or by an earlier session)."""
+        return sorted(str(t.user_attrs[WARM_ATTR]) for t in self.study.get_trials(deepcopy=False)
+                      if WARM_ATTR in t.user_attrs)
 
     def tick(self) -> None:
         """Called by the loop every turn: a shared study beats for its running trials."""
@@ -350,8 +381,8 @@ class Search:
         if self._taken is None or self.shared:  # a shared study changes under us: read it each time
             self._taken = set()
             for t in self.study.get_trials(deepcopy=False):
-                if WARM_ATTR in t.user_attrs:  # an earlier sweep's point: not one of ours
-                    continue
+                if WARM_ATTR in t.user_attrs and self.spec.sampler == "grid":
+                    continue  # a grid runs each of its points; random search draws only new ones
                 held = self._point(_asked_params(t))
                 if held is not None and not _interrupted(t):
                     self._taken.add(held)
@@ -477,25 +508,43 @@ class Search:
 
 
 def fit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> dict[str, Any] | None:
-    """The params of an earlier run in this space, or None when its flags do not fit: each
-    flag it passed is one this space passes for those values, each fixed flag has this
-    space's value, and each searched one lies in its distribution. Strict on purpose: a run
-    made with another setting (a flag added, a fixed value changed) measured something else."""
-    if any(not isinstance(n, str) or n not in space and n not in fixed_values(spec) for n in flags):
+    """The params of an earlier run in this space, or None when its flags do not fit (``misfit``
+    says why)."""
+    if misfit(spec, space, flags) is not None:
         return None
-    for name, value in fixed_values(spec).items():
-        if name in flags and not conditions.member(flags[name], (value,)):
-            return None
-    if not conditions.complete(spec.flags, flags) or set(conditions.active(spec.flags, flags)) != set(flags):
-        return None
-    params = {}
+    return {n: int(v) if isinstance(space[n], IntDistribution) else v for n, v in flags.items() if n in space}
+
+
+def misfit(spec: SweepSpec, space: dict[str, BaseDistribution], flags: dict[str, Any]) -> str | None:
+    """Why an earlier run's flags do not fit this space, naming the first flag that does not
+    (``lr 0.002 outside [0.01, 1.0]``), or None when they fit: each flag it passed is one this
+    space passes for those values, each fixed flag has this space's value, and each searched
+    one lies in its distribution. Strict on purpose: a run made with another setting (a flag
+    added, a fixed value changed) measured something else."""
+    fixed = fixed_values(spec)
     for name, value in flags.items():
-        if name in space:
-            dist = space[name]
-            if not inside(dist, value):
-                return None
-            params[name] = int(value) if isinstance(dist, IntDistribution) else value
-    return params
+        if not isinstance(name, str) or name not in space and name not in fixed:
+            return f"{name} is not in this space"
+        if name in fixed and not conditions.member(value, (fixed[name],)):
+            return f"{name} {value!r}, not {fixed[name]!r}"
+    ran = {**fixed, **flags}
+    for flag in conditions.order(spec.flags):  # parents first: the first flag that went wrong
+        wanted = conditions.is_active(flag, conditions.active(spec.flags, ran))
+        if wanted and flag.name not in flags:
+            return f"ran without {flag.name}"
+        if not wanted and flag.name in flags:
+            return f"{flag.name} passed though its when: ({flag.when.text if flag.when else ''}) fails"
+        if flag.name in flags and flag.name in space and not inside(space[flag.name], flags[flag.name]):
+            return f"{flag.name} {flags[flag.name]!r} outside {_bounds(space[flag.name])}"
+    return None
+
+
+def _bounds(dist: BaseDistribution) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return f"{list(dist.choices)!r}"
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    plain = dist.step is None or isinstance(dist, IntDistribution) and dist.step == 1
+    return f"[{dist.low!r}, {dist.high!r}]" + ("" if plain else f" step {dist.step!r}")
 
 
 def inside(dist: BaseDistribution, value: Any) -> bool:

@@ -929,7 +929,9 @@ class _Checker:
         out = []
         for i, entry in enumerate(raw):
             key = f"enqueue[{i}]"
-            if not isinstance(entry, dict) or not entry:
+            if entry == {}:
+                raise self.error(key, "an empty entry; give a flag's value, e.g. '- {lr: 0.001}', or remove it")
+            if not isinstance(entry, dict):
                 raise self.error(key, f"must be a mapping of flag -> value, got {_kind(entry)}")
             point: dict[str, Any] = {}
             for name, value in entry.items():

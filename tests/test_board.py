@@ -156,6 +156,27 @@ def test_parse_where_errors_say_what_to_write(expr, message):
         board.parse_where(expr, ["status", "flag_lr"])
 
 
+@pytest.mark.parametrize("expr, parsed", [
+    ("val/loss<0.7", ("val/loss", "<", 0.7)),  # W&B-style metric names, as scripts log them
+    ("eval/top@5 >= 0.9", ("eval/top@5", ">=", 0.9)),
+    ("train/lr-scale.max==2", ("train/lr-scale.max", "==", 2.0)),
+    ("val/loss/ema!=1", ("val/loss/ema", "!=", 1.0)),  # the longest column that fits
+])
+def test_parse_where_takes_every_column_name_the_board_can_have(expr, parsed):
+    columns = ["status", "val/loss", "val/loss/ema", "eval/top@5", "train/lr-scale.max"]
+    assert board.parse_where(expr, columns) == parsed
+    with pytest.raises(UsageError, match=r"^unknown column 'val/acc' in --where; available: status, val/loss,"):
+        board.parse_where("val/acc<0.7", columns)
+
+
+def test_a_run_without_the_value_matches_not_equal_only():
+    found = board.build([run("a", flags={"optimizer": "nesterov", "nesterov": True}),
+                         run("b", flags={"optimizer": "nesterov", "nesterov": False}),
+                         run("c", flags={"optimizer": "adam"})], RUNS)  # its when: left nesterov out
+    assert ids(board.select(found, ["flag_nesterov!=true"])) == ["b", "c"]
+    assert ids(board.select(found, ["flag_nesterov==false"])) == ["b"]
+
+
 def test_select_by_where_status_and_sweep():
     found = board.build([
         run("a", flags={"lr": 0.1, "mode": "ok"}), run("b", status="failed", flags={"lr": 0.3, "mode": "3"}),

@@ -17,6 +17,7 @@ from test_driver import Behaviour, FakeLauncher, accuracy_is_lr, make_spec
 from test_driver import sweep as fake_sweep
 
 from sweep import groups, rundir, seeds
+from sweep.board import Board
 from sweep.driver import Driver, Event
 
 from helpers import SCRIPTS, flags_of, info, ls_json, metrics_of, one_error_line, project, run_dirs, sweep_cli
@@ -174,6 +175,29 @@ def test_a_seed_counted_twice_counts_once_its_newest_run():
     assert found.runs == 3 and sorted(found.values) == [0.6, 0.7]
 
 
+def test_a_grouped_board_with_two_objectives_ranks_configurations_by_the_pareto_front_of_their_means():
+    both = [("acc", "maximize"), ("params_m", "minimize")]
+
+    def rows(width: int, accs: list[float], params_m: float) -> list[dict]:
+        return [{"sweep": "s", "status": "completed", "flag_width": width, "flag_seed": i, "_seed_flag": "seed",
+                 "acc": acc, "params_m": params_m, "_start": float(i), "_metric": "acc", "_goal": "maximize",
+                 "_objectives": both} for i, acc in enumerate(accs)]
+
+    found = groups.grouped(Board(["acc", "params_m", "flag_width"], [
+        *rows(16, [0.80, 0.82], 0.01),  # small and fair: on the front
+        *rows(64, [0.85, 0.87], 0.05),  # on the front
+        *rows(128, [0.83, 0.84], 0.20),  # worse than 64 in both: the second front, though its acc beats 16's
+        *rows(256, [0.90, 0.92], 0.80),  # the best accuracy: first
+    ]), "acc")
+    assert [(r["flag_width"], r["pareto"]) for r in found.rows] == [(256, 1), (64, 1), (16, 1), (128, 2)]
+    assert found.rows[0]["params_m"] == pytest.approx(0.80) and found.rows[0]["noise"] == "best"
+    assert found.columns[:4] == ["rank", "sweep", "acc", "pareto"] and "params_m" in found.keep
+    alone = groups.grouped(Board(["acc", "params_m", "flag_width"], rows(64, [0.8], 0.05) + rows(16, [0.8], 0.01)),
+                           "params_m")
+    assert "pareto" not in alone.columns  # ranked by the one metric asked for: no front
+    assert [r["flag_width"] for r in alone.rows] == [16, 64]  # by params_m's own goal: minimize
+
+
 # ---------------------------------------------------------------- rerun
 
 
@@ -251,3 +275,28 @@ def test_ls_group_ranks_by_a_metric_only(tmp_path):
     assert row["n"] == 2 and "Loss" in row and "eval_accuracy" not in row
     line = one_error_line(sweep_cli("ls", "--group", "--storage", tmp_path / "j.log", "--study", "x"), 2)
     assert line == "Error: --group reads the run directories; it does not work with --storage"
+
+
+def test_a_target_with_repeats_is_reached_by_a_configurations_mean_not_one_lucky_seed(tmp_path):
+    import subprocess
+    import sys
+
+    from sweep import samplers, spec
+
+    path = project(tmp_path / "p", {"lr": [0.01, 0.1], "hidden": [64], "epochs": 1}, NOISY, metric="eval_accuracy",
+                   goal="maximize", sampler="grid", seed=7, repeats=3, seed_flag="seed", jobs=1)
+    names, order = samplers.grid_order(spec.load(path))
+    first = dict(zip(names, order[0], strict=True))
+    values = [float(subprocess.run([sys.executable, str(NOISY), f"--lr={first['lr']}", "--hidden=64", "--epochs=1",
+                                    f"--seed={seeds.seed_for(7, i)}"], capture_output=True, text=True,
+                                   check=True).stdout.split("eval_accuracy: ")[1]) for i in range(3)]
+    target = (max(values) + statistics.fmean(values)) / 2  # one seed of the first configuration reaches it
+    path.write_text(path.read_text() + f"target: {target!r}\n")
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    runs = run_dirs(tmp_path / "runs")
+    assert len(runs) == 6  # the first configuration's mean fell short: the second one ran
+    notes = [line for line in result.stderr.splitlines() if "reached the target" in line]
+    second = statistics.fmean(metrics_of(r)["eval_accuracy"] for r in runs[3:])
+    assert notes == ([f"sweep: trial 1 (the mean of its 3 seeds) reached the target eval_accuracy {target:g}: "
+                      "no more trials start"] if second >= target else [])

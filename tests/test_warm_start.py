@@ -60,8 +60,10 @@ def test_warm_start_adds_the_earlier_runs_that_fit_and_counts_none_of_them(tmp_p
     assert result.exit_code == 0, result.stderr
     second = next(line.split()[1].rstrip(":") for line in result.stderr.splitlines()
                 if line.startswith("sweep s"))
+    lowest = next(flags_of(r)["lr"] for r in run_dirs(runs) if flags_of(r)["lr"] < 0.01)
     assert f"sweep: warm start: {fits} earlier trials from {first} added to the study (not counted in this " \
-           f"sweep's trials); {6 - fits} completed runs did not fit this space" in result.stderr
+           f"sweep's trials); {6 - fits} runs did not fit this space, e.g. lr {lowest!r} outside [0.01, 1.0]\n" \
+           in result.stderr
     assert f"sweep {second}: 3 trials;" in result.stderr and f"sweep {second}: 3 completed" in result.stderr
     study = _study(runs, second)
     warm = _warm(study)
@@ -98,6 +100,25 @@ def test_a_run_with_another_setting_does_not_fit(tmp_path):
     assert search.fit(loaded, space, {"optimizer": "adam", "epochs": 3}) is None  # another fixed value
     assert search.fit(loaded, space, {"optimizer": "adam"}) is None  # ran without epochs
     assert search.fit(loaded, space, {"optimizer": "adam", "epochs": 2, "wide": True}) is None
+    # the first flag that does not fit, as the warm start's line names it
+    assert search.misfit(loaded, space, left_out) == "momentum passed though its when: (optimizer == momentum) fails"
+    assert search.misfit(loaded, space, {"optimizer": "momentum", "epochs": 2}) == "ran without momentum"
+    assert search.misfit(loaded, space, {"optimizer": "adam", "epochs": 3}) == "epochs 3, not 2"
+    assert search.misfit(loaded, space, {"optimizer": "adam"}) == "ran without epochs"
+    assert search.misfit(loaded, space, {"optimizer": "adam", "epochs": 2, "wide": True}) == "wide is not in this space"
+    assert search.misfit(loaded, space, {"optimizer": "sgd", "epochs": 2}) == \
+        "optimizer 'sgd' outside ['momentum', 'adam']"
+    assert search.misfit(loaded, space, {"optimizer": "momentum", "momentum": 0.2, "epochs": 2}) == \
+        "momentum 0.2 outside [0.5, 0.99]"
+
+
+def test_warm_start_from_runs_that_never_reported_the_objective_says_so(tmp_path, earlier):
+    runs, first, _ = earlier
+    # the new file measures a metric optim.py never printed: every earlier run lacks it
+    path = _project(tmp_path / "b", NOW, sampler="tpe", metric="val_loss", trials=1)
+    result = sweep_cli("run", path, "--runs-dir", runs, "--warm-start", first)
+    assert f"warm start: 0 earlier trials from {first} added to the study (not counted in this sweep's " \
+           "trials); 6 completed runs lacked val_loss\n" in result.stderr
 
 
 def test_warm_start_from_no_such_sweep_is_bad_usage_and_writes_nothing(tmp_path, earlier):
@@ -182,3 +203,41 @@ def test_warm_start_of_a_sweep_with_two_objectives_gives_each_trial_every_value_
         params_m = (784 * size["width"] + (size["depth"] - 1) * size["width"] ** 2 + 10 * size["width"]) / 1e6
         assert len(t.values) == 2 and t.values[1] == pytest.approx(params_m, abs=1e-6)
         assert t.user_attrs["constraints"] == [pytest.approx(params_m - 0.2, abs=1e-6)]
+
+
+def test_a_warm_started_sweep_with_the_same_seed_draws_none_of_the_points_it_was_given(tmp_path):
+    # The user's case: TPE is still in its random start-up after 3 runs; seeded as the earlier
+    # sweep was, it would draw those very points again.
+    path = _project(tmp_path, NOW, sampler="tpe", seed=4, trials=3)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [flags_of(r) for r in run_dirs(runs)]
+    second = _sweep(path, runs, "-n", "2", "--warm-start", "last")
+    assert len(_warm(_study(runs, second))) == 3
+    new = [flags_of(r) for r in run_dirs(runs)[3:]]
+    assert len(new) == 2 and not [f for f in new if f in given]
+
+
+def test_the_end_of_sweep_board_shows_the_earlier_runs_after_its_own_and_counts_none(tmp_path):
+    path = _project(tmp_path, NOW, sampler="tpe", seed=4, trials=3)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [r.name for r in run_dirs(runs)]
+    result = sweep_cli("run", path, "--runs-dir", runs, "-n", "2", "--warm-start", "last")
+    assert result.exit_code == 0, result.stderr
+    own = [r.name for r in run_dirs(runs)[3:]]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    ids = [row[0] for row in rows if row and row[0] in given + own]
+    assert sorted(ids[:2]) == sorted(own) and sorted(ids[2:]) == sorted(given)  # never above the sweep's own
+    assert all("earlier" in row and "completed" not in row for row in rows if row and row[0] in given)
+    assert result.stderr.splitlines()[-1].endswith(": 2 completed")
+
+
+def test_random_search_over_a_finite_space_draws_only_points_it_was_not_given(tmp_path):
+    path = _project(tmp_path, {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1]}, seed=4, trials=2)
+    runs = tmp_path / "runs"
+    _sweep(path, runs)
+    given = [flags_of(r) for r in run_dirs(runs)]
+    _sweep(path, runs, "--warm-start", "last")
+    new = [flags_of(r) for r in run_dirs(runs)[2:]]
+    assert len(new) == 2 and not [f for f in new if f in given]
