@@ -271,6 +271,7 @@ class Driver:
             goal=self.spec.goal, flags_file=str(self.spec.path), launcher=self.launcher.name,
             threads=self.threads, params=ask.params, host=rundir.host(), sweep_pid=os.getpid(),
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
+            preload=list(getattr(self.launcher, "preload", ())) or None,
         )
         env: dict[str, str] = {}
         argv: list[str] = []

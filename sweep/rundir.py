@@ -295,6 +295,7 @@ class RunInfo:
     workdir: dict[str, str] | None = _field(dict)  # where it ran and where its files went (sweep.workdir)
     resumed: bool | None = None
     format: int = FORMAT
+    preload: list[str] | None = _field(list)  # what the warm launcher's server imported for it
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -142,7 +142,7 @@ class SweepRun:
         # After numpy's import (through optuna): the launcher's fork makes OpenBLAS shut its
         # thread pool here, so the sweep process stays single-threaded. Before the study
         # opens: the warm server warms up meanwhile.
-        launcher = launch.make(command.launcher(self.spec))
+        launcher = launch.make(command.launcher(self.spec), command.preload(self.spec))
         try:
             # Which true/false flags are switches, from the script's parser: while the warm
             # launcher starts, before the first trial.
