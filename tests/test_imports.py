@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-from helpers import PROBE, info, project, python_env, run_dirs
 
 from sweep import imports
+
+from helpers import PROBE, info, project, python_env, run_dirs
 
 NANOGPT_TRAIN = '''\
 """
