@@ -188,6 +188,21 @@ def end_strays(keep: Callable[[int], bool], within: float = 2.0) -> None:
                 time.sleep(0.001)
 
 
+def single_thread() -> None:
+    """End the thread pool OpenBLAS starts as numpy is imported (optuna imports it), so this
+    process forks from one thread. OpenBLAS ends its pool in a process that forks (its atfork
+    handler): a child that exits at once is enough."""
+    try:
+        if len(os.listdir("/proc/self/task")) <= 1:
+            return
+    except OSError:
+        return
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def start_failure(code: int, message: str, argv: list[str], env: dict[str, str]) -> str:
     """Why a trial's command could not start, in one line that says what to do."""
     if code != errno.E2BIG:
