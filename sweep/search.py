@@ -29,7 +29,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep import samplers
+from sweep import journal, samplers
 from sweep.errors import StorageError
 
 if TYPE_CHECKING:
@@ -115,12 +115,11 @@ def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.
 
         return shared.open_storage(url)
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"{sweep_id}.journal"
     mend_journal(path)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(journal.OwnJournal(str(path)))
 
 
 def mend_journal(path: Path) -> None:
@@ -207,6 +206,7 @@ class Search:
     def asked(self) -> int:
         return len(self.study.get_trials(deepcopy=False))
 
+    @journal.batched
     def ask(self) -> Ask | None:
         """The next trial. A trial queued again (a rerun) comes first. A grid sweep then asks
         for the first point of its order that no trial of the study holds (ended, running or
@@ -274,6 +274,7 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
+    @journal.batched
     def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
         shows beside it). Raises StorageError when the storage cannot take it: the run
