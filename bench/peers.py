@@ -170,7 +170,8 @@ class Bench:
         done = subprocess.run(cmd, cwd=self.work, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if done.returncode != 0:
-            print(f"  {method}, {n} {kind} trials: exit {done.returncode}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            tail = done.stderr.strip()[-300:]
+            print(f"  {method}, {n} {kind} trials: exit {done.returncode}: {tail}", file=sys.stderr)
             return None
         return wall
 
