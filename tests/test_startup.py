@@ -71,3 +71,27 @@ def test_a_bad_value_still_gets_typers_own_message(flags_file, tmp_path, args, w
     result = sweep_cli("run", flags_file, "--dry-run", "--runs-dir", tmp_path / "runs", *args)
     assert result.exit_code == 2
     assert words in result.stderr
+
+
+def test_versions_of_imported_modules_come_from_the_modules(monkeypatch):
+    """run.json's versions: what is imported says its own (the installed metadata is looked up,
+    a scan of every folder on the path, only for the rest)."""
+    from importlib import metadata
+
+    import numpy
+    import optuna
+
+    from sweep import rundir
+
+    looked: list[str] = []
+    real = metadata.version
+
+    def version(dist: str) -> str:
+        looked.append(dist)
+        return real(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    found = rundir.versions()
+    assert found["optuna"] == optuna.__version__ and found["numpy"] == numpy.__version__
+    assert "optuna" not in looked and "numpy" not in looked and "sweep" not in looked
