@@ -100,6 +100,7 @@ class Driver:
         self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
         self._lock: SweepLock | None = None
+        self._untidy: list[Path] = []  # ended runs whose scratch folders are still to remove
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -125,6 +126,7 @@ class Driver:
                 message += f"; free some space, then: sweep run {self.spec.path} --resume"
             raise RecordError(message) from None  # one line, never a traceback
         finally:
+            self._tidy()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -173,6 +175,7 @@ class Driver:
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
                 started += 1
+            self._tidy()  # while the trials just started run, not between one trial and the next
             if not self._active:
                 if again:
                     continue
@@ -203,6 +206,13 @@ class Driver:
         record.save(self.runs_dir)
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
                       earlier=[r.path for r in runs])
+
+    def _tidy(self) -> None:
+        """Remove the scratch folders of ended runs (``workdir.cleanup``): a few empty folders,
+        yet each rmdir costs milliseconds on a busy disk, so it is done once the next trials
+        have started rather than between one trial's end and the next one's start."""
+        while self._untidy and self.where is not None:
+            workdir.cleanup(self.where, self._untidy.pop())
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
@@ -350,8 +360,7 @@ class Driver:
     def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running,
              stopped: str | None = None) -> trials.Outcome:
         outcome = running.trial.finish()
-        if self.where is not None:
-            workdir.cleanup(self.where, running.trial.path)
+        self._untidy.append(running.trial.path)
         if stopped:
             outcome.status, outcome.reason = "interrupted", stopped
         elif not (running.trial.path / rundir.RUN_FILE).is_file():  # deleted by the trial; made again
