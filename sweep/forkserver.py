@@ -49,8 +49,8 @@ def warm(preload: list[str]) -> None:
         except ModuleNotFoundError as exc:
             if exc.name != name:  # ``from a import b`` names ``a.b``, which may be no module
                 print(f"sweep: could not preload {name}: {exc}", file=sys.stderr)
-        except Exception as exc:  # a bad preload must not stop the sweep; the trial will say
-            print(f"sweep: could not preload {name}: {exc}", file=sys.stderr)
+        except (Exception, SystemExit) as exc:  # a bad preload must not stop the sweep; the trial will say
+            print(f"sweep: could not preload {name}: {exc!r}", file=sys.stderr)
     if "torch" in sys.modules:
         _warm_torch(sys.modules["torch"])
     _skip_exit_finalizers()

@@ -8,6 +8,7 @@ The scripts are written the way public training scripts are: nanoGPT's ``train.p
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -53,6 +54,7 @@ from torch.nn import functional as F
 ARGPARSE_MAIN = '''\
 import argparse
 import json
+import os
 import os
 
 
@@ -134,3 +136,28 @@ def test_a_torch_free_sweep_forks_from_a_server_without_torch(tmp_path):
     seen = [json.loads(p.read_text()) for p in probes.glob("*.json")]
     assert len(seen) == 2
     assert all(p["preloaded"] == {"torch": False, "numpy": False} for p in seen), seen
+
+
+def test_a_module_that_exits_as_the_server_imports_it_leaves_the_trial_to_import_it(tmp_path):
+    """A preload is an import in the server, outside any trial: a module that refuses to load
+    there (here it exits unless run inside a job) is skipped, and the trial imports it itself."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "jobenv.py").write_text(
+        'import os\nimport sys\n\nif "SWEEP_RUN_DIR" not in os.environ:\n'
+        '    sys.exit("jobenv: run me inside a job")\nRUN_DIR = os.environ["SWEEP_RUN_DIR"]\n')
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "train.py").write_text(
+        'import argparse\n\nimport jobenv\n\nparser = argparse.ArgumentParser()\n'
+        'parser.add_argument("--lr", type=float, default=0.1)\nargs = parser.parse_args()\n'
+        'print(f"eval_accuracy: {1 - args.lr:.3f}  (run dir {jobenv.RUN_DIR})")\n')
+    (proj / "flags.yaml").write_text("script: train.py\ntrials: 2\nflags:\n  lr: [0.1, 0.2]\n")
+    env = python_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
+    proc = subprocess.run([sys.executable, "-m", "sweep", "run", str(proj / "flags.yaml"), "--runs-dir",
+                           str(tmp_path / "runs")], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = run_dirs(tmp_path / "runs")
+    assert [info(r)["launcher"] for r in runs] == ["fork", "fork"]
+    assert all("jobenv" in info(r)["preload"] for r in runs)
