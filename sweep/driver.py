@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import command as commands
-from sweep import index, rundir, samplers, search, workdir
+from sweep import index, journal, rundir, samplers, search, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RecordError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher
@@ -208,11 +208,13 @@ class Driver:
                       earlier=[r.path for r in runs])
 
     def _tidy(self) -> None:
-        """Remove the scratch folders of ended runs (``workdir.cleanup``): a few empty folders,
-        yet each rmdir costs milliseconds on a busy disk, so it is done once the next trials
-        have started rather than between one trial's end and the next one's start."""
+        """Remove the scratch folders of ended runs (``workdir.cleanup``) and fsync the study's
+        journal (``journal.sync``): each rmdir and fsync costs milliseconds on a busy disk, so
+        it is done once the next trials have started rather than between one trial's end and
+        the next one's start."""
         while self._untidy and self.where is not None:
             workdir.cleanup(self.where, self._untidy.pop())
+        journal.sync()  # the study's last asks and tells: here too, off the path between trials
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
