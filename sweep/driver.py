@@ -208,10 +208,10 @@ class Driver:
                       earlier=[r.path for r in runs])
 
     def _tidy(self) -> None:
-        """Remove the scratch folders of ended runs (``workdir.cleanup``) and fsync the study's
-        journal (``journal.sync``): each rmdir and fsync costs milliseconds on a busy disk, so
-        it is done once the next trials have started rather than between one trial's end and
-        the next one's start."""
+        """Remove the scratch folders of ended runs (``workdir.cleanup``) and fsync the tells
+        no ask has fsync'd yet (``journal.sync``): each rmdir and fsync costs milliseconds on
+        a busy disk, so it is done once the next trials have started rather than between one
+        trial's end and the next one's start."""
         while self._untidy and self.where is not None:
             workdir.cleanup(self.where, self._untidy.pop())
         journal.sync()  # the study's last asks and tells: here too, off the path between trials

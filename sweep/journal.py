@@ -7,12 +7,12 @@ user attributes, the state): six locked, fsync'd appends a trial. This journal h
 the sweep holding its lock (``sweep.lock``), so the symlink lock guards nothing; and the
 journal is not the record (the run directories are): across a crash of the machine it must
 keep what resume cannot settle from them. So the operations of one ask, and of one tell, are
-written as they come (a reader, and Optuna replaying its own writes, sees each at once) and fsync'd together
-by ``sync``, which the sweep loop calls once the next trial has started: one fsync a trial,
-off the path from one trial to the next. A kill -9 loses nothing written (the page cache
-survives a process); a machine crash loses at most the last ask or tell, which resume
-settles from the run directories (a trial the study still holds as running ended as its run
-directory says, or is run again).
+written as they come (a reader, and Optuna replaying its own writes, sees each at once) and fsync'd
+together: an ask before it returns, so the journal never falls behind the run directories;
+a tell with the next ask (or by ``sync``, which the sweep loop calls once the next trial has
+started, and at its end): one fsync a trial. A kill -9 loses nothing written (the page cache
+survives a process); a machine crash loses at most the last tell, which resume settles from
+the run directory (a trial the study still holds as running ended as its run says).
 """
 
 from __future__ import annotations
@@ -34,11 +34,8 @@ _UNSYNCED: dict[str, None] = {}  # journals with batches written but not yet fsy
 
 
 def sync() -> None:
-    """fsync every journal a batch has written since the last call. The sweep loop calls it
-    once the next trials have started (and at its end), so the fsyncs overlap a trial rather
-    than sit between one trial and the next: a machine crash meanwhile loses at most the last
-    ask or tell, which resume settles from the run directories as it does for a kill -9
-    inside one. Also at exit."""
+    """fsync every journal a batch has written since the last fsync (the sweep loop calls it
+    once the next trials have started, and at its end; also at exit)."""
     while _UNSYNCED:
         path = next(iter(_UNSYNCED))
         del _UNSYNCED[path]
@@ -78,25 +75,39 @@ class OwnJournal(JournalFileBackend):
             os.close(fd)
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Appends within are fsync'd together, by the next ``sync``."""
+    def batch(self, durable: bool) -> Iterator[None]:
+        """Appends within are fsync'd together: at its end when ``durable`` (with whatever
+        earlier batches left unsynced), else by the next durable batch or ``sync``."""
         self._batches += 1
         try:
             yield
         finally:
             self._batches -= 1
+            if durable and not self._batches and self._file_path in _UNSYNCED:
+                sync()
 
 
 def batched(method: Callable[..., T]) -> Callable[..., T]:
-    """A ``Search`` method whose journal appends make one batch (when its study's storage is
-    an ``OwnJournal``; other storages are left as they are)."""
+    """A ``Search`` method whose journal appends make one batch, fsync'd before it returns
+    (an ask: the journal never falls behind the run directory the trial is published in)."""
+    return _batch(method, durable=True)
+
+
+def deferred(method: Callable[..., T]) -> Callable[..., T]:
+    """A ``Search`` method whose journal appends make one batch left to the next ask or
+    ``sync`` to fsync (a tell: the run directory has the outcome already)."""
+    return _batch(method, durable=False)
+
+
+def _batch(method: Callable[..., T], durable: bool) -> Callable[..., T]:
+    """Other storages than an ``OwnJournal`` are left as they are."""
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
         backend = getattr(getattr(self.study, "_storage", None), "_backend", None)
         if not isinstance(backend, OwnJournal):
             return method(self, *args, **kwargs)
-        with backend.batch():
+        with backend.batch(durable):
             return method(self, *args, **kwargs)
 
     return wrapper

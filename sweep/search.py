@@ -274,7 +274,7 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
-    @journal.batched
+    @journal.deferred
     def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
         shows beside it). Raises StorageError when the storage cannot take it: the run
