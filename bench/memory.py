@@ -1,5 +1,6 @@
 """Memory: peak resident memory of the sweep process itself (not its trials) over 200 and
-2,000 trivial trials, and over trials that each print 50 MB.
+2,000 trivial trials, and over trials that each print 50 MB; and of the warm launcher's
+server, which holds only what the trivial script imports (no torch).
 
     python bench/memory.py [--small 200] [--large 2000]
 """
@@ -37,13 +38,36 @@ def peak(script: str, trials: int, tmp: Path, name: str) -> tuple[float, float]:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "sweep", "run", str(d / "f.yaml"), "--runs-dir", str(d / "runs")],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    high = 0.0
+    high = server = 0.0
     while proc.poll() is None:
         high = max(high, hwm_mb(proc.pid) or 0.0)
+        server = max([server, *(hwm_mb(pid) or 0.0 for pid in servers(proc.pid))])
         time.sleep(0.05)
     if proc.returncode != 0:
         sys.exit(f"{name}: sweep run exited {proc.returncode}")
+    SERVER_PEAK[name] = server
     return high, time.perf_counter() - start
+
+
+SERVER_PEAK: dict[str, float] = {}  # the warm launcher's server (the parent of every trial)
+
+
+def servers(pid: int) -> list[int]:
+    """The sweep's children that are a launcher's server."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(k) for k in fh.read().split()]
+    except OSError:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            with open(f"/proc/{kid}/cmdline", "rb") as fh:
+                if b"sweep.forkserver" in fh.read():
+                    out.append(kid)
+        except OSError:
+            pass
+    return out
 
 
 def main() -> None:
@@ -61,6 +85,8 @@ def main() -> None:
     print(f"{args.large:>8}{large:>10.1f}{t_large:>9.1f}{1000 * t_large / args.large:>10.1f}")
     print(f"growth {args.small} -> {args.large} trials: {large - small:+.1f} MiB ({large / small:.2f}x)")
     print(f"3 trials printing 50 MB each: peak {flood:.1f} MiB ({flood / small:.2f}x the trivial sweep)")
+    print(f"the warm launcher's server for the trivial script (which imports nothing): "
+          f"peak {SERVER_PEAK['small']:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,13 @@ def launcher(spec: SweepSpec) -> str:
     return spec.launcher if spec.launcher != "fork" or warm(template(spec)) else "spawn"
 
 
+def preload(spec: SweepSpec) -> tuple[str, ...]:
+    """What the warm launcher's server imports for this sweep: what its script imports."""
+    from sweep import imports
+
+    return imports.preload(spec.script, spec.module, spec.root) if launcher(spec) == "fork" else ()
+
+
 def warm(words: Sequence[str]) -> bool:
     """Whether the warm launcher can run this command: this python (``${interpreter}``, or a
     ``python`` that is this one) running a script or ``-m module``, with no interpreter

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep import command as commands
-from sweep import index, rundir, samplers, search, seeds, wbhook, workdir
+from sweep import index, journal, rundir, samplers, search, seeds, wbhook, workdir
 from sweep import trial as trials
 from sweep.errors import LauncherError, RecordError, RunNotFound, SpecError, StorageError, SweepError
 from sweep.launch import Job, Launcher
@@ -108,6 +108,7 @@ class Driver:
         self._owed: list[tuple[search.Ask, int]] = []
         self._repeats: dict[int, tuple[search.Ask, list[tuple[trials.Outcome, Path]]]] = {}
         self.warm = list(warm or [])  # earlier sweeps' runs to start the study from (--warm-start)
+        self._untidy: list[Path] = []  # ended runs whose scratch folders are still to remove
 
     def interrupt(self) -> None:
         """First call: start no more trials and ask running ones to stop. Second: kill now.
@@ -135,6 +136,7 @@ class Driver:
                 message += f"; free some space, then: sweep run {self.spec.path} --resume"
             raise RecordError(message) from None  # one line, never a traceback
         finally:
+            self._tidy()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -192,6 +194,7 @@ class Driver:
                 self._active[running.trial.proc.pid] = running
                 paths.append(running.trial.path)
                 started += running.repeat == 0
+            self._tidy()  # while the trials just started run, not between one trial and the next
             if not self._active:
                 if again:
                     continue
@@ -231,6 +234,15 @@ class Driver:
         return Result(record.id, paths, counts, interrupted=self.interrupted(), stopped=stopped,
                       earlier=[r.path for r in runs], reached=reached,
                       warm=[r.path for r in self.warm if r.id in given])
+
+    def _tidy(self) -> None:
+        """Remove the scratch folders of ended runs (``workdir.cleanup``) and fsync the tells
+        no ask has fsync'd yet (``journal.sync``): each rmdir and fsync costs milliseconds on
+        a busy disk, so it is done once the next trials have started rather than between one
+        trial's end and the next one's start."""
+        while self._untidy and self.where is not None:
+            workdir.cleanup(self.where, self._untidy.pop())
+        journal.sync()  # the study's last asks and tells: here too, off the path between trials
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:
         """The sweep record, new or the one resumed, with the sweep's lock held: one driver per
@@ -327,6 +339,7 @@ class Driver:
             threads=self.threads, params=ask.params, host=rundir.host(), sweep_pid=os.getpid(),
             versions=self._versions or self._load_versions(), baseline_error=self.spec.baseline_error,
             **rundir.objectives_info(self.spec.objectives, self.spec.constraints),
+            preload=list(getattr(self.launcher, "preload", ())) or None,
         )
         if self.spec.seed_flag is not None:
             info.repeat, info.seed_flag = self.spec.first_repeat + repeat, self.spec.seed_flag
@@ -410,8 +423,7 @@ class Driver:
     def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running,
              stopped: str | None = None) -> trials.Outcome:
         outcome = running.trial.finish()
-        if self.where is not None:
-            workdir.cleanup(self.where, running.trial.path)
+        self._untidy.append(running.trial.path)
         if stopped:
             outcome.status, outcome.reason = "interrupted", stopped
         elif not (running.trial.path / rundir.RUN_FILE).is_file():  # deleted by the trial; made again

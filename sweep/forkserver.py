@@ -1,5 +1,6 @@
-"""The launchers' server, the parent of every trial. Warm (``--warm``): import torch once, warm
-its lazy imports, then fork one child per trial that runs the script as ``__main__``. Cold:
+"""The launchers' server, the parent of every trial. Warm (``--warm``): import what the script
+imports once (torch warmed when it is among it), then fork one child per trial that runs the
+script as ``__main__``. Cold:
 fork a child per trial that execs the trial's command (a fresh interpreter).
 
 Run as ``python -m sweep.forkserver [--warm] [module ...]`` by ``sweep.launch``. It reads one
@@ -31,13 +32,33 @@ _PROTO_OUT = 1
 
 
 def warm(preload: list[str]) -> None:
+    """Import what the script imports (``sweep.imports`` read it), so a trial, a fork of this
+    process, starts with it loaded; torch, when it is among it, is warmed too."""
     import ctypes  # noqa: F401  (die_with_parent needs it in every child)
 
-    try:
-        import numpy  # noqa: F401
-        import torch
-    except ImportError:
-        return
+    if any(name.split(".")[0] == "torch" for name in preload):
+        try:  # first, and one thread: another preload may run torch code as it is imported
+            import torch
+
+            torch.set_num_threads(1)
+        except Exception:  # noqa: S110  (the loop below says why)
+            pass
+    for name in preload:
+        try:
+            __import__(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # ``from a import b`` names ``a.b``, which may be no module
+                print(f"sweep: could not preload {name}: {exc}", file=sys.stderr)
+        except (Exception, SystemExit) as exc:  # a bad preload must not stop the sweep; the trial will say
+            print(f"sweep: could not preload {name}: {exc!r}", file=sys.stderr)
+    if "torch" in sys.modules:
+        _warm_torch(sys.modules["torch"])
+    _skip_exit_finalizers()
+
+
+def _warm_torch(torch: Any) -> None:
+    """torch imports most of itself lazily, on first use: an optimizer's first step costs a
+    second. Done once here, every trial starts past it."""
     # One thread here: the OpenMP pool must not exist before fork; each child sets its own.
     torch.set_num_threads(1)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -49,12 +70,6 @@ def warm(preload: list[str]) -> None:
         loss.backward()
         opt.step()
     torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
-    for name in preload:
-        try:
-            __import__(name)
-        except Exception as exc:  # a bad preload must not stop the sweep; the trial will say
-            print(f"sweep: could not preload {name}: {exc}", file=sys.stderr)
-    _skip_exit_finalizers()
 
 
 def _skip_exit_finalizers() -> None:

@@ -1,8 +1,9 @@
 """The only code that starts processes, and ends them.
 
 Both launchers talk to a small server (``sweep.forkserver``) that is the parent of every
-trial: ``fork`` warms it first (torch imported, its lazy imports done) and each trial is a
-fork that runs the script as ``__main__``; ``spawn`` keeps it cold and each trial execs a
+trial: ``fork`` warms it first (what the script imports, as ``sweep.imports`` reads it, imported
+there; torch's lazy imports done when it is among it) and each trial is a fork that runs the
+script as ``__main__``; ``spawn`` keeps it cold and each trial execs a
 fresh interpreter (or the trial's ``command:``). Either way a trial gets its own session and process
 group, its argv, environment, working directory and output file, and everything it starts
 ends with it (Linux):
@@ -187,6 +188,21 @@ def end_strays(keep: Callable[[int], bool], within: float = 2.0) -> None:
                 time.sleep(0.001)
 
 
+def single_thread() -> None:
+    """End the thread pool OpenBLAS starts as numpy is imported (optuna imports it), so this
+    process forks from one thread. OpenBLAS ends its pool in a process that forks (its atfork
+    handler): a child that exits at once is enough."""
+    try:
+        if len(os.listdir("/proc/self/task")) <= 1:
+            return
+    except OSError:
+        return
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def start_failure(code: int, message: str, argv: list[str], env: dict[str, str]) -> str:
     """Why a trial's command could not start, in one line that says what to do."""
     if code != errno.E2BIG:
@@ -235,12 +251,12 @@ class ServerLauncher:
     is open, so what the trials leave if the server itself is killed comes here to be ended."""
 
     name = "fork"
-    warm = True  # import torch once and fork the script; False: exec a fresh interpreter
+    warm = True  # import the script's modules once and fork it; False: exec a fresh interpreter
 
     def __init__(self, preload: tuple[str, ...] = ()) -> None:
         global _subreapers
         _subreapers += set_subreaper(True)
-        self._preload = preload
+        self.preload = preload if self.warm else ()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in [PKG_ROOT, env.get("PYTHONPATH", "")] if p)
         self._server = subprocess.Popen(
@@ -262,7 +278,7 @@ class ServerLauncher:
         self._next = 0
 
     def _command(self) -> list[str]:
-        return [sys.executable, "-m", "sweep.forkserver", *(["--warm"] if self.warm else []), *self._preload]
+        return [sys.executable, "-m", "sweep.forkserver", *(["--warm"] if self.warm else []), *self.preload]
 
     # ------------------------------------------------------------ the server's pipes
 
@@ -444,8 +460,8 @@ def _signal_name(number: int) -> str:
 
 
 class ForkLauncher(ServerLauncher):
-    """The warm launcher: the server has imported torch; each trial is a fork of it that runs
-    the script as ``__main__``."""
+    """The warm launcher: the server has imported what the script imports; each trial is a
+    fork of it that runs the script as ``__main__``."""
 
     name = "fork"
     warm = True
@@ -459,9 +475,9 @@ class SpawnLauncher(ServerLauncher):
     warm = False
 
 
-LAUNCHERS: dict[str, Callable[[], Launcher]] = {"fork": ForkLauncher, "spawn": SpawnLauncher}
+LAUNCHERS: dict[str, Callable[[tuple[str, ...]], Launcher]] = {"fork": ForkLauncher, "spawn": SpawnLauncher}
 
 
-def make(name: str) -> Launcher:
-    """A launcher by name."""
-    return LAUNCHERS[name]()
+def make(name: str, preload: tuple[str, ...] = ()) -> Launcher:
+    """A launcher by name; ``preload``: the modules a warm one imports before its first trial."""
+    return LAUNCHERS[name](preload)

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import socket
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -304,6 +305,7 @@ class RunInfo:
     # constraints: their text, "latency_ms < 20". Null when the sweep has none.
     objectives: list[list[str]] | None = _field(list)
     constraints: list[str] | None = _field(list)
+    preload: list[str] | None = _field(list)  # what the warm launcher's server imported for it
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -482,6 +484,12 @@ def versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for dist in ("sweep", "torch", "optuna", "numpy"):
+        # An imported module says its version; a lookup in the installed metadata scans every
+        # folder on the path (10 ms or more each on a start that counts them).
+        known = getattr(sys.modules.get(dist), "__version__", None)
+        if isinstance(known, str):
+            out[dist] = str(known)
+            continue
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

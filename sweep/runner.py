@@ -161,15 +161,15 @@ class SweepRun:
             self._driver.interrupt()
 
     def run(self) -> Result:
-        from sweep import search
-        from sweep.driver import Driver
-
-        search.quiet()
-        # After numpy's import (through optuna): the launcher's fork makes OpenBLAS shut its
-        # thread pool here, so the sweep process stays single-threaded. Before the study
-        # opens: the warm server warms up meanwhile.
-        launcher = launch.make(command.launcher(self.spec))
+        # The launcher's server first: it starts (and imports what the script needs) in its own
+        # process while this one imports optuna and reads the script's parser.
+        launcher = launch.make(command.launcher(self.spec), command.preload(self.spec))
         try:
+            from sweep import search
+            from sweep.driver import Driver
+
+            search.quiet()
+            launch.single_thread()
             # Which true/false flags are switches, from the script's parser: while the warm
             # launcher starts, before the first trial.
             self.spec = introspect.with_switches(self.spec)

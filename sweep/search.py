@@ -30,7 +30,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from sweep import conditions, dists, samplers
+from sweep import conditions, dists, journal, samplers
 from sweep.errors import StorageError
 from sweep.objectives import excesses
 
@@ -124,12 +124,11 @@ def storage(url: str | None, state_dir: Path, sweep_id: str) -> optuna.storages.
 
         return shared.open_storage(url)
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"{sweep_id}.journal"
     mend_journal(path)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(journal.OwnJournal(str(path)))
 
 
 def mend_journal(path: Path) -> None:
@@ -244,6 +243,7 @@ class Search:
     def asked(self) -> int:
         return len(self.study.get_trials(deepcopy=False))
 
+    @journal.batched
     def ask(self) -> Ask | None:
         """The next trial. A trial queued again (a rerun) comes first. A grid sweep then asks
         for the first point of its order that no trial of the study holds (ended, running or
@@ -406,6 +406,7 @@ class Search:
         ask.handle.report(float(value), step)
         return ask.handle.should_prune()
 
+    @journal.deferred
     def tell(self, ask: Ask, status: str, value: float | None = None, attrs: dict[str, Any] | None = None) -> None:
         """The outcome of a trial, with ``attrs`` as its user attributes (what optuna-dashboard
         shows beside it; its ``metrics`` give several objectives' values and the constraints').

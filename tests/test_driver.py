@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sweep import rundir, search
+from sweep import journal, rundir, search, workdir
 from sweep import spec as specs
 from sweep.driver import Driver, Event
 from sweep.errors import LauncherError, StorageError
@@ -259,3 +259,23 @@ def test_resuming_a_finished_sweep_runs_nothing(tmp_path):
     result = Driver(spec, tmp_path / "runs", launcher, resume="last").run()
     assert result.note and "already finished: 2 of 2 trials ended; nothing to run" in result.note
     assert launcher.started == []
+
+
+def test_an_ended_runs_scratch_folders_go_once_the_next_trial_has_started(tmp_path, monkeypatch):
+    """Removing a few empty folders costs milliseconds an rmdir on a busy disk: done while the
+    next trial runs, never between one trial's end and the next one's start; all by the end,
+    with the study's journal fsync'd."""
+    order: list[str] = []
+    real = workdir.cleanup
+    monkeypatch.setattr(workdir, "cleanup", lambda where, run: (order.append(f"tidy {run.name}"), real(where, run)))
+
+    def program(job: Job) -> Behaviour:
+        order.append(f"start {Path(job.env['SWEEP_RUN_DIR']).name}")
+        return accuracy_is_lr(job)
+
+    result, runs, _, _ = sweep(tmp_path, "trials: 3\nseed: 1\nflags:\n  lr: [0.1, 0.2, 0.3]\n", program)
+    names = [runs[n].path.name for n in range(3)]
+    order = [o for o in order if not o.startswith("tidy workdir-probe")]  # the sweep's one probe
+    assert not journal._UNSYNCED  # the study's journal fsync'd by the sweep's end
+    assert order == [f"start {names[0]}", f"start {names[1]}", f"tidy {names[0]}", f"start {names[2]}",
+                     f"tidy {names[1]}", f"tidy {names[2]}"]

@@ -32,6 +32,7 @@ record = {
     "cwd": os.getcwd(),
     "pid": os.getpid(),
     "start": time.time(),
+    "preloaded": {m: m in sys.modules for m in ("torch", "numpy")},  # this script imports neither
 }
 
 

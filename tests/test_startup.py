@@ -1,0 +1,97 @@
+"""What the CLI imports to start: each command in a fresh python, its modules read back from
+``sys.modules`` (never timed here: bench/peers.py times it). Typer would build a pydantic
+adapter for every option; ``sweep.cliparams`` takes plain values without it, and leaves the
+rest (and the messages about bad values) to typer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import project, python_env, sweep_cli
+
+
+def imported(*args: str, cwd: Path) -> tuple[int, list[str]]:
+    """Run ``sweep ARGS`` in a fresh python; its exit status and which heavy modules it loaded."""
+    code = (
+        "import json, sys\n"
+        "from sweep.cli import main\n"
+        f"sys.argv = ['sweep', *{list(args)!r}]\n"
+        "status = 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code or 0\n"
+        "heavy = sorted(m for m in ('optuna', 'torch', 'pydantic', 'rich') if m in sys.modules)\n"
+        "print('HEAVY', json.dumps([status, heavy]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env(),
+                          cwd=cwd, timeout=60)
+    status, heavy = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("HEAVY "))
+    return status, heavy
+
+
+@pytest.fixture
+def flags_file(tmp_path: Path) -> Path:
+    return project(tmp_path / "proj", {"lr": {"min": 0.001, "max": 0.1, "log": True}, "epochs": [1, 2]},
+                   trials=3)
+
+
+def test_help_ls_and_a_dry_run_start_without_pydantic(flags_file, tmp_path):
+    assert imported("--help", cwd=tmp_path) == (0, [])
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    status, heavy = imported("ls", "--runs-dir", str(runs), cwd=tmp_path)
+    assert status == 0 and not {"optuna", "torch", "pydantic"} & set(heavy)
+    status, heavy = imported("run", str(flags_file), "--dry-run", "-n", "2", "--runs-dir", str(runs),
+                             cwd=tmp_path)
+    assert status == 0
+    assert "pydantic" not in heavy and "torch" not in heavy
+
+
+def test_plain_values_are_taken_as_typer_would(flags_file, tmp_path):
+    result = sweep_cli("run", flags_file, "--dry-run", "--trials", "2", "--seed", "7", "--runs-dir",
+                       tmp_path / "runs", "--set", "epochs=[3]")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert all("--epochs=3" in line for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--trials", "0"], "greater than or equal to 1"),
+    (["--trials", "two"], "'--trials'"),
+    (["--seed", "-1"], "greater than or equal to 0"),
+    (["--timeout", "soon"], "'--timeout'"),
+])
+def test_a_bad_value_still_gets_typers_own_message(flags_file, tmp_path, args, words):
+    result = sweep_cli("run", flags_file, "--dry-run", "--runs-dir", tmp_path / "runs", *args)
+    assert result.exit_code == 2
+    assert words in result.stderr
+
+
+def test_versions_of_imported_modules_come_from_the_modules(monkeypatch):
+    """run.json's versions: what is imported says its own (the installed metadata is looked up,
+    a scan of every folder on the path, only for the rest)."""
+    from importlib import metadata
+
+    import numpy
+    import optuna
+
+    from sweep import rundir
+
+    looked: list[str] = []
+    real = metadata.version
+
+    def version(dist: str) -> str:
+        looked.append(dist)
+        return real(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    found = rundir.versions()
+    assert found["optuna"] == optuna.__version__ and found["numpy"] == numpy.__version__
+    assert "optuna" not in looked and "numpy" not in looked and "sweep" not in looked
