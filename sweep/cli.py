@@ -177,7 +177,8 @@ def _check_columns(columns: str, spec) -> None:  # noqa: ANN001 (spec's type: im
 def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  # noqa: ANN001 (lazy types)
     from sweep import render, runner
 
-    view = render.SweepView(spec.metric, spec.goal, spec.goal_given, spec.objectives, spec.constraints)
+    view = render.SweepView(spec.metric, spec.goal, spec.goal_given, spec.objectives, spec.constraints,
+                            spec.goal_note)
     session = runner.SweepRun(spec, runs_dir, options, on_event=view)
     previous = {sig: signal.signal(sig, lambda *_: session.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -206,9 +207,9 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
     elif spec.objectives or spec.constraints:
         found, total = board.leaderboard(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
         found = dataclasses.replace(found, title=f"sweep {result.sweep}")
-    else:
-        found, total = board.best(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
-        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    else:  # no objective: newest first
+        found, total = board.best(every, runs_dir, spec.metric or None, LEADERBOARD_ROWS)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,) if spec.metric else ())
     more = f"sweep ls --sweep {result.sweep}"
     shared_board = _study_board(options.storage, options.study, spec.metric)
     if shared_board is not None:  # a shared study: every worker's runs

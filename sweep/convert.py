@@ -53,6 +53,9 @@ def convert(path: str | Path) -> str:
     if "metric" in data:
         out.key("metric", spec.metric, "metric")
         out.key("goal", spec.goal)
+    else:
+        out.lines.append("# No objective (W&B's random and grid need no metric): a trial completes when it exits 0")
+        out.key("metric", None)
     if spec.sampler != "grid":  # a grid runs every point
         out.key("trials", spec.trials, "run_cap")
     if spec.pruner.name != "none":

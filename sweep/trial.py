@@ -317,6 +317,8 @@ class Trial:
                     name = f"signal {-code}"
                 return "failed", because(f"killed by {name}", error_line(tail, last_resort=False))
             return "failed", because(f"exit code {code}", error_line(tail, self._progress))
+        if not metric:  # no objective: exiting 0 is the whole verdict
+            return "completed", None
         if value is None:
             return "failed", f"reported no {metric} (print '{metric}: VALUE' or call sweep.log)"
         if not math.isfinite(value):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep import dists, samplers
-from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, Flag, Pruner, SweepSpec, _Checker, _kind
+from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, NO_METRIC, Flag, Pruner, SweepSpec, _Checker, _kind, infer_goal
 
 if TYPE_CHECKING:
     from sweep.errors import SpecError
@@ -240,9 +240,11 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if method == "bayes":
         notes.append("method bayes: Optuna's TPE sampler models the space (W&B's Gaussian process does not run here)")
     if "metric" in data:
-        kw.update(_metric(c, data["metric"], notes))
+        kw.update(_metric(c, data["metric"], notes, method))
     elif method == "bayes" or "early_terminate" in data:
         raise c.error("metric", f"missing: {'method bayes' if method == 'bayes' else 'early_terminate'} needs a metric")
+    else:  # W&B's random and grid need none: a trial completes when it exits 0
+        kw.update(metric=NO_METRIC, goal_given=False)
     params = Params(c, method)
     flags = tuple(params.flags(data.get("parameters")))
     notes += params.notes
@@ -274,7 +276,8 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if ignored:
         notes.append(f"{', '.join(ignored)}: only mean something on W&B's servers; ignored here")
     groups = tuple(sorted({f.name.split(".")[0] for f in flags if "." in f.name} & _nested(data.get("parameters"))))
-    spec = SweepSpec(path=path, script=script, module=None, flags=flags, goal_given=True,
+    kw.setdefault("goal_given", True)
+    spec = SweepSpec(path=path, script=script, module=None, flags=flags,
                      notes=tuple(notes), wandb_groups=groups, folder=_folder(path, script), **kw)
     problem = samplers.grid_problem(spec)
     if problem:
@@ -325,7 +328,7 @@ def _names_program_elsewhere(words: Any) -> bool:
     return isinstance(words, list) and bool(words) and "${program}" not in words
 
 
-def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
+def _metric(c: _Checker, raw: Any, notes: list[str], method: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise c.error("metric", f"must be a mapping with 'name' (and 'goal'), got {_kind(raw)}")
     for k in raw:
@@ -336,6 +339,11 @@ def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
         raise c.error("metric.name", f"must be the name the script logs, got {name!r}")
     out: dict[str, Any] = {"metric": name, "goal": c.choice("metric.goal", raw.get("goal", "minimize"),
                                                             ("maximize", "minimize"))}
+    if "goal" not in raw:  # W&B's default; a name like val_acc is likely meant the other way
+        out["goal_note"] = "W&B's default: metric has no goal"
+        if infer_goal(name) == "maximize":
+            notes.append(f"metric {name} has no goal, so it is minimized (W&B's default); "
+                         "its name reads like one to maximize: add goal: maximize if so")
     if raw.get("target") is not None:
         out["target"] = float(c.number("metric.target", raw["target"]))
     if "impute" in raw:
@@ -344,7 +352,9 @@ def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
     if "impute_while_running" in raw:
         value = raw["impute_while_running"]
         if value is not False and c.choice("metric.impute_while_running", value, (*IMPUTE, "false")) != "false":
-            notes.append("metric.impute_while_running: TPE's constant liar stands in for running trials here")
+            notes.append("metric.impute_while_running: TPE's constant liar stands in for running trials here"
+                         if method == "bayes" else
+                         f"metric.impute_while_running: method {method} does not look at running trials; ignored")
     return out
 
 

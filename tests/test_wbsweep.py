@@ -18,7 +18,7 @@ from sweep import command, dists, search
 from sweep import spec as specs
 from sweep.errors import SpecError
 
-from helpers import metrics_of, one_error_line, run_dirs, sweep_cli
+from helpers import ls_json, metrics_of, one_error_line, run_dirs, sweep_cli
 
 CORPUS = Path(__file__).parent / "wandb_sweeps"
 DRAWS = 4000
@@ -56,6 +56,7 @@ def test_every_key_of_the_schema_is_read():
     ("docs_command_words.yaml", "random", "maximize", 3),
     ("docs_min_iter.yaml", "tpe", "minimize", 10),
     ("public_style.yaml", "tpe", "maximize", 5),
+    ("grid_no_metric.yaml", "grid", "maximize", 4),  # no metric: the goal is moot
 ])
 def test_the_documentation_examples_run_as_w_and_b_reads_them(name, sampler, goal, trials):
     from sweep import samplers
@@ -391,6 +392,56 @@ def test_no_run_cap_is_said_unless_trials_are_given(tmp_path):
 
     assert notes() == ["note: no run_cap: 10 trials (W&B would run until stopped; --trials N for more)"]
     assert notes("--trials", "3") == []
+
+
+# ---------------------------------------------------------------- no metric
+
+NO_METRIC_SCRIPT = """\
+import argparse
+
+parser = argparse.ArgumentParser(description="fine-tune; compare the runs by hand")
+parser.add_argument("--lr", type=float, default=1e-3)
+parser.add_argument("--epochs", type=int, default=2)
+args = parser.parse_args()
+for epoch in range(args.epochs):
+    print(f"epoch {epoch}: train_loss {1.0 / (1 + epoch * args.lr):.4f}")
+"""
+
+
+@pytest.mark.parametrize("method", ["random", "grid"])
+def test_a_file_without_metric_runs_with_no_objective(tmp_path, method):
+    """W&B needs metric only for bayes (and early_terminate): random and grid runs complete
+    on exit 0, the study is told a stand-in value, the board lists the runs newest first."""
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    (tmp_path / "sweep.yaml").write_text(f"program: train.py\nmethod: {method}\nrun_cap: 2\n"
+                                         "parameters:\n  lr:\n    values: [0.001, 0.01]\n")
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs, "--seed", "0")
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert "objective none (no metric: a trial completes when it exits 0)" in first, first
+    assert "eval_accuracy" not in result.stderr
+    rows = ls_json(runs)
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    ids = [line.split()[0] for line in result.stdout.splitlines() if line.split()[:1] in ([r["id"]] for r in rows)]
+    assert ids == [r["id"] for r in sorted(rows, key=lambda r: r["start"], reverse=True)]  # the board: newest first
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    (journal,) = (runs / ".sweep").glob("*.journal")
+    study = optuna.load_study(study_name=None, storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert [(t.state.name, t.user_attrs.get("no_objective")) for t in study.trials] == [("COMPLETE", True)] * 2
+
+
+def test_a_flags_file_says_no_objective_with_metric_null(tmp_path):
+    path = tmp_path / "flags.yaml"
+    path.write_text("script: train.py\nmetric: null\nflags:\n  lr: [0.1, 0.2]\n")
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    assert specs.load(path).metric == specs.NO_METRIC
+    path.write_text("script: train.py\nmetric: null\nsampler: tpe\nflags:\n  lr: [0.1, 0.2]\n")
+    with pytest.raises(SpecError, match="tpe models the objective; with metric: null use random or grid"):
+        specs.load(path)
 
 
 # ---------------------------------------------------------------- sweep convert
