@@ -320,10 +320,16 @@ class Trial:
         if not metric:  # no objective: exiting 0 is the whole verdict
             return "completed", None
         if value is None:
-            return "failed", f"reported no {metric} (print '{metric}: VALUE' or call sweep.log)"
+            return "failed", f"reported no {metric} ({self.how_to_report(metric)})"
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
         return "completed", None
+
+    def how_to_report(self, metric: str) -> str:
+        # wandb made its folder in the run directory (WANDB_DIR): the script reports through wandb.
+        if (self.path / "wandb").is_dir():
+            return f"log it with wandb.log or set wandb.run.summary['{metric}']"
+        return f"print '{metric}: VALUE' or call sweep.log"
 
     def unreported(self, metrics: dict[str, float]) -> tuple[str, str | None]:
         """A completed trial's verdict on the other metrics the sweep needs: each objective
@@ -331,7 +337,7 @@ class Trial:
         for name in self.watch.also:
             value = metrics.get(name)
             if value is None:
-                return "failed", f"reported no {name} (print '{name}: VALUE' or call sweep.log)"
+                return "failed", f"reported no {name} ({self.how_to_report(name)})"
             if not math.isfinite(value):
                 return "failed", f"{name} is {value} (diverged?)"
         return "completed", None

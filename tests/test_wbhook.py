@@ -139,3 +139,38 @@ def test_a_sitecustomize_of_the_user_s_still_runs(tmp_path):
     code = "import os, sys; print(os.environ.get('THEIRS'), type(sys.meta_path[0]).__name__)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout == "ran _Finder\n"
+
+
+SUMMARY_SWEEP = """\
+program: summary_train.py
+method: grid
+metric:
+  name: best_val_acc
+  goal: maximize
+parameters:
+  learning_rate:
+    value: 0.2
+  start:
+    values: [mode, settings, anonymous]
+"""
+
+
+def test_summary_writes_are_the_run_s_metrics_and_init_stays_offline(tmp_path):
+    """W&B's sweep reads its metric from the run summary: a summary write (item, attribute
+    of wandb.summary, update, nested) is the run's final value. ``wandb.init(mode="online")``,
+    an online Settings or ``anonymous=`` run offline all the same: no account is asked for."""
+    shutil.copy(Path(__file__).parent / "scripts" / "wandb" / "summary_train.py", tmp_path)
+    (tmp_path / "sweep.yaml").write_text(SUMMARY_SWEEP)
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs,
+                       env={"WANDB_MODE": "online", "WANDB_API_KEY": ""})
+    assert result.exit_code == 0, result.stderr
+    for run in run_dirs(runs):
+        assert info(run)["status"] == "completed", (flags_of(run), info(run).get("reason"))
+        metrics = metrics_of(run)
+        assert metrics["epochs_run"] == 3 and metrics["test.acc"] == pytest.approx(metrics["best_val_acc"] - 0.05)
+        history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        best = max(h["val_acc"] for h in history if "val_acc" in h)
+        assert metrics["best_val_acc"] == best
+        assert [h["step"] for h in history if h.get("source") == "wandb.summary"] == [None] * 5  # 3 bests, 2 at the end
+        assert list((run / "wandb").glob("offline-run-*"))
