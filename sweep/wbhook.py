@@ -137,9 +137,9 @@ def patch(wandb: Any) -> None:
     _wrap(Run)
     try:
         from wandb.sdk.wandb_summary import Summary
-    except Exception:
-        Summary = None
-    if Summary is not None:
+    except Exception:  # summary writes go unseen; wandb.log still counts
+        pass
+    else:
         _wrap_summary(Summary)
     try:
         from wandb.sdk.lib.noop_run import NoopRun
