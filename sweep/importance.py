@@ -46,6 +46,8 @@ def _board(study: optuna.Study) -> board.Board:
 
 def objective(runs: list[rundir.Run]) -> tuple[str, Literal["minimize", "maximize"]]:
     """The sweep's metric and goal, as its runs recorded them."""
+    if runs and all(r.info.get("metric") == specs.NO_METRIC for r in runs):
+        raise SweepError("this sweep has no objective (its sweep file names no metric): nothing to rank flags by")
     metric = str(next((r.info["metric"] for r in runs if r.info.get("metric")), "eval_accuracy"))
     first = next((r.info.get("goal") for r in runs if r.info.get("goal")), "maximize")
     return metric, "minimize" if first == "minimize" else "maximize"
@@ -125,9 +127,13 @@ def spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:
 
 
 def _load_loose(path: Path) -> specs.SweepSpec:
-    """Load a flags file whose script may have moved: only the search space matters here."""
+    """Load a flags file (or a W&B sweep file) whose script may have moved: only the search
+    space matters here."""
+    from sweep import wbsweep
 
     data = specs.read_yaml(path)
+    if wbsweep.is_wandb(data):
+        return wbsweep.parse(data, path, space_only=True)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in ("script", "module")}
         data["module"] = "unused"

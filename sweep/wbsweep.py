@@ -221,7 +221,9 @@ class Params:
         return Flag(name, "choice", tuple(values))
 
 
-def parse(data: dict, path: Path) -> SweepSpec:
+def parse(data: dict, path: Path, space_only: bool = False) -> SweepSpec:
+    """The spec of a W&B file; ``space_only`` leaves out ``program:`` and ``command:``, for a
+    reader of an old sweep's snapshot whose script may have moved (only the space counts)."""
     c = _Checker(path)
     for key in data:
         if not isinstance(key, str) or key not in TOP_KEYS:
@@ -252,8 +254,10 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise c.error("parameters", f"{dup} is named twice (a nested parameter and a dotted name)")
-    script = _program(c, data)
-    if "command" in data:
+    script = None if space_only else _program(c, data)
+    if space_only:
+        pass
+    elif "command" in data:
         words = data["command"]
         if isinstance(words, list):  # W&B's agent writes str(chunk): a number is a word too
             words = [str(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w for w in words]

@@ -21,6 +21,7 @@ from sweep.errors import SpecError
 from helpers import ls_json, metrics_of, one_error_line, run_dirs, sweep_cli
 
 CORPUS = Path(__file__).parent / "wandb_sweeps"
+PROBE = Path(__file__).parent / "scripts" / "probe.py"
 DRAWS = 4000
 
 
@@ -442,6 +443,31 @@ def test_a_flags_file_says_no_objective_with_metric_null(tmp_path):
     path.write_text("script: train.py\nmetric: null\nsampler: tpe\nflags:\n  lr: [0.1, 0.2]\n")
     with pytest.raises(SpecError, match="tpe models the objective; with metric: null use random or grid"):
         specs.load(path)
+
+
+def test_importance_reads_a_w_and_b_sweep_file(tmp_path):
+    """importance (and the report's section) rebuilds the space from the sweep's snapshot of
+    its W&B file, even once the program has moved; a sweep without a metric says it has none."""
+    import shutil
+
+    shutil.copy(PROBE, tmp_path / "probe.py")
+    (tmp_path / "sweep.yaml").write_text(
+        "program: probe.py\nmethod: random\nrun_cap: 6\nmetric:\n  name: eval_accuracy\n  goal: maximize\n"
+        "parameters:\n  dropout:\n    min: 0.0\n    max: 0.5\n  lr:\n    distribution: log_uniform_values\n"
+        "    min: 0.0001\n    max: 0.1\n")
+    runs = tmp_path / "runs"
+    assert sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs, "--seed", "2").exit_code == 0
+    (tmp_path / "probe.py").unlink()
+    result = sweep_cli("importance", "--runs-dir", runs, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    assert [r["flag"] for r in json.loads(result.stdout)][0] == "flag_dropout"
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    (tmp_path / "plain.yaml").write_text("program: train.py\nmethod: grid\nparameters:\n  lr:\n    values: [1, 2]\n")
+    assert sweep_cli("run", tmp_path / "plain.yaml", "--runs-dir", runs).exit_code == 0
+    assert one_error_line(sweep_cli("importance", "--runs-dir", runs), 1) == (
+        "Error: this sweep has no objective (its sweep file names no metric): nothing to rank flags by")
 
 
 # ---------------------------------------------------------------- sweep convert
