@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweep import dists, samplers
 from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, NO_METRIC, Flag, Pruner, SweepSpec, _Checker, _kind, infer_goal
+from sweep.spec import TOP_KEYS as NATIVE_KEYS
 
 if TYPE_CHECKING:
     from sweep.errors import SpecError
@@ -55,6 +56,7 @@ POSITIVE_MIN = ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_v
 # W&B's grid search accepts these and no other (wandb/sweeps search/grid.py).
 GRID_OK = ("constant", "categorical", "int_uniform", "q_uniform")
 DEFAULT_TRIALS = SweepSpec.trials
+NATIVE_FLAG_KEYS = ("when", "log", "int", "step")  # a flags file's, never W&B's
 NO_RUN_CAP = "no run_cap:"  # the note's start: --trials makes it moot
 
 
@@ -105,7 +107,7 @@ class Params:
         for k in raw:
             if k not in allowed:
                 raise self.error(f"{key}.{k}", f"unknown key for distribution {dist}; it takes "
-                                 f"{', '.join(DISTRIBUTIONS[dist])}")
+                                 f"{', '.join(DISTRIBUTIONS[dist])}{_hint(dist, k, self.c.path)}")
         needed = REQUIRED.get(dist, ("min", "max") if "min" in DISTRIBUTIONS[dist] else ())
         for k in needed:
             if k not in raw:
@@ -226,6 +228,8 @@ def parse(data: dict, path: Path, space_only: bool = False) -> SweepSpec:
     reader of an old sweep's snapshot whose script may have moved (only the space counts)."""
     c = _Checker(path)
     for key in data:
+        if isinstance(key, str) and key in NATIVE_KEYS and key not in TOP_KEYS:
+            raise c.error(key, f"a flags-file key, not a W&B one{_native(path)}")
         if not isinstance(key, str) or key not in TOP_KEYS:
             raise c.error(str(key), "unknown key in a W&B sweep configuration; known keys: "
                           f"{', '.join(sorted(TOP_KEYS))}")
@@ -291,6 +295,19 @@ def parse(data: dict, path: Path, space_only: bool = False) -> SweepSpec:
         if spec.trials < combos:  # W&B stops its grid at run_cap; here a grid cut short runs in random order
             spec = dataclasses.replace(spec, sampler="random")
     return spec
+
+
+def _native(path: Path) -> str:
+    return f": `sweep convert {path.name} > flags.yaml` gives a flags file, which takes it"
+
+
+def _hint(dist: str, key: str, path: Path) -> str:
+    """What a key W&B's schema refuses was likely meant as."""
+    if dist == "categorical" and key == "probabilities":
+        return " (weighted values: distribution: categorical_w_probabilities, or leave distribution out)"
+    if key in NATIVE_FLAG_KEYS:
+        return f"; {key} is a flags-file key{_native(path)}"
+    return ""
 
 
 def _nested(params: Any) -> set[str]:

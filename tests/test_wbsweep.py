@@ -178,7 +178,16 @@ BAD = {
                                 "q_uniform", "log_uniform", "log_uniform_values", "q_log_uniform",
                                 "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values", "normal",
                                 "q_normal", "log_normal", "q_log_normal", "beta", "q_beta"]),
-    "unknown_parameter_key": "parameters.lr.log: unknown key for distribution uniform; it takes min, max",
+    "unknown_parameter_key": "parameters.lr.log: unknown key for distribution uniform; it takes min, max; log is "
+                             "a flags-file key: `sweep convert unknown_parameter_key.yaml > flags.yaml` gives a "
+                             "flags file, which takes it",
+    "categorical_probabilities": "parameters.act.probabilities: unknown key for distribution categorical; it takes "
+                                 "values (weighted values: distribution: categorical_w_probabilities, or leave "
+                                 "distribution out)",
+    "native_top_key": "enqueue: a flags-file key, not a W&B one: `sweep convert native_top_key.yaml > flags.yaml` "
+                      "gives a flags file, which takes it",
+    "native_when": "parameters.momentum.when: unknown key for distribution categorical; it takes values; when is a "
+                   "flags-file key: `sweep convert native_when.yaml > flags.yaml` gives a flags file, which takes it",
     "unknown_top_key": "optimiser: unknown key in a W&B sweep configuration; known keys: apiVersion, command, "
                        "controller, description, early_terminate, entity, image_uri, job, kind, method, metric, "
                        "metrics, name, parameters, program, project, run_cap, scheduler",
@@ -489,6 +498,42 @@ def test_convert_gives_a_flags_file_with_the_same_space(tmp_path, name):
         assert search.plan(seeded[0]) == search.plan(seeded[1])
     finally:
         native.unlink(missing_ok=True)
+
+
+def test_notes_say_what_is_true_of_the_file(tmp_path):
+    """A metric without goal is minimized as W&B's default, said as such, with a warning when
+    its name reads like a score; impute_while_running is TPE's business only under bayes."""
+    path = tmp_path / "sweep.yaml"
+    (tmp_path / "train.py").write_text("")
+    path.write_text("program: train.py\nmethod: random\nmetric:\n  name: val_acc\n  impute_while_running: latest\n"
+                    "parameters:\n  lr: {min: 0.001, max: 0.1}\n")
+    s = specs.load(path)
+    assert (s.goal, s.goal_note) == ("minimize", "W&B's default: metric has no goal")
+    assert "metric val_acc has no goal, so it is minimized (W&B's default); its name reads like one to maximize: " \
+           "add goal: maximize if so" in s.notes
+    assert "metric.impute_while_running: method random does not look at running trials; ignored" in s.notes
+    assert not any("constant liar" in n for n in s.notes)
+    path.write_text(path.read_text().replace("val_acc", "val_loss").replace("random", "bayes"))
+    s = specs.load(path)
+    assert s.goal_note and not any("has no goal" in n for n in s.notes)
+    assert any("constant liar" in n for n in s.notes)
+    path.write_text(path.read_text().replace("  impute_while_running: latest\n", "  goal: minimize\n"))
+    assert specs.load(path).goal_note is None
+
+
+def test_the_first_line_names_w_and_b_s_default_goal(tmp_path):
+    import shutil
+
+    shutil.copy(PROBE, tmp_path / "probe.py")
+    path = tmp_path / "sweep.yaml"
+    path.write_text("program: probe.py\nmethod: random\nrun_cap: 1\nmetric:\n  name: eval_accuracy\n"
+                    "parameters:\n  dropout: {values: [0.1]}\n")
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    (first,) = [line for line in lines if line.startswith("sweep s")][:1]
+    assert first.endswith("objective eval_accuracy, minimize (W&B's default: metric has no goal)"), first
+    assert any("add goal: maximize if so" in line for line in lines)
 
 
 def test_convert_keeps_the_comments():
