@@ -166,6 +166,7 @@ class Trial:
     start: float = field(default_factory=time.time)
     ending: str | None = None  # why we are stopping it: pruned, interrupted, timeout, output
     pruned_at: int | None = None  # the step at which the pruner said stop
+    pruned_late: int | None = None  # ... said after the training had ended (in wandb.finish): not acted on
     step: int | None = None
     last: dict[str, float] = field(default_factory=dict)
     kill_at: float | None = None
@@ -270,6 +271,11 @@ class Trial:
             # A trial that already exited has spent its epochs: its exit code and final metric
             # judge it (values read after the exit still reach the pruner for later trials).
             if self.report(value, at) and self.proc.returncode is None:
+                if (self.path / wbhook.FINISHING).exists():
+                    # Read late: the script already ended its training; stopping it now saves
+                    # nothing and would cut wandb.finish short, losing wandb's files.
+                    self.pruned_late = at if self.pruned_late is None else self.pruned_late
+                    continue
                 self.pruned_at = at
                 self.stop("pruned")
 
@@ -293,6 +299,8 @@ class Trial:
         status, reason = ("failed", self.proc.error) if self.proc.error else self.verdict(code, value, tail)
         if status == "completed":
             status, reason = self.unreported(metrics)
+        if status == "completed" and self.pruned_late is not None:
+            reason = f"the pruner said stop at step {self.pruned_late} after training had ended (in wandb.finish)"
         error = tail if status == "failed" else None
         hint = switch_hint(error, self.flags)
         if hint:

@@ -25,6 +25,7 @@ from typing import Any
 
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_wbsite")
 CONFIG_FILE = "wandb-sweep-config.yaml"  # W&B's agent: wandb/sweep-<id>/config-<run>.yaml
+FINISHING = "wandb-finishing"  # in the run directory while wandb.finish runs: the training is over
 GROUPS_VAR = "SWEEP_WANDB_GROUPS"  # W&B nested parameters: flags "group.name" nest in wandb.config
 
 
@@ -135,6 +136,7 @@ def patch(wandb: Any) -> None:
         return
     _offline_init(wandb)
     _wrap(Run)
+    _wrap_finish(Run)
     try:
         from wandb.sdk.wandb_summary import Summary
     except Exception:  # summary writes go unseen; wandb.log still counts
@@ -186,6 +188,33 @@ def _wrap(cls: Any) -> None:
     log._sweep_wrapped = True  # type: ignore[attr-defined]
     log.__doc__, log.__name__ = original.__doc__, "log"
     cls.log = log
+
+
+def _wrap_finish(cls: Any) -> None:
+    """Mark the run directory while ``Run.finish`` runs: a pruner's verdict read only then
+    (the trial logged its last steps faster than they were read) comes after the training,
+    and killing the trial would only lose wandb's files (sweep.trial keeps it running)."""
+    original = cls.__dict__.get("finish")
+    if original is None or getattr(original, "_sweep_wrapped", False):
+        return
+
+    def finish(self: Any, *args: Any, **kw: Any) -> Any:
+        mark = os.path.join(os.environ.get("SWEEP_RUN_DIR") or os.curdir, FINISHING)
+        try:
+            open(mark, "w").close()
+        except OSError:
+            pass
+        try:
+            return original(self, *args, **kw)
+        finally:
+            try:
+                os.remove(mark)
+            except OSError:
+                pass
+
+    finish._sweep_wrapped = True  # type: ignore[attr-defined]
+    finish.__doc__, finish.__name__ = original.__doc__, "finish"
+    cls.finish = finish
 
 
 def _wrap_summary(cls: Any) -> None:

@@ -174,3 +174,30 @@ def test_summary_writes_are_the_run_s_metrics_and_init_stays_offline(tmp_path):
         assert metrics["best_val_acc"] == best
         assert [h["step"] for h in history if h.get("source") == "wandb.summary"] == [None] * 5  # 3 bests, 2 at the end
         assert list((run / "wandb").glob("offline-run-*"))
+
+
+def test_a_prune_read_once_training_ended_leaves_wandb_finish_be(tmp_path, monkeypatch):
+    """The trial logged its last steps before the sweep read them, and is in wandb.finish
+    when the pruner's "stop" for step 2 arrives: stopping it then saves no epoch and loses
+    wandb's files, so it runs on; the run completes and says the prune came late."""
+    from sweep import launch, trial
+
+    monkeypatch.setenv("SWEEP_RUN_DIR", str(tmp_path))
+    seen = []
+
+    class Run:
+        def finish(self, exit_code=None):
+            seen.append((tmp_path / wbhook.FINISHING).exists())
+            history = tmp_path / "metrics.jsonl"
+            history.write_text("".join(json.dumps({"step": s, "val_loss": 1.0 - s / 10}) + "\n" for s in range(3)))
+            running = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), trial.Watch("val_loss"),
+                                  lambda value, step: step == 2)
+            running.update()
+            seen.append((running.ending, running.pruned_at, running.pruned_late))
+            running.proc.returncode = 0
+            seen.append(running.finish().reason)
+
+    wbhook._wrap_finish(Run)
+    Run().finish()
+    assert seen == [True, (None, None, 2), "the pruner said stop at step 2 after training had ended (in wandb.finish)"]
+    assert not (tmp_path / wbhook.FINISHING).exists()
