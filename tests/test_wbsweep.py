@@ -477,6 +477,9 @@ def test_importance_reads_a_w_and_b_sweep_file(tmp_path):
     assert sweep_cli("run", tmp_path / "plain.yaml", "--runs-dir", runs).exit_code == 0
     assert one_error_line(sweep_cli("importance", "--runs-dir", runs), 1) == (
         "Error: this sweep has no objective (its sweep file names no metric): nothing to rank flags by")
+    report = sweep_cli("report", "--runs-dir", runs, "-o", tmp_path / "report.html")
+    assert report.exit_code == 0, report.stderr
+    assert "this sweep has no objective" in (tmp_path / "report.html").read_text()
 
 
 # ---------------------------------------------------------------- sweep convert
