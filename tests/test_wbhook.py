@@ -201,3 +201,26 @@ def test_a_prune_read_once_training_ended_leaves_wandb_finish_be(tmp_path, monke
     Run().finish()
     assert seen == [True, (None, None, 2), "the pruner said stop at step 2 after training had ended (in wandb.finish)"]
     assert not (tmp_path / wbhook.FINISHING).exists()
+
+
+def test_init_is_offline_unless_the_script_asks_for_no_run(monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    calls = []
+    fake = type("wandb", (), {"init": staticmethod(lambda **kw: calls.append(kw["mode"]))})
+    wbhook._offline_init(fake)
+    fake.init(mode="online")
+    fake.init(settings={"mode": "online"}, anonymous="must")
+    fake.init(mode="disabled")
+    fake.init(settings=wandb.Settings(mode="disabled"))
+    fake.init()
+    assert calls == ["offline", "offline", "disabled", "disabled", "offline"]
+
+
+def test_a_wandb_trial_that_reports_nothing_is_told_about_wandb_log_and_summary(tmp_path):
+    from sweep import launch, trial
+
+    ended = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), trial.Watch("val_acc"), lambda v, s: False)
+    assert ended.verdict(0, None) == ("failed", "reported no val_acc (print 'val_acc: VALUE' or call sweep.log)")
+    (tmp_path / "wandb").mkdir()  # what wandb.init made in the run directory (WANDB_DIR)
+    assert ended.verdict(0, None) == (
+        "failed", "reported no val_acc (log it with wandb.log or set wandb.run.summary['val_acc'])")
