@@ -61,7 +61,7 @@ def convert(path: str | Path) -> str:
     if spec.pruner.name != "none":
         p = spec.pruner
         out.key("pruner", {"name": p.name, "min_resource": p.min_resource, "max_resource": p.max_resource,
-                           "reduction_factor": p.reduction_factor}, "early_terminate")
+                           "reduction_factor": p.reduction_factor, "count": p.count}, "early_terminate")
     if spec.description is not None:
         out.key("description", spec.description, "name", "description")
     if spec.target is not None:

@@ -40,7 +40,8 @@ TOP_KEYS = {
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
 PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_resource",
-               "reduction_factor"}
+               "reduction_factor", "count"}
+PRUNER_COUNTS = ("step", "value")
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # A metric as wandb.log names it too: "val/loss", "val.acc", "ndcg@10".
@@ -108,6 +109,9 @@ class Pruner:
     min_resource: int = 1
     max_resource: int | str = "auto"
     reduction_factor: int = 3
+    # What the pruner's step is: the step the value was logged at, or "value": the number of
+    # the objective's values before it (W&B's hyperband counts values, whatever their step).
+    count: str = "step"
 
 
 @dataclass(frozen=True)
@@ -823,6 +827,8 @@ class _Checker:
         if "max_resource" in raw:
             v = raw["max_resource"]
             kw["max_resource"] = v if v == "auto" else self.integer(f"{key}.max_resource", v, low=1)
+        if "count" in raw:
+            kw["count"] = self.choice(f"{key}.count", raw["count"], PRUNER_COUNTS)
         return Pruner(**kw)
 
     def repeats(self, data: dict, flags: tuple[Flag, ...], pruner: Pruner) -> dict[str, Any]:

@@ -144,12 +144,14 @@ class Watch:
     max_output: int = MAX_OUTPUT
     grace: float = GRACE_S
     also: tuple[str, ...] = ()  # the other objectives and the constraints' metrics: reported too
+    per_value: bool = False  # the pruner's step is the objective's value count, not its logged step
 
     @classmethod
     def of(cls, spec: SweepSpec, max_output: int | None = None) -> Watch:
         also = [m for m, _ in spec.targets()[1:]] + [c.metric for c in spec.constraints]
         return cls(spec.metric, Rules.from_spec(spec), spec.timeout, max_output or MAX_OUTPUT,
-                   also=tuple(m for m in dict.fromkeys(also) if m != spec.metric))
+                   also=tuple(m for m in dict.fromkeys(also) if m != spec.metric),
+                   per_value=spec.pruner.count == "value")
 
 
 @dataclass
@@ -266,7 +268,7 @@ class Trial:
             value = metrics.get(self.watch.metric)
             if value is None or self.ending:
                 continue
-            at = step if step is not None else self._reported
+            at = step if step is not None and not self.watch.per_value else self._reported
             self._reported += 1
             # A trial that already exited has spent its epochs: its exit code and final metric
             # judge it (values read after the exit still reach the pruner for later trials).

@@ -403,7 +403,7 @@ def _hyperband(c: _Checker, raw: Any, notes: list[str]) -> Pruner:
         high: int | str = "auto"
         if "max_iter" in raw:
             high = c.integer(f"{key}.max_iter", raw["max_iter"], low=low)
-        return Pruner("hyperband", min_resource=low, max_resource=high, reduction_factor=factor)
+        return Pruner("hyperband", min_resource=low, max_resource=high, reduction_factor=factor, count="value")
     if "max_iter" not in raw or "s" not in raw:
         raise c.error(key, "hyperband needs min_iter, or max_iter and s")
     top = c.integer(f"{key}.max_iter", raw["max_iter"], low=1)
@@ -416,4 +416,4 @@ def _hyperband(c: _Checker, raw: Any, notes: list[str]) -> Pruner:
         bands.append(int(band))
     if not bands:
         raise c.error(key, "no bracket: max_iter / eta is below 1; raise max_iter or s, or lower eta")
-    return Pruner("hyperband", min_resource=min(bands), max_resource=top, reduction_factor=factor)
+    return Pruner("hyperband", min_resource=min(bands), max_resource=top, reduction_factor=factor, count="value")

@@ -224,3 +224,27 @@ def test_a_wandb_trial_that_reports_nothing_is_told_about_wandb_log_and_summary(
     (tmp_path / "wandb").mkdir()  # what wandb.init made in the run directory (WANDB_DIR)
     assert ended.verdict(0, None) == (
         "failed", "reported no val_acc (log it with wandb.log or set wandb.run.summary['val_acc'])")
+
+
+def test_w_and_b_s_hyperband_counts_the_metric_s_values_not_wandb_s_steps(tmp_path):
+    """W&B's hyperband judges bracket b on the b-th value of the metric (wandb/sweeps reads
+    ``history[band]``): a script logging its train loss per batch and val_loss per epoch is
+    judged per epoch, as there, not at wandb's step (a batch count)."""
+    from sweep import launch, trial
+    from sweep import spec as specs
+
+    path = tmp_path / "sweep.yaml"
+    shutil.copy(CORPUS / "train.py", tmp_path / "train.py")
+    path.write_text(SWEEP)
+    pruner = specs.load(path).pruner
+    assert (pruner.name, pruner.count) == ("hyperband", "value")
+    lines = [{"step": s, "train/loss": 1.0} for s in range(10)]
+    lines[4]["val_loss"] = lines[9]["val_loss"] = 0.5  # one epoch = 5 batches
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for per_value, steps in ((True, [0, 1]), (False, [4, 9])):
+        heard: list[int] = []
+        watch = trial.Watch("val_loss", per_value=per_value)
+        running = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), watch,
+                              lambda value, step, heard=heard: heard.append(step) is not None)
+        running.update()
+        assert heard == steps
