@@ -179,7 +179,8 @@ def _check_columns(columns: str, spec) -> None:  # noqa: ANN001 (spec's type: im
 def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  # noqa: ANN001 (lazy types)
     from sweep import render, runner
 
-    view = render.SweepView(spec.metric, spec.goal, spec.goal_given, spec.objectives, spec.constraints)
+    view = render.SweepView(spec.metric, spec.goal, spec.goal_given, spec.objectives, spec.constraints,
+                            spec.goal_note)
     session = runner.SweepRun(spec, runs_dir, options, on_event=view)
     previous = {sig: signal.signal(sig, lambda *_: session.interrupt()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -208,9 +209,9 @@ def _sweep(spec, runs_dir: Path, options, columns: str | None = None) -> int:  #
     elif spec.objectives or spec.constraints:
         found, total = board.leaderboard(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
         found = dataclasses.replace(found, title=f"sweep {result.sweep}")
-    else:
-        found, total = board.best(every, runs_dir, spec.metric, LEADERBOARD_ROWS)
-        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,))
+    else:  # one objective, or none (newest first)
+        found, total = board.best(every, runs_dir, spec.metric or None, LEADERBOARD_ROWS)
+        found = dataclasses.replace(found, title=f"sweep {result.sweep}", keep=(spec.metric,) if spec.metric else ())
     if result.warm and not (spec.repeats > 1 or spec.rerun_of):  # a board by configuration has no run rows
         found = board.with_earlier(found, map(rundir.read_run, result.warm), runs_dir, spec.metric, LEADERBOARD_ROWS)
     more = f"sweep ls --sweep {result.sweep}"

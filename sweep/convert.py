@@ -53,12 +53,15 @@ def convert(path: str | Path) -> str:
     if "metric" in data:
         out.key("metric", spec.metric, "metric")
         out.key("goal", spec.goal)
+    else:
+        out.lines.append("# No objective (W&B's random and grid need no metric): a trial completes when it exits 0")
+        out.key("metric", None)
     if spec.sampler != "grid":  # a grid runs every point
         out.key("trials", spec.trials, "run_cap")
     if spec.pruner.name != "none":
         p = spec.pruner
         out.key("pruner", {"name": p.name, "min_resource": p.min_resource, "max_resource": p.max_resource,
-                           "reduction_factor": p.reduction_factor}, "early_terminate")
+                           "reduction_factor": p.reduction_factor, "count": p.count}, "early_terminate")
     if spec.description is not None:
         out.key("description", spec.description, "name", "description")
     if spec.target is not None:

@@ -310,9 +310,11 @@ def _curves(ranked: list[dict[str, Any]], rows: list[dict[str, Any]], by_id: dic
 def _importance(sec: Section, runs: list[rundir.Run], ranked: list[dict[str, Any]],
                 axes: list[figures.Axis], space: dict[str, Any] | None, scorer: scoring.Scorer) -> None:
     """Hands the sweep's fANOVA to the scorer; ``_finish`` lays out its figures."""
-    if space is None:
+    if space is None or not sec.metric:
+        why = (importance.NO_OBJECTIVE if not sec.metric
+               else "the sweep's flags file (its snapshot or the original) cannot be read")
         for name in IMPORTANCE_VIEWS:
-            sec.notes.append((name, "the sweep's flags file (its snapshot or the original) cannot be read"))
+            sec.notes.append((name, why))
         return
     by_id = {r.path.name: r for r in runs}
     sample = [by_id[r["id"]] for r in ranked]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 MIN_RUNS = 5
+NO_OBJECTIVE = "this sweep has no objective (its sweep file names no metric): nothing to rank flags by"
 
 
 def importance(runs_dir: Path, ref: str) -> board.Board:
@@ -25,6 +26,8 @@ def importance(runs_dir: Path, ref: str) -> board.Board:
     sweep_id = rundir.find_sweep_id(runs_dir, ref, runs)
     mine = [r for r in runs if r.sweep == sweep_id]
     metric, goal = objective(mine)
+    if metric == specs.NO_METRIC:
+        raise SweepError(NO_OBJECTIVE)
     return _board(study_of(sweep_id, mine, metric, goal, search_space(sweep_id, mine)))
 
 
@@ -36,6 +39,8 @@ def in_study(url: str, name: str) -> board.Board:
     study = shared.load(url, name)
     runs = shared.runs_of(study)
     metric, goal = objective(runs)
+    if metric == specs.NO_METRIC:
+        raise SweepError(NO_OBJECTIVE)
     return _board(study_of(name, runs, metric, goal, shared.space_of(study), what=f"study {name}"))
 
 
@@ -45,7 +50,9 @@ def _board(study: optuna.Study) -> board.Board:
 
 
 def objective(runs: list[rundir.Run]) -> tuple[str, Literal["minimize", "maximize"]]:
-    """The sweep's metric and goal, as its runs recorded them."""
+    """The sweep's metric and goal, as its runs recorded them (``NO_METRIC`` for none)."""
+    if runs and all(r.info.get("metric") == specs.NO_METRIC for r in runs):
+        return specs.NO_METRIC, "maximize"
     metric = str(next((r.info["metric"] for r in runs if r.info.get("metric")), "eval_accuracy"))
     first = next((r.info.get("goal") for r in runs if r.info.get("goal")), "maximize")
     return metric, "minimize" if first == "minimize" else "maximize"
@@ -125,9 +132,13 @@ def spec_of(runs: list[rundir.Run]) -> specs.SweepSpec:
 
 
 def _load_loose(path: Path) -> specs.SweepSpec:
-    """Load a flags file whose script may have moved: only the search space matters here."""
+    """Load a flags file (or a W&B sweep file) whose script may have moved: only the search
+    space matters here."""
+    from sweep import wbsweep
 
     data = specs.read_yaml(path)
+    if wbsweep.is_wandb(data):
+        return wbsweep.parse(data, path, space_only=True)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in ("script", "module")}
         data["module"] = "unused"

@@ -353,12 +353,14 @@ class SweepView:
     """Follows a sweep's events: a live bar on a terminal, one line per trial otherwise."""
 
     def __init__(self, metric: str, goal: str, goal_given: bool = True,
-                 objectives: tuple[tuple[str, str], ...] = (), constraints: tuple[Any, ...] = ()) -> None:
-        self.metric = metric
+                 objectives: tuple[tuple[str, str], ...] = (), constraints: tuple[Any, ...] = (),
+                 goal_note: str | None = None) -> None:
+        self.metric = metric  # "" for a sweep without an objective
         self.goal = goal
         self.objectives = objectives  # several: all of them, the first being metric, goal
         self.constraints = constraints
-        self.goal_note = "from the flags file" if goal_given else "inferred from the name; set goal: to change"
+        self.goal_note = goal_note or ("from the flags file" if goal_given
+                                       else "inferred from the name; set goal: to change")
         self.err = stderr_console()
         self.live = not plain()
         self.total = 0
@@ -399,6 +401,8 @@ class SweepView:
         aims = "; ".join(f"{m}, {g}" for m, g in self.objectives or ((self.metric, self.goal),))
         what = "objectives" if len(self.objectives) > 1 else "objective"
         within = f"; subject to {', '.join(map(str, self.constraints))}" if self.constraints else ""
+        if not self.metric:
+            aims, what, self.goal_note = "none", "objective", "no metric: a trial completes when it exits 0"
         self.err.print(f"sweep {self.sweep}: {trials}; {what} {aims} ({self.goal_note}){within}",
                        markup=False, highlight=False)
         if not self.live:
@@ -422,7 +426,7 @@ class SweepView:
 
     def _info(self) -> str:
         best = "-" if self.best is None else cell(self.best)
-        return f"failed {self.failed}  best {self.metric} {best}"
+        return f"failed {self.failed}  best {self.metric} {best}" if self.metric else f"failed {self.failed}"
 
     def _refresh(self) -> None:
         if self._progress is not None and self._task is not None:

@@ -43,6 +43,8 @@ _STATE = optuna.trial.TrialState
 SWEEP_ATTR = "sweep"
 STATUS_ATTR = "sweep_status"
 RERUN_ATTR = "rerun_of"
+NO_OBJECTIVE_ATTR = "no_objective"  # a completed trial of a sweep without metric: its value is a stand-in
+NO_OBJECTIVE_VALUE = 0.0
 WARM_ATTR = "warm_start_from"  # on a trial added from an earlier sweep's run: that run's id
 INTERRUPTED = "interrupted"
 
@@ -163,7 +165,11 @@ def directions(spec: SweepSpec) -> list[Literal["minimize", "maximize"]]:
 
 def values(spec: SweepSpec, value: float | None, metrics: dict[str, float] | None) -> float | list[float] | None:
     """What a completed trial tells the study: its objective's value, or with several
-    objectives each one's value from its metrics, in order."""
+    objectives each one's value from its metrics, in order. Without an objective, a constant:
+    Optuna completes a trial only with a value, and random and grid never read it (the trial's
+    ``no_objective`` attribute says so)."""
+    if not spec.metric:
+        return NO_OBJECTIVE_VALUE
     if not spec.objectives:
         return value
     metrics = metrics or {}
@@ -417,6 +423,8 @@ class Search:
             for key, attr in (attrs or {}).items():
                 ask.handle.set_user_attr(key, attr)
             self._constrain(ask.handle._trial_id, metrics)
+            if status == "completed" and not self.spec.metric:
+                ask.handle.set_user_attr(NO_OBJECTIVE_ATTR, True)
             if status == "completed":
                 _tell(self.study, ask.handle, values(self.spec, value, metrics))
             elif status == "pruned":
@@ -494,7 +502,8 @@ class Search:
     def _settle(self, t: optuna.trial.FrozenTrial, run: Run | None) -> None:
         try:
             value = run.metrics.get(self.spec.metric) if run is not None else None
-            if run is not None and run.status == "completed" and value is not None and math.isfinite(value):
+            valid = not self.spec.metric or (value is not None and math.isfinite(value))
+            if run is not None and run.status == "completed" and valid:
                 self._constrain(t._trial_id, run.metrics)
                 self.study.tell(t.number, values(self.spec, value, run.metrics))
             elif run is not None and run.status == "pruned":

@@ -28,6 +28,8 @@ SAMPLERS = tuple(samplers.SAMPLERS)
 PRUNERS = tuple(samplers.PRUNERS)
 LAUNCHERS = tuple(launch.LAUNCHERS)
 GOALS = ("maximize", "minimize")
+NO_METRIC = ""  # SweepSpec.metric of a sweep without an objective: trials complete on exit 0
+NO_OBJECTIVE_SAMPLERS = ("random", "grid")  # the samplers that need no value to draw the next trial
 MAX_BYTES = 1 << 20
 TOP_KEYS = {
     "script", "module", "flags", "trials", "sampler", "seed", "metric", "goal", "jobs",
@@ -38,7 +40,8 @@ TOP_KEYS = {
 SMOKE_KEYS = {"trials", "flags", "timeout", "jobs", "seed", "sampler", "pruner", "max_failures"}
 RANGE_KEYS = {"min", "max", "log", "int", "step"}
 PRUNER_KEYS = {"name", "warmup_steps", "startup_trials", "min_resource", "max_resource",
-               "reduction_factor"}
+               "reduction_factor", "count"}
+PRUNER_COUNTS = ("step", "value")
 # \Z, not $: "$" also matches before a trailing newline ("lr\n" is not a flag name).
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # A metric as wandb.log names it too: "val/loss", "val.acc", "ndcg@10".
@@ -106,6 +109,9 @@ class Pruner:
     min_resource: int = 1
     max_resource: int | str = "auto"
     reduction_factor: int = 3
+    # What the pruner's step is: the step the value was logged at, or "value": the number of
+    # the objective's values before it (W&B's hyperband counts values, whatever their step).
+    count: str = "step"
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class SweepSpec:
     metric: str = "eval_accuracy"
     goal: str = "maximize"
     goal_given: bool = False  # goal: was in the flags file (else inferred from the metric's name)
+    goal_note: str | None = None  # where the goal came from when neither (a W&B file: its default)
     jobs: int | str = 1
     timeout: float | None = None
     smoke: dict[str, Any] = field(default_factory=dict)
@@ -412,7 +419,20 @@ def parse(data: Any, path: Path) -> SweepSpec:
     problem = samplers.grid_problem(spec)
     if problem:
         raise c.error("sampler", problem)
+    if spec.metric == NO_METRIC:
+        _check_no_objective(c, spec)
     return spec
+
+
+def _check_no_objective(c: _Checker, spec: SweepSpec) -> None:
+    """``metric: null`` runs only what needs no objective: random or grid, no pruner, no target."""
+    if spec.sampler not in NO_OBJECTIVE_SAMPLERS:
+        raise c.error("sampler", f"{spec.sampler} models the objective; with metric: null use "
+                      f"{' or '.join(NO_OBJECTIVE_SAMPLERS)}")
+    if spec.pruner.name != "none":
+        raise c.error("pruner", "pruning compares an objective; metric: null has none")
+    if spec.target is not None:
+        raise c.error("target", "a target is a value of the objective; metric: null has none")
 
 
 # Goal inference: a metric whose name's last word means lower-is-better is minimized. Trailing
@@ -444,6 +464,10 @@ def goal_source(spec: SweepSpec) -> str:
     """Where the sweep's goal came from, for the line that announces it: ``flags file`` or
     ``inferred`` (from the metric's name)."""
     return "flags file" if spec.goal_given else "inferred"
+
+
+def has_objective(spec: SweepSpec) -> bool:
+    return spec.metric != NO_METRIC
 
 
 def _printable(text: str) -> str:
@@ -707,6 +731,10 @@ class _Checker:
         objectives (a goal left out is inferred per metric)."""
         raw_metric = data.get("metric", SweepSpec.metric)
         raw_goal = data.get("goal")
+        if raw_metric is None:  # metric: null: no objective (a W&B random or grid file without metric:)
+            if "goal" in data:
+                raise self.error("goal", "a goal needs a metric; metric: null means the sweep has no objective")
+            return {"metric": NO_METRIC, "goal": "maximize", "goal_given": False}
         if not isinstance(raw_metric, list):
             if isinstance(raw_goal, list):
                 raise self.error("goal", "a list of goals needs a list of metrics, one goal each")
@@ -799,6 +827,8 @@ class _Checker:
         if "max_resource" in raw:
             v = raw["max_resource"]
             kw["max_resource"] = v if v == "auto" else self.integer(f"{key}.max_resource", v, low=1)
+        if "count" in raw:
+            kw["count"] = self.choice(f"{key}.count", raw["count"], PRUNER_COUNTS)
         return Pruner(**kw)
 
     def repeats(self, data: dict, flags: tuple[Flag, ...], pruner: Pruner) -> dict[str, Any]:

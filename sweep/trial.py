@@ -144,12 +144,14 @@ class Watch:
     max_output: int = MAX_OUTPUT
     grace: float = GRACE_S
     also: tuple[str, ...] = ()  # the other objectives and the constraints' metrics: reported too
+    per_value: bool = False  # the pruner's step is the objective's value count, not its logged step
 
     @classmethod
     def of(cls, spec: SweepSpec, max_output: int | None = None) -> Watch:
         also = [m for m, _ in spec.targets()[1:]] + [c.metric for c in spec.constraints]
         return cls(spec.metric, Rules.from_spec(spec), spec.timeout, max_output or MAX_OUTPUT,
-                   also=tuple(m for m in dict.fromkeys(also) if m != spec.metric))
+                   also=tuple(m for m in dict.fromkeys(also) if m != spec.metric),
+                   per_value=spec.pruner.count == "value")
 
 
 @dataclass
@@ -166,6 +168,7 @@ class Trial:
     start: float = field(default_factory=time.time)
     ending: str | None = None  # why we are stopping it: pruned, interrupted, timeout, output
     pruned_at: int | None = None  # the step at which the pruner said stop
+    pruned_late: int | None = None  # ... said after the training had ended (in wandb.finish): not acted on
     step: int | None = None
     last: dict[str, float] = field(default_factory=dict)
     kill_at: float | None = None
@@ -265,11 +268,16 @@ class Trial:
             value = metrics.get(self.watch.metric)
             if value is None or self.ending:
                 continue
-            at = step if step is not None else self._reported
+            at = step if step is not None and not self.watch.per_value else self._reported
             self._reported += 1
             # A trial that already exited has spent its epochs: its exit code and final metric
             # judge it (values read after the exit still reach the pruner for later trials).
             if self.report(value, at) and self.proc.returncode is None:
+                if (self.path / wbhook.FINISHING).exists():
+                    # Read late: the script already ended its training; stopping it now saves
+                    # nothing and would cut wandb.finish short, losing wandb's files.
+                    self.pruned_late = at if self.pruned_late is None else self.pruned_late
+                    continue
                 self.pruned_at = at
                 self.stop("pruned")
 
@@ -293,6 +301,8 @@ class Trial:
         status, reason = ("failed", self.proc.error) if self.proc.error else self.verdict(code, value, tail)
         if status == "completed":
             status, reason = self.unreported(metrics)
+        if status == "completed" and self.pruned_late is not None:
+            reason = f"the pruner said stop at step {self.pruned_late} after training had ended (in wandb.finish)"
         error = tail if status == "failed" else None
         hint = switch_hint(error, self.flags)
         if hint:
@@ -317,11 +327,19 @@ class Trial:
                     name = f"signal {-code}"
                 return "failed", because(f"killed by {name}", error_line(tail, last_resort=False))
             return "failed", because(f"exit code {code}", error_line(tail, self._progress))
+        if not metric:  # no objective: exiting 0 is the whole verdict
+            return "completed", None
         if value is None:
-            return "failed", f"reported no {metric} (print '{metric}: VALUE' or call sweep.log)"
+            return "failed", f"reported no {metric} ({self.how_to_report(metric)})"
         if not math.isfinite(value):
             return "failed", f"{metric} is {value} (diverged?)"
         return "completed", None
+
+    def how_to_report(self, metric: str) -> str:
+        # wandb made its folder in the run directory (WANDB_DIR): the script reports through wandb.
+        if (self.path / "wandb").is_dir():
+            return f"log it with wandb.log or set wandb.run.summary['{metric}']"
+        return f"print '{metric}: VALUE' or call sweep.log"
 
     def unreported(self, metrics: dict[str, float]) -> tuple[str, str | None]:
         """A completed trial's verdict on the other metrics the sweep needs: each objective
@@ -329,7 +347,7 @@ class Trial:
         for name in self.watch.also:
             value = metrics.get(name)
             if value is None:
-                return "failed", f"reported no {name} (print '{name}: VALUE' or call sweep.log)"
+                return "failed", f"reported no {name} ({self.how_to_report(name)})"
             if not math.isfinite(value):
                 return "failed", f"{name} is {value} (diverged?)"
         return "completed", None

@@ -25,6 +25,7 @@ from typing import Any
 
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_wbsite")
 CONFIG_FILE = "wandb-sweep-config.yaml"  # W&B's agent: wandb/sweep-<id>/config-<run>.yaml
+FINISHING = "wandb-finishing"  # in the run directory while wandb.finish runs: the training is over
 GROUPS_VAR = "SWEEP_WANDB_GROUPS"  # W&B nested parameters: flags "group.name" nest in wandb.config
 
 
@@ -133,12 +134,40 @@ def patch(wandb: Any) -> None:
         from wandb.sdk.wandb_run import Run
     except Exception:  # another wandb than the one this knows: leave it be
         return
+    _offline_init(wandb)
     _wrap(Run)
+    _wrap_finish(Run)
+    try:
+        from wandb.sdk.wandb_summary import Summary
+    except Exception:  # summary writes go unseen; wandb.log still counts
+        pass
+    else:
+        _wrap_summary(Summary)
     try:
         from wandb.sdk.lib.noop_run import NoopRun
     except Exception:
         return
     _wrap(NoopRun)
+
+
+def _offline_init(wandb: Any) -> None:
+    """Wrap ``wandb.init``: its ``mode=``/``settings=`` outrank WANDB_MODE, so a script's
+    ``mode="online"`` would reach for the network. Every run is offline here, unless the
+    script (or the user's shell) asks for none at all: ``disabled`` stays."""
+    original = getattr(wandb, "init", None)
+    if original is None or getattr(original, "_sweep_wrapped", False):
+        return
+
+    def init(*args: Any, **kw: Any) -> Any:
+        settings = kw.get("settings")
+        asked = [kw.get("mode"), os.environ.get("WANDB_MODE"),
+                 settings.get("mode") if isinstance(settings, dict) else getattr(settings, "mode", None)]
+        kw["mode"] = "disabled" if "disabled" in asked else "offline"
+        return original(*args, **kw)
+
+    init._sweep_wrapped = True  # type: ignore[attr-defined]
+    init.__doc__, init.__name__, init.__wrapped__ = original.__doc__, "init", original  # type: ignore[attr-defined]
+    wandb.init = init
 
 
 def _wrap(cls: Any) -> None:
@@ -159,6 +188,67 @@ def _wrap(cls: Any) -> None:
     log._sweep_wrapped = True  # type: ignore[attr-defined]
     log.__doc__, log.__name__ = original.__doc__, "log"
     cls.log = log
+
+
+def _wrap_finish(cls: Any) -> None:
+    """Mark the run directory while ``Run.finish`` runs: a pruner's verdict read only then
+    (the trial logged its last steps faster than they were read) comes after the training,
+    and killing the trial would only lose wandb's files (sweep.trial keeps it running)."""
+    original = cls.__dict__.get("finish")
+    if original is None or getattr(original, "_sweep_wrapped", False):
+        return
+
+    def finish(self: Any, *args: Any, **kw: Any) -> Any:
+        mark = os.path.join(os.environ.get("SWEEP_RUN_DIR") or os.curdir, FINISHING)
+        try:
+            open(mark, "w").close()
+        except OSError:
+            pass
+        try:
+            return original(self, *args, **kw)
+        finally:
+            try:
+                os.remove(mark)
+            except OSError:
+                pass
+
+    finish._sweep_wrapped = True  # type: ignore[attr-defined]
+    finish.__doc__, finish.__name__ = original.__doc__, "finish"
+    cls.finish = finish
+
+
+def _wrap_summary(cls: Any) -> None:
+    """Wrap ``Summary._update``, which every summary write goes through (``summary[k] = v``,
+    ``summary.k = v``, ``summary.update({...})``, a nested key): W&B's sweep reads its metric
+    from the summary, where such a write overrides the last logged value."""
+    original = cls.__dict__.get("_update")
+    if original is None or getattr(original, "_sweep_wrapped", False):
+        return
+
+    def _update(self: Any, record: Any) -> Any:
+        result = original(self, record)
+        try:
+            items = {".".join(map(str, item.key)): item.value for item in getattr(record, "update", ())}
+        except Exception:  # another wandb's record: the write stands, only we miss it
+            items = {}
+        summary(items)
+        return result
+
+    _update._sweep_wrapped = True  # type: ignore[attr-defined]
+    cls._update = _update
+
+
+def summary(data: dict[str, Any]) -> None:
+    """The numbers of a summary write, with no step: the run's final value of each."""
+    values = numbers(data)
+    run_dir = os.environ.get("SWEEP_RUN_DIR")
+    if values and run_dir:
+        import time
+
+        from sweep import rundir
+
+        rundir.append_jsonl(os.path.join(run_dir, rundir.METRICS_HISTORY),
+                            {"step": None, "time": time.time(), **values, "source": "wandb.summary"})
 
 
 def record(data: Any, step: int) -> None:

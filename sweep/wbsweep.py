@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweep import dists, samplers
-from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, Flag, Pruner, SweepSpec, _Checker, _kind
+from sweep.spec import FLAG_NAME_RE, FLAG_NAME_RULE, NO_METRIC, Flag, Pruner, SweepSpec, _Checker, _kind, infer_goal
+from sweep.spec import TOP_KEYS as NATIVE_KEYS
 
 if TYPE_CHECKING:
     from sweep.errors import SpecError
@@ -55,6 +56,7 @@ POSITIVE_MIN = ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_v
 # W&B's grid search accepts these and no other (wandb/sweeps search/grid.py).
 GRID_OK = ("constant", "categorical", "int_uniform", "q_uniform")
 DEFAULT_TRIALS = SweepSpec.trials
+NATIVE_FLAG_KEYS = ("when", "log", "int", "step")  # a flags file's, never W&B's
 NO_RUN_CAP = "no run_cap:"  # the note's start: --trials makes it moot
 
 
@@ -105,7 +107,7 @@ class Params:
         for k in raw:
             if k not in allowed:
                 raise self.error(f"{key}.{k}", f"unknown key for distribution {dist}; it takes "
-                                 f"{', '.join(DISTRIBUTIONS[dist])}")
+                                 f"{', '.join(DISTRIBUTIONS[dist])}{_hint(dist, k, self.c.path)}")
         needed = REQUIRED.get(dist, ("min", "max") if "min" in DISTRIBUTIONS[dist] else ())
         for k in needed:
             if k not in raw:
@@ -221,9 +223,13 @@ class Params:
         return Flag(name, "choice", tuple(values))
 
 
-def parse(data: dict, path: Path) -> SweepSpec:
+def parse(data: dict, path: Path, space_only: bool = False) -> SweepSpec:
+    """The spec of a W&B file; ``space_only`` leaves out ``program:`` and ``command:``, for a
+    reader of an old sweep's snapshot whose script may have moved (only the space counts)."""
     c = _Checker(path)
     for key in data:
+        if isinstance(key, str) and key in NATIVE_KEYS and key not in TOP_KEYS:
+            raise c.error(key, f"a flags-file key, not a W&B one{_native(path)}")
         if not isinstance(key, str) or key not in TOP_KEYS:
             raise c.error(str(key), "unknown key in a W&B sweep configuration; known keys: "
                           f"{', '.join(sorted(TOP_KEYS))}")
@@ -240,9 +246,11 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if method == "bayes":
         notes.append("method bayes: Optuna's TPE sampler models the space (W&B's Gaussian process does not run here)")
     if "metric" in data:
-        kw.update(_metric(c, data["metric"], notes))
+        kw.update(_metric(c, data["metric"], notes, method))
     elif method == "bayes" or "early_terminate" in data:
         raise c.error("metric", f"missing: {'method bayes' if method == 'bayes' else 'early_terminate'} needs a metric")
+    else:  # W&B's random and grid need none: a trial completes when it exits 0
+        kw.update(metric=NO_METRIC, goal_given=False)
     params = Params(c, method)
     flags = tuple(params.flags(data.get("parameters")))
     notes += params.notes
@@ -250,8 +258,10 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise c.error("parameters", f"{dup} is named twice (a nested parameter and a dotted name)")
-    script = _program(c, data)
-    if "command" in data:
+    script = None if space_only else _program(c, data)
+    if space_only:
+        pass
+    elif "command" in data:
         words = data["command"]
         if isinstance(words, list):  # W&B's agent writes str(chunk): a number is a word too
             words = [str(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else w for w in words]
@@ -274,7 +284,8 @@ def parse(data: dict, path: Path) -> SweepSpec:
     if ignored:
         notes.append(f"{', '.join(ignored)}: only mean something on W&B's servers; ignored here")
     groups = tuple(sorted({f.name.split(".")[0] for f in flags if "." in f.name} & _nested(data.get("parameters"))))
-    spec = SweepSpec(path=path, script=script, module=None, flags=flags, goal_given=True,
+    kw.setdefault("goal_given", True)
+    spec = SweepSpec(path=path, script=script, module=None, flags=flags,
                      notes=tuple(notes), wandb_groups=groups, folder=_folder(path, script), **kw)
     problem = samplers.grid_problem(spec)
     if problem:
@@ -284,6 +295,19 @@ def parse(data: dict, path: Path) -> SweepSpec:
         if spec.trials < combos:  # W&B stops its grid at run_cap; here a grid cut short runs in random order
             spec = dataclasses.replace(spec, sampler="random")
     return spec
+
+
+def _native(path: Path) -> str:
+    return f": `sweep convert {path.name} > flags.yaml` gives a flags file, which takes it"
+
+
+def _hint(dist: str, key: str, path: Path) -> str:
+    """What a key W&B's schema refuses was likely meant as."""
+    if dist == "categorical" and key == "probabilities":
+        return " (weighted values: distribution: categorical_w_probabilities, or leave distribution out)"
+    if key in NATIVE_FLAG_KEYS:
+        return f"; {key} is a flags-file key{_native(path)}"
+    return ""
 
 
 def _nested(params: Any) -> set[str]:
@@ -325,7 +349,7 @@ def _names_program_elsewhere(words: Any) -> bool:
     return isinstance(words, list) and bool(words) and "${program}" not in words
 
 
-def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
+def _metric(c: _Checker, raw: Any, notes: list[str], method: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise c.error("metric", f"must be a mapping with 'name' (and 'goal'), got {_kind(raw)}")
     for k in raw:
@@ -336,6 +360,11 @@ def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
         raise c.error("metric.name", f"must be the name the script logs, got {name!r}")
     out: dict[str, Any] = {"metric": name, "goal": c.choice("metric.goal", raw.get("goal", "minimize"),
                                                             ("maximize", "minimize"))}
+    if "goal" not in raw:  # W&B's default; a name like val_acc is likely meant the other way
+        out["goal_note"] = "W&B's default: metric has no goal"
+        if infer_goal(name) == "maximize":
+            notes.append(f"metric {name} has no goal, so it is minimized (W&B's default); "
+                         "its name reads like one to maximize: add goal: maximize if so")
     if raw.get("target") is not None:
         out["target"] = float(c.number("metric.target", raw["target"]))
     if "impute" in raw:
@@ -344,7 +373,9 @@ def _metric(c: _Checker, raw: Any, notes: list[str]) -> dict[str, Any]:
     if "impute_while_running" in raw:
         value = raw["impute_while_running"]
         if value is not False and c.choice("metric.impute_while_running", value, (*IMPUTE, "false")) != "false":
-            notes.append("metric.impute_while_running: TPE's constant liar stands in for running trials here")
+            notes.append("metric.impute_while_running: TPE's constant liar stands in for running trials here"
+                         if method == "bayes" else
+                         f"metric.impute_while_running: method {method} does not look at running trials; ignored")
     return out
 
 
@@ -372,7 +403,7 @@ def _hyperband(c: _Checker, raw: Any, notes: list[str]) -> Pruner:
         high: int | str = "auto"
         if "max_iter" in raw:
             high = c.integer(f"{key}.max_iter", raw["max_iter"], low=low)
-        return Pruner("hyperband", min_resource=low, max_resource=high, reduction_factor=factor)
+        return Pruner("hyperband", min_resource=low, max_resource=high, reduction_factor=factor, count="value")
     if "max_iter" not in raw or "s" not in raw:
         raise c.error(key, "hyperband needs min_iter, or max_iter and s")
     top = c.integer(f"{key}.max_iter", raw["max_iter"], low=1)
@@ -385,4 +416,4 @@ def _hyperband(c: _Checker, raw: Any, notes: list[str]) -> Pruner:
         bands.append(int(band))
     if not bands:
         raise c.error(key, "no bracket: max_iter / eta is below 1; raise max_iter or s, or lower eta")
-    return Pruner("hyperband", min_resource=min(bands), max_resource=top, reduction_factor=factor)
+    return Pruner("hyperband", min_resource=min(bands), max_resource=top, reduction_factor=factor, count="value")

@@ -354,7 +354,7 @@ EXPECTED = {
     "null_fixed_value": "flags.lr: must be a number, text or true/false, got nothing",
     "only_comments": "the file is empty",
     "pruner_unknown": "pruner: must be one of none, median, hyperband, asha; got 'aggressive'",
-    "pruner_unknown_key": "pruner.patience: unknown key; a pruner takes max_resource, min_resource, name",
+    "pruner_unknown_key": "pruner.patience: unknown key; a pruner takes count, max_resource, min_resource, name",
     "range_log_not_bool": "flags.lr.log: must be true or false, got 'true'",
     "range_missing_max": "flags.lr: a range needs both min and max (max is missing)",
     "range_unknown_key": "flags.lr.scale: unknown key; a range takes int, log, max, min, step",

@@ -139,3 +139,112 @@ def test_a_sitecustomize_of_the_user_s_still_runs(tmp_path):
     code = "import os, sys; print(os.environ.get('THEIRS'), type(sys.meta_path[0]).__name__)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout == "ran _Finder\n"
+
+
+SUMMARY_SWEEP = """\
+program: summary_train.py
+method: grid
+metric:
+  name: best_val_acc
+  goal: maximize
+parameters:
+  learning_rate:
+    value: 0.2
+  start:
+    values: [mode, settings, anonymous]
+"""
+
+
+def test_summary_writes_are_the_run_s_metrics_and_init_stays_offline(tmp_path):
+    """W&B's sweep reads its metric from the run summary: a summary write (item, attribute
+    of wandb.summary, update, nested) is the run's final value. ``wandb.init(mode="online")``,
+    an online Settings or ``anonymous=`` run offline all the same: no account is asked for."""
+    shutil.copy(Path(__file__).parent / "scripts" / "wandb" / "summary_train.py", tmp_path)
+    (tmp_path / "sweep.yaml").write_text(SUMMARY_SWEEP)
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs,
+                       env={"WANDB_MODE": "online", "WANDB_API_KEY": ""})
+    assert result.exit_code == 0, result.stderr
+    for run in run_dirs(runs):
+        assert info(run)["status"] == "completed", (flags_of(run), info(run).get("reason"))
+        metrics = metrics_of(run)
+        assert metrics["epochs_run"] == 3 and metrics["test.acc"] == pytest.approx(metrics["best_val_acc"] - 0.05)
+        history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        best = max(h["val_acc"] for h in history if "val_acc" in h)
+        assert metrics["best_val_acc"] == best
+        assert [h["step"] for h in history if h.get("source") == "wandb.summary"] == [None] * 5  # 3 bests, 2 at the end
+        assert list((run / "wandb").glob("offline-run-*"))
+
+
+def test_a_prune_read_once_training_ended_leaves_wandb_finish_be(tmp_path, monkeypatch):
+    """The trial logged its last steps before the sweep read them, and is in wandb.finish
+    when the pruner's "stop" for step 2 arrives: stopping it then saves no epoch and loses
+    wandb's files, so it runs on; the run completes and says the prune came late."""
+    from sweep import launch, trial
+
+    monkeypatch.setenv("SWEEP_RUN_DIR", str(tmp_path))
+    seen = []
+
+    class Run:
+        def finish(self, exit_code=None):
+            seen.append((tmp_path / wbhook.FINISHING).exists())
+            history = tmp_path / "metrics.jsonl"
+            history.write_text("".join(json.dumps({"step": s, "val_loss": 1.0 - s / 10}) + "\n" for s in range(3)))
+            running = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), trial.Watch("val_loss"),
+                                  lambda value, step: step == 2)
+            running.update()
+            seen.append((running.ending, running.pruned_at, running.pruned_late))
+            running.proc.returncode = 0
+            seen.append(running.finish().reason)
+
+    wbhook._wrap_finish(Run)
+    Run().finish()
+    assert seen == [True, (None, None, 2), "the pruner said stop at step 2 after training had ended (in wandb.finish)"]
+    assert not (tmp_path / wbhook.FINISHING).exists()
+
+
+def test_init_is_offline_unless_the_script_asks_for_no_run(monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    calls = []
+    fake = type("wandb", (), {"init": staticmethod(lambda **kw: calls.append(kw["mode"]))})
+    wbhook._offline_init(fake)
+    fake.init(mode="online")
+    fake.init(settings={"mode": "online"}, anonymous="must")
+    fake.init(mode="disabled")
+    fake.init(settings=wandb.Settings(mode="disabled"))
+    fake.init()
+    assert calls == ["offline", "offline", "disabled", "disabled", "offline"]
+
+
+def test_a_wandb_trial_that_reports_nothing_is_told_about_wandb_log_and_summary(tmp_path):
+    from sweep import launch, trial
+
+    ended = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), trial.Watch("val_acc"), lambda v, s: False)
+    assert ended.verdict(0, None) == ("failed", "reported no val_acc (print 'val_acc: VALUE' or call sweep.log)")
+    (tmp_path / "wandb").mkdir()  # what wandb.init made in the run directory (WANDB_DIR)
+    assert ended.verdict(0, None) == (
+        "failed", "reported no val_acc (log it with wandb.log or set wandb.run.summary['val_acc'])")
+
+
+def test_w_and_b_s_hyperband_counts_the_metric_s_values_not_wandb_s_steps(tmp_path):
+    """W&B's hyperband judges bracket b on the b-th value of the metric (wandb/sweeps reads
+    ``history[band]``): a script logging its train loss per batch and val_loss per epoch is
+    judged per epoch, as there, not at wandb's step (a batch count)."""
+    from sweep import launch, trial
+    from sweep import spec as specs
+
+    path = tmp_path / "sweep.yaml"
+    shutil.copy(CORPUS / "train.py", tmp_path / "train.py")
+    path.write_text(SWEEP)
+    pruner = specs.load(path).pruner
+    assert (pruner.name, pruner.count) == ("hyperband", "value")
+    lines = [{"step": s, "train/loss": 1.0} for s in range(10)]
+    lines[4]["val_loss"] = lines[9]["val_loss"] = 0.5  # one epoch = 5 batches
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for per_value, steps in ((True, [0, 1]), (False, [4, 9])):
+        heard: list[int] = []
+        watch = trial.Watch("val_loss", per_value=per_value)
+        running = trial.Trial(0, {}, tmp_path, launch.Process(4_000_000), watch,
+                              lambda value, step, heard=heard: heard.append(step) is not None)
+        running.update()
+        assert heard == steps

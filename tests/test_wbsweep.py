@@ -18,9 +18,10 @@ from sweep import command, dists, search
 from sweep import spec as specs
 from sweep.errors import SpecError
 
-from helpers import metrics_of, one_error_line, run_dirs, sweep_cli
+from helpers import ls_json, metrics_of, one_error_line, run_dirs, sweep_cli
 
 CORPUS = Path(__file__).parent / "wandb_sweeps"
+PROBE = Path(__file__).parent / "scripts" / "probe.py"
 DRAWS = 4000
 
 
@@ -56,6 +57,7 @@ def test_every_key_of_the_schema_is_read():
     ("docs_command_words.yaml", "random", "maximize", 3),
     ("docs_min_iter.yaml", "tpe", "minimize", 10),
     ("public_style.yaml", "tpe", "maximize", 5),
+    ("grid_no_metric.yaml", "grid", "maximize", 4),  # no metric: the goal is moot
 ])
 def test_the_documentation_examples_run_as_w_and_b_reads_them(name, sampler, goal, trials):
     from sweep import samplers
@@ -176,7 +178,16 @@ BAD = {
                                 "q_uniform", "log_uniform", "log_uniform_values", "q_log_uniform",
                                 "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values", "normal",
                                 "q_normal", "log_normal", "q_log_normal", "beta", "q_beta"]),
-    "unknown_parameter_key": "parameters.lr.log: unknown key for distribution uniform; it takes min, max",
+    "unknown_parameter_key": "parameters.lr.log: unknown key for distribution uniform; it takes min, max; log is "
+                             "a flags-file key: `sweep convert unknown_parameter_key.yaml > flags.yaml` gives a "
+                             "flags file, which takes it",
+    "categorical_probabilities": "parameters.act.probabilities: unknown key for distribution categorical; it takes "
+                                 "values (weighted values: distribution: categorical_w_probabilities, or leave "
+                                 "distribution out)",
+    "native_top_key": "enqueue: a flags-file key, not a W&B one: `sweep convert native_top_key.yaml > flags.yaml` "
+                      "gives a flags file, which takes it",
+    "native_when": "parameters.momentum.when: unknown key for distribution categorical; it takes values; when is a "
+                   "flags-file key: `sweep convert native_when.yaml > flags.yaml` gives a flags file, which takes it",
     "unknown_top_key": "optimiser: unknown key in a W&B sweep configuration; known keys: apiVersion, command, "
                        "controller, description, early_terminate, entity, image_uri, job, kind, method, metric, "
                        "metrics, name, parameters, program, project, run_cap, scheduler",
@@ -393,6 +404,84 @@ def test_no_run_cap_is_said_unless_trials_are_given(tmp_path):
     assert notes("--trials", "3") == []
 
 
+# ---------------------------------------------------------------- no metric
+
+NO_METRIC_SCRIPT = """\
+import argparse
+
+parser = argparse.ArgumentParser(description="fine-tune; compare the runs by hand")
+parser.add_argument("--lr", type=float, default=1e-3)
+parser.add_argument("--epochs", type=int, default=2)
+args = parser.parse_args()
+for epoch in range(args.epochs):
+    print(f"epoch {epoch}: train_loss {1.0 / (1 + epoch * args.lr):.4f}")
+"""
+
+
+@pytest.mark.parametrize("method", ["random", "grid"])
+def test_a_file_without_metric_runs_with_no_objective(tmp_path, method):
+    """W&B needs metric only for bayes (and early_terminate): random and grid runs complete
+    on exit 0, the study is told a stand-in value, the board lists the runs newest first."""
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    (tmp_path / "sweep.yaml").write_text(f"program: train.py\nmethod: {method}\nrun_cap: 2\n"
+                                         "parameters:\n  lr:\n    values: [0.001, 0.01]\n")
+    runs = tmp_path / "runs"
+    result = sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs, "--seed", "0")
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert "objective none (no metric: a trial completes when it exits 0)" in first, first
+    assert "eval_accuracy" not in result.stderr
+    rows = ls_json(runs)
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    ids = [line.split()[0] for line in result.stdout.splitlines() if line.split()[:1] in ([r["id"]] for r in rows)]
+    assert ids == [r["id"] for r in sorted(rows, key=lambda r: r["start"], reverse=True)]  # the board: newest first
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    (journal,) = (runs / ".sweep").glob("*.journal")
+    study = optuna.load_study(study_name=None, storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert [(t.state.name, t.user_attrs.get("no_objective")) for t in study.trials] == [("COMPLETE", True)] * 2
+
+
+def test_a_flags_file_says_no_objective_with_metric_null(tmp_path):
+    path = tmp_path / "flags.yaml"
+    path.write_text("script: train.py\nmetric: null\nflags:\n  lr: [0.1, 0.2]\n")
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    assert specs.load(path).metric == specs.NO_METRIC
+    path.write_text("script: train.py\nmetric: null\nsampler: tpe\nflags:\n  lr: [0.1, 0.2]\n")
+    with pytest.raises(SpecError, match="tpe models the objective; with metric: null use random or grid"):
+        specs.load(path)
+
+
+def test_importance_reads_a_w_and_b_sweep_file(tmp_path):
+    """importance (and the report's section) rebuilds the space from the sweep's snapshot of
+    its W&B file, even once the program has moved; a sweep without a metric says it has none."""
+    import shutil
+
+    shutil.copy(PROBE, tmp_path / "probe.py")
+    (tmp_path / "sweep.yaml").write_text(
+        "program: probe.py\nmethod: random\nrun_cap: 6\nmetric:\n  name: eval_accuracy\n  goal: maximize\n"
+        "parameters:\n  dropout:\n    min: 0.0\n    max: 0.5\n  lr:\n    distribution: log_uniform_values\n"
+        "    min: 0.0001\n    max: 0.1\n")
+    runs = tmp_path / "runs"
+    assert sweep_cli("run", tmp_path / "sweep.yaml", "--runs-dir", runs, "--seed", "2").exit_code == 0
+    (tmp_path / "probe.py").unlink()
+    result = sweep_cli("importance", "--runs-dir", runs, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    assert [r["flag"] for r in json.loads(result.stdout)][0] == "flag_dropout"
+    (tmp_path / "train.py").write_text(NO_METRIC_SCRIPT)
+    (tmp_path / "plain.yaml").write_text("program: train.py\nmethod: grid\nparameters:\n  lr:\n    values: [1, 2]\n")
+    assert sweep_cli("run", tmp_path / "plain.yaml", "--runs-dir", runs).exit_code == 0
+    assert one_error_line(sweep_cli("importance", "--runs-dir", runs), 1) == (
+        "Error: this sweep has no objective (its sweep file names no metric): nothing to rank flags by")
+    report = sweep_cli("report", "--runs-dir", runs, "-o", tmp_path / "report.html")
+    assert report.exit_code == 0, report.stderr
+    assert "this sweep has no objective" in (tmp_path / "report.html").read_text()
+
+
 # ---------------------------------------------------------------- sweep convert
 
 
@@ -412,6 +501,42 @@ def test_convert_gives_a_flags_file_with_the_same_space(tmp_path, name):
         assert search.plan(seeded[0]) == search.plan(seeded[1])
     finally:
         native.unlink(missing_ok=True)
+
+
+def test_notes_say_what_is_true_of_the_file(tmp_path):
+    """A metric without goal is minimized as W&B's default, said as such, with a warning when
+    its name reads like a score; impute_while_running is TPE's business only under bayes."""
+    path = tmp_path / "sweep.yaml"
+    (tmp_path / "train.py").write_text("")
+    path.write_text("program: train.py\nmethod: random\nmetric:\n  name: val_acc\n  impute_while_running: latest\n"
+                    "parameters:\n  lr: {min: 0.001, max: 0.1}\n")
+    s = specs.load(path)
+    assert (s.goal, s.goal_note) == ("minimize", "W&B's default: metric has no goal")
+    assert "metric val_acc has no goal, so it is minimized (W&B's default); its name reads like one to maximize: " \
+           "add goal: maximize if so" in s.notes
+    assert "metric.impute_while_running: method random does not look at running trials; ignored" in s.notes
+    assert not any("constant liar" in n for n in s.notes)
+    path.write_text(path.read_text().replace("val_acc", "val_loss").replace("random", "bayes"))
+    s = specs.load(path)
+    assert s.goal_note and not any("has no goal" in n for n in s.notes)
+    assert any("constant liar" in n for n in s.notes)
+    path.write_text(path.read_text().replace("  impute_while_running: latest\n", "  goal: minimize\n"))
+    assert specs.load(path).goal_note is None
+
+
+def test_the_first_line_names_w_and_b_s_default_goal(tmp_path):
+    import shutil
+
+    shutil.copy(PROBE, tmp_path / "probe.py")
+    path = tmp_path / "sweep.yaml"
+    path.write_text("program: probe.py\nmethod: random\nrun_cap: 1\nmetric:\n  name: eval_accuracy\n"
+                    "parameters:\n  dropout: {values: [0.1]}\n")
+    result = sweep_cli("run", path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    (first,) = [line for line in lines if line.startswith("sweep s")][:1]
+    assert first.endswith("objective eval_accuracy, minimize (W&B's default: metric has no goal)"), first
+    assert any("add goal: maximize if so" in line for line in lines)
 
 
 def test_convert_keeps_the_comments():
