@@ -39,13 +39,13 @@ def flags_file(folder: Path, trials: int) -> Path:
     return path
 
 
-def workers(n: int, url: str, flags: Path, root: Path, sleep: float) -> tuple[float, float, int]:
+def workers(n: int, url: str, flags: Path, root: Path, sleep: float, launcher: str) -> tuple[float, float, int]:
     """Wall time of ``n`` workers, the trials' span (first start to last end) and trials completed.
     Their CPU is this process's children's: the workers, their launchers and scripts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SWEEP_TEST_EPOCH_S": str(sleep), "NO_COLOR": "1"}
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "sweep", "run", str(flags), "--runs-dir", str(root / f"w{i}"),
-                               "--storage", url, "--study", f"bench{n}", "--launcher", "spawn", "--jobs", "1"],
+                               "--storage", url, "--study", f"bench{n}", "--launcher", launcher, "--jobs", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
              for i in range(n)]
     for p in procs:
@@ -117,12 +117,14 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--sleep", type=float, default=0.5, help="seconds each trial sleeps")
     parser.add_argument("--quick", action="store_true", help="1 and 8 workers only")
+    parser.add_argument("--launcher", default="fork", choices=["fork", "spawn"],
+                        help="each worker's launcher (fork: sweep's default, the warm server)")
     args = parser.parse_args()
     counts = [1, 8] if args.quick else [int(w) for w in args.workers.split(",")]
     with Server() as pg, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print(f"distributed: {args.trials} trials of {args.sleep} s, 1 trial per worker at a time, "
-              f"PostgreSQL on 127.0.0.1, {cores()} cores, load average {os.getloadavg()[0]:.1f}")
+              f"PostgreSQL on 127.0.0.1, --launcher {args.launcher}, {cores()} cores, load average {os.getloadavg()[0]:.1f}")
         print(f"{'workers':<9}{'wall s':>8}{'trials s':>10}{'trials/s':>10}{'vs 1':>8}{'completed':>11}"
               f"{'client CPU s':>14}{'server CPU s':>14}")
         base = None
@@ -131,7 +133,7 @@ def main() -> None:
             url = pg.create_database(f"bench{n}")
             flags = flags_file(root / f"p{n}", args.trials)
             client, server = children_cpu(), server_cpu(pg)
-            wall, span, done = workers(n, url, flags, root / f"r{n}", args.sleep)
+            wall, span, done = workers(n, url, flags, root / f"r{n}", args.sleep, args.launcher)
             client, server = children_cpu() - client, server_cpu(pg) - server
             cpu[n] = (client, server, done)
             rate = done / span
@@ -164,7 +166,7 @@ def ceiling(cpu: dict[int, tuple[float, float, int]], base: float, script: float
     per_trial = trial + server
     top = cores() / per_trial
     print(f"CPU a trial: {trial * 1000:.0f} ms client (the worker's bookkeeping and launcher "
-          f"{(trial - script) * 1000:.0f} ms, the script's own Python start {script * 1000:.0f} ms) "
+          f"{(trial - script) * 1000:.0f} ms, the script itself, with its Python start under spawn, {script * 1000:.0f} ms) "
           f"+ {server * 1000:.0f} ms PostgreSQL server; a worker's start and end: {start:.2f} s")
     print(f"so {cores()} cores run at most {top:.1f} trials/s however many workers: "
           f"{top / base:.1f}x one worker's {base:.2f}/s, before any worker's start-up")
