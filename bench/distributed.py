@@ -142,7 +142,7 @@ def main() -> None:
                   f"{client:>14.1f}{server:>14.1f}")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         if base is not None:
-            ceiling(cpu, base, script_cpu(root / f"p{counts[0]}"))
+            ceiling(cpu, base, script_cpu(root / f"p{counts[0]}") if args.launcher == "spawn" else None)
         from sweep import search
 
         search.quiet()
@@ -154,7 +154,7 @@ def main() -> None:
               f"({pg_ms / journal_ms:.1f}x the local journal)")
 
 
-def ceiling(cpu: dict[int, tuple[float, float, int]], base: float, script: float) -> None:
+def ceiling(cpu: dict[int, tuple[float, float, int]], base: float, script: float | None) -> None:
     """Where the CPU goes, and what it allows: 1 and n workers ran the same trials, so the
     difference of their client CPU is (n - 1) workers' start and end, the rest a trial's."""
     counts = sorted(cpu)
@@ -165,8 +165,11 @@ def ceiling(cpu: dict[int, tuple[float, float, int]], base: float, script: float
     server = (s1 + sn) / (d1 + cpu[most][2])
     per_trial = trial + server
     top = cores() / per_trial
-    print(f"CPU a trial: {trial * 1000:.0f} ms client (the worker's bookkeeping and launcher "
-          f"{(trial - script) * 1000:.0f} ms, the script itself, with its Python start under spawn, {script * 1000:.0f} ms) "
+    # A spawned trial's own cost is a fresh Python running the script, measured apart; a forked
+    # one shares the warm server's imports, so no such split is measured.
+    split = (f" (the worker's bookkeeping and launcher {(trial - script) * 1000:.0f} ms, the script with "
+             f"its Python start {script * 1000:.0f} ms)" if script is not None else "")
+    print(f"CPU a trial: {trial * 1000:.0f} ms client{split} "
           f"+ {server * 1000:.0f} ms PostgreSQL server; a worker's start and end: {start:.2f} s")
     print(f"so {cores()} cores run at most {top:.1f} trials/s however many workers: "
           f"{top / base:.1f}x one worker's {base:.2f}/s, before any worker's start-up")
