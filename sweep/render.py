@@ -48,12 +48,23 @@ def stdout_console(out: TextIO | None = None, width: int | None = None) -> Conso
     return Console(file=out, highlight=False, emoji=False, width=width)
 
 
-def stderr_console() -> Console:
+class PlainLines:
+    """stderr's lines where they are plain (a pipe, NO_COLOR): what rich's console would write
+    there (control bytes dropped, tabs expanded, no wrapping), without importing rich, a tenth
+    of the start of a sweep whose output is piped (CI)."""
+
+    _DROPPED = dict.fromkeys((7, 8, 11, 12, 13))  # rich's strip_control_codes: bell, \b, \v, \f, \r
+
+    def print(self, text: str = "", **_: object) -> None:
+        lines = text.translate(self._DROPPED).split("\n")
+        sys.stderr.write("\n".join(line.expandtabs(8) for line in lines) + "\n")
+
+
+def stderr_console() -> Console | PlainLines:
+    if plain():
+        return PlainLines()
     from rich.console import Console
 
-    if plain():
-        return Console(file=sys.stderr, no_color=True, highlight=False, force_terminal=False,
-                       soft_wrap=True, emoji=False)
     return Console(file=sys.stderr, highlight=False, emoji=False)
 
 
@@ -405,7 +416,7 @@ class SweepView:
             aims, what, self.goal_note = "none", "objective", "no metric: a trial completes when it exits 0"
         self.err.print(f"sweep {self.sweep}: {trials}; {what} {aims} ({self.goal_note}){within}",
                        markup=False, highlight=False)
-        if not self.live:
+        if isinstance(self.err, PlainLines):  # not live: a line per trial instead of the bar
             return
         from rich.progress import (
             BarColumn,

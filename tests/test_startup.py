@@ -5,6 +5,7 @@ rest (and the messages about bad values) to typer."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -95,6 +96,27 @@ def test_versions_of_imported_modules_come_from_the_modules(monkeypatch):
     found = rundir.versions()
     assert found["optuna"] == optuna.__version__ and found["numpy"] == numpy.__version__
     assert "optuna" not in looked and "numpy" not in looked and "sweep" not in looked
+
+
+def test_a_piped_sweep_runs_without_rich(flags_file, tmp_path):
+    status, heavy = imported("run", str(flags_file), "-n", "1", "--runs-dir", str(tmp_path / "runs"),
+                             cwd=flags_file.parent)
+    assert status == 0
+    assert "rich" not in heavy and "torch" not in heavy
+
+
+@pytest.mark.parametrize("text", ["epoch 1\tloss 0.5\t\tok", "50%|#####\r100%|##########",
+                                  "bell\x07 back\x08 vt\x0b ff\x0c", "[bold]kept[/] :smile:", "two\nlines\t!"])
+def test_plain_lines_are_what_riches_plain_console_writes(capsys, text):
+    from rich.console import Console
+
+    from sweep.render import PlainLines
+
+    riches = io.StringIO()
+    Console(file=riches, no_color=True, highlight=False, force_terminal=False, soft_wrap=True,
+            emoji=False).print(text, markup=False, highlight=False)
+    PlainLines().print(text, markup=False, highlight=False)
+    assert capsys.readouterr().err == riches.getvalue()
 
 
 # The command leaves as the interpreter would, less its teardown (freeing optuna's and numpy's
