@@ -466,10 +466,6 @@ def goal_source(spec: SweepSpec) -> str:
     return "flags file" if spec.goal_given else "inferred"
 
 
-def has_objective(spec: SweepSpec) -> bool:
-    return spec.metric != NO_METRIC
-
-
 def _printable(text: str) -> str:
     """One line of printable text: keys and values from the file may hold newlines or
     control characters, and an error message must stay one line."""
