@@ -10,6 +10,11 @@ thread or initialises CUDA, so forking is safe and a child may use a GPU. It and
 are child subreapers: when a trial ends, whatever it started that is still alive is
 re-parented here and killed before its exit is reported. When stdin closes or SIGTERM comes
 (the sweep ended or died), it kills everything below it and exits.
+
+Each trial's process is forked before its request comes (a ``Spare``, forked as the server
+starts and again once a trial has started): the fork, and the set-up that needs no request
+(session, death signal, subreaper, signals), happen while the current trial runs, not
+between one trial and the next.
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import pkgutil  # noqa: F401  (runpy.run_path imports it at each call: here, once, not in each trial)
+import runpy
 import select
 import signal
 import sys
 import traceback
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sweep import wbhook, workdir  # imported by the server once, not by each trial
@@ -93,20 +102,44 @@ def _reseed() -> None:
         mods["torch"].seed()
 
 
-def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None, report: int) -> int:
-    """The trial, in the forked child. Until the script runs (exec, or runpy in the warm
+def _detach(close_fds: list[int], server: int | None) -> None:
+    """The part of a trial's set-up that needs no request: done by a spare child while the
+    server waits for the next one."""
+    os.setsid()
+    die_with_parent(server)
+    set_subreaper()  # what the trial starts stays below it, even once its parent died
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for fd in close_fds:
+        os.close(fd)
+
+
+def _spare_main(requests: int, report: int, close_fds: list[int], server: int) -> int:
+    """A spare child: detach, then wait for its trial's request (EOF: the server ended and
+    there is none) and run it."""
+    failed: OSError | None = None
+    try:
+        _detach(close_fds, server)
+    except OSError as exc:  # said once there is a request to say it for
+        failed = exc
+    data = b""
+    while chunk := os.read(requests, 1 << 20):
+        data += chunk
+    os.close(requests)
+    if not data:
+        return 0
+    if failed is not None:
+        return _cannot_start(report, failed)
+    return _run_child(json.loads(data), report)
+
+
+def _run_child(req: dict[str, Any], report: int) -> int:
+    """The trial, in a detached child. Until the script runs (exec, or runpy in the warm
     server), a failure to set it up is written to ``report`` for the server to pass on; the
     pipe closes when the script starts."""
     try:
-        os.setsid()
-        die_with_parent(server)
-        set_subreaper()  # what the trial starts stays below it, even once its parent died
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for fd in close_fds:
-            os.close(fd)
         out = os.open(req["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(out, 1)
         os.dup2(out, 2)
@@ -136,8 +169,6 @@ def _run_child(req: dict[str, Any], close_fds: list[int], server: int | None, re
         sys.modules["torch"].set_num_threads(threads)
     _reseed()
     wbhook.install()  # a script that imports wandb logs through sweep, offline
-    import runpy
-
     code = 0
     try:
         if req.get("script"):
@@ -258,9 +289,10 @@ def serve(args: list[str]) -> None:
         end()
 
 
-def _reap(children: set[int], send: Any) -> None:
+def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> None:
     """Collect ended trials. Before a trial's exit is told, whatever it left (now children
-    of this subreaper, as no running trial's descendants ever are) is killed."""
+    of this subreaper, as no running trial's descendants ever are) is killed; ``keep``: the
+    trials and the spare."""
     ended = []
     strays = False
     while True:
@@ -276,35 +308,84 @@ def _reap(children: set[int], send: Any) -> None:
         else:
             strays = True
     if ended or strays:
-        end_strays(children.__contains__)
+        end_strays(keep)
     for msg in ended:
         send(msg)
 
 
-def _start(req: dict[str, Any], close_fds: list[int], children: set[int]) -> dict[str, Any]:
-    """Fork the trial; the reply once it runs its script, or why it could not."""
-    server = os.getpid()
-    report_r, report_w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError as exc:
-        os.close(report_r)
-        os.close(report_w)
-        return {"id": req["id"], "error": f"fork failed: {exc}"}
-    if pid == 0:
-        code = 1
+@dataclass
+class Spare:
+    """A child forked before its trial is asked for (``_spare_main``), so that the fork and
+    the set-up that needs no request happen while the server waits, not between one trial
+    and the next: its pid, the pipe its request goes down, the pipe that closes as its
+    script starts."""
+
+    pid: int
+    requests: int
+    report: int
+
+    @classmethod
+    def fork(cls, close_fds: list[int]) -> Spare:
+        server = os.getpid()
+        requests_r, requests_w = os.pipe()
+        report_r, report_w = os.pipe()
         try:
-            os.close(report_r)
-            code = _run_child(req, close_fds, server, report_w)
+            pid = os.fork()
+        except OSError:
+            for fd in (requests_r, requests_w, report_r, report_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            code = 1
+            try:
+                os.close(requests_w)
+                os.close(report_r)
+                code = _spare_main(requests_r, report_w, close_fds, server)
+            finally:
+                os._exit(code)
+        os.close(requests_r)
+        os.close(report_w)
+        return cls(pid, requests_w, report_r)
+
+    def give(self, request: bytes) -> bool:
+        """Send the request; False when the spare is gone (killed meanwhile)."""
+        try:
+            view = memoryview(request)
+            while view:
+                view = view[os.write(self.requests, view):]
+        except OSError:
+            os.close(self.report)
+            return False
         finally:
-            os._exit(code)
-    os.close(report_w)
-    said = b""
-    while chunk := os.read(report_r, 4096):  # EOF: the script runs (or the child is gone)
-        said += chunk
-    os.close(report_r)
-    children.add(pid)
-    reply: dict[str, Any] = {"id": req["id"], "pid": pid}
+            os.close(self.requests)
+        return True
+
+    def started(self) -> bytes:
+        """Wait until the script runs (or the child is gone); what it said if it could not."""
+        said = b""
+        while chunk := os.read(self.report, 4096):
+            said += chunk
+        os.close(self.report)
+        return said
+
+
+def _start(req: dict[str, Any], spare: Spare | None, close_fds: list[int], children: set[int]) -> dict[str, Any]:
+    """Start the trial in the spare (or in a child forked now, when there is none or it is
+    gone); the reply once it runs its script, or why it could not."""
+    request = json.dumps(req).encode()
+    for child in (spare, None):
+        if child is None:
+            try:
+                child = Spare.fork(close_fds)
+            except OSError as exc:
+                return {"id": req["id"], "error": f"fork failed: {exc}"}
+        if child.give(request):
+            break
+    else:
+        return {"id": req["id"], "error": "the trial's process died before it could start"}
+    said = child.started()
+    children.add(child.pid)
+    reply: dict[str, Any] = {"id": req["id"], "pid": child.pid}
     if said:
         try:
             reply["failed"] = json.loads(said)
@@ -315,8 +396,19 @@ def _start(req: dict[str, Any], close_fds: list[int], children: set[int]) -> dic
 
 def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set[int],
           send: Any) -> None:
+    close_fds = [proto_in, proto_out, wake_r, wake_w]
+    spare: Spare | None = None
+
+    def keep(pid: int) -> bool:
+        return pid in children or (spare is not None and pid == spare.pid)
+
     buf = b""
     while True:
+        if spare is None:  # the next trial's process, forked while this one runs
+            try:
+                spare = Spare.fork(close_fds)
+            except OSError:
+                pass  # _start forks again, and says why if it cannot
         try:
             ready, _, _ = select.select([proto_in, wake_r], [], [])
         except InterruptedError:
@@ -327,7 +419,7 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
                     pass
             except BlockingIOError:
                 pass
-        _reap(children, send)
+        _reap(children, send, keep)
         if proto_in not in ready:
             continue
         chunk = os.read(proto_in, 1 << 20)
@@ -337,7 +429,8 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
         *lines, buf = buf.split(b"\n")
         for line in lines:
             if line.strip():
-                send(_start(json.loads(line), [proto_in, proto_out, wake_r, wake_w], children))
+                taken, spare = spare, None
+                send(_start(json.loads(line), taken, close_fds, children))
 
 
 if __name__ == "__main__":

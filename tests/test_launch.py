@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any
 
 import pytest
 
-from helpers import SCRIPTS, alive, flags_of, info, metrics_of, project, python_env, run_dirs, sweep_cli
+from sweep import launch
+
+from helpers import SCRIPTS, alive, flags_of, info, metrics_of, project, python_env, run_dirs, sweep_cli, wait_for
 
 LAUNCH = SCRIPTS / "launch"
 TRIAL = LAUNCH / "trial.py"
@@ -206,6 +209,58 @@ def test_a_hanging_trial_is_stopped_with_its_children(isolation):
     assert not alive(probe["pid"])
     assert not alive(probe["grandchild"])
     assert info(isolation["runs"][8])["status"] == "completed"
+
+
+# ---------------------------------------------------------------- the next trial's process, forked ahead
+
+
+def stdlib_job(tmp_path: Path, number: int) -> launch.Job:
+    output = tmp_path / f"output-{number}.log"
+    return launch.Job([sys.executable, str(LAUNCH / "stdlib_train.py"), f"--lr={0.1 * (number + 1)}"],
+                      python_env(), tmp_path, output)
+
+
+def ended(launcher: launch.Launcher, proc: launch.Process, within: int = 600) -> int | None:
+    """Its exit status, once it has ended (None after ``within`` tenths of a second)."""
+    for _ in range(within):
+        if launcher.poll(proc) is not None:
+            break
+        launcher.wait([proc], 0.1)
+    return proc.returncode
+
+
+def spares(server: int) -> list[int]:
+    return [p for p in launch.children(server) if alive(p)]
+
+
+def test_the_next_trial_s_process_is_forked_before_it_is_asked_for(tmp_path):
+    """The warm server forks the next trial's process while it waits (issue 17: the fork and
+    the set-up that needs no request are off the path between one trial and the next): the
+    trial runs in it; a new one is forked once it has started; one killed meanwhile is
+    replaced at once; none outlives the launcher."""
+    launcher = launch.make("fork")
+    try:
+        launcher.ready()
+        server = launcher._server.pid
+        assert wait_for(lambda: len(spares(server)) == 1, timeout=30)
+        first = spares(server)[0]
+        proc = launcher.start(stdlib_job(tmp_path, 0))
+        assert proc.pid == first
+        assert ended(launcher, proc) == 0
+        assert (tmp_path / "output-0.log").read_text().endswith("eval_accuracy: 0.97\n")
+        assert wait_for(lambda: len(spares(server)) == 1 and spares(server)[0] != first, timeout=30)
+        second = spares(server)[0]
+        os.kill(second, signal.SIGKILL)
+        assert wait_for(lambda: not alive(second), timeout=30)
+        proc = launcher.start(stdlib_job(tmp_path, 1))
+        assert proc.pid != second and proc.error is None
+        assert ended(launcher, proc) == 0
+        assert "eval_accuracy: " in (tmp_path / "output-1.log").read_text()
+        assert wait_for(lambda: len(spares(server)) == 1, timeout=30)
+        third = spares(server)[0]
+    finally:
+        launcher.close()
+    assert not alive(third)
 
 
 # ---------------------------------------------------------------- same results either way
