@@ -49,13 +49,14 @@ def _to_cache(run: rundir.Run) -> dict[str, Any]:
 class Notes:
     """A ``rundir.Store``: one appended line per ended run keeps the sweep's own memory flat;
     ``list_runs`` folds the notes into the index and checks each like any cached row. The
-    row comes from ``read_run``, so it is exactly what a from-scratch ``ls`` shows."""
+    row comes from ``written_run`` (what ``read_run`` would read back), so it is exactly what a
+    from-scratch ``ls`` shows."""
 
     def __init__(self, runs_dir: Path, sweep_id: str) -> None:
         self.file = os.path.join(str(runs_dir), rundir.STATE_DIR, INDEX_NOTES, f"{sweep_id}.jsonl")
 
     def ended(self, path: Path, info: rundir.RunInfo, metrics: dict[str, float]) -> None:
-        run = rundir.read_run(path)
+        run = rundir.written_run(path, info, metrics)
         stamp = _stamp(str(path))
         if stamp is None or run.status not in rundir.ENDED:
             return

@@ -564,13 +564,7 @@ def read_run(path: Path) -> Run:
     if wrong:
         return Run(path, run_id, "broken", info=_fitting(info), reason=wrong)
     run = Run(path, str(info.get("id", run_id)), status, info=info)
-    try:
-        flags = _load_json(path / FLAGS_FILE)
-        if not isinstance(flags, dict):
-            raise ValueError("not a JSON object")
-        run.flags = flags
-    except (OSError, ValueError) as exc:
-        run.status, run.reason = "broken", f"flags.json unreadable: {_short(exc)}"
+    if not _read_flags(run):
         return run
     if status == "running":
         run.metrics, _ = final_metrics(path / METRICS_HISTORY)
@@ -589,6 +583,31 @@ def read_run(path: Path) -> Run:
         run.status, run.reason = "broken", f"metrics.json unreadable: {_short(exc)}"
         return run
     run.reason = info.get("reason")
+    return run
+
+
+def _read_flags(run: Run) -> bool:
+    """Fill ``run.flags`` from its flags.json; False (the run broken, saying why) if unreadable."""
+    try:
+        flags = _load_json(run.path / FLAGS_FILE)
+        if not isinstance(flags, dict):
+            raise ValueError("not a JSON object")
+        run.flags = flags
+    except (OSError, ValueError) as exc:
+        run.status, run.reason = "broken", f"flags.json unreadable: {_short(exc)}"
+        return False
+    return True
+
+
+def written_run(path: Path, info: RunInfo, metrics: dict[str, float]) -> Run:
+    """What ``read_run`` gives for a run this process has just ended (``RunWriter.end``),
+    from what it wrote instead of reading run.json and metrics.json back. flags.json is read:
+    written before the trial ran, it may have been changed by it."""
+    data = info.to_json()
+    run = Run(path, info.id or path.name, info.status, info=data)
+    if _read_flags(run):
+        run.metrics = {k: as_float(v) for k, v in metrics.items()}
+        run.reason = info.reason
     return run
 
 

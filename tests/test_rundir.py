@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep import rundir
+from sweep import index, rundir
 from sweep.rundir import RunInfo, RunWriter
 
 from helpers import python_env
@@ -69,6 +69,35 @@ def test_end_writes_the_record_then_tells_every_store_and_reports_their_failures
     run = rundir.read_run(path)
     assert (run.status, run.metrics, run.info["exit_code"]) == ("completed", {"acc": 0.9}, 0)
     assert not (path / rundir.STOP_FILE).exists()
+
+
+@pytest.mark.parametrize("status, metrics, reason", [
+    ("completed", {"eval_accuracy": 0.93, "train_loss": 0.21}, None),
+    ("failed", {"train_loss": float("nan")}, "train_loss is nan (diverged?)"),
+    ("pruned", {"eval_accuracy": 0.5, "steps": 3}, "pruned at step 3"),
+])
+def test_the_ls_note_of_an_ended_run_is_what_ls_reads_without_reading_it_back(tmp_path, monkeypatch, status,
+                                                                               metrics, reason):
+    """index.Notes writes the ls row of each ended run from what the writer holds (issue 17:
+    reading run.json and metrics.json back was part of every trial's overhead): the row is
+    the one a from-scratch ``ls`` reads; only flags.json, which the trial could change, is read."""
+    runs = tmp_path / "runs"
+    writer = RunWriter(runs, [index.Notes(runs, "s1")])
+    record = RunInfo(sweep="s1", trial=4, start=1.0, metric="eval_accuracy", goal="maximize",
+                     objectives=[["eval_accuracy", "maximize"]], baseline_error=0.5)
+    path = writer.create(record, {"lr": 0.1, "optimizer": "adamw", "amp": True}, lambda stage, path: None)
+    record.status, record.end, record.duration, record.reason, record.steps = status, 2.0, 1.0, reason, 3
+    read: list[str] = []
+    load = rundir._load_json
+    monkeypatch.setattr(rundir, "_load_json", lambda p: read.append(p.name) or load(p))
+    assert writer.end(path, record, metrics) == []
+    assert read == [rundir.FLAGS_FILE]
+    monkeypatch.undo()
+    notes = list(rundir.read_jsonl(runs / rundir.STATE_DIR / index.INDEX_NOTES / "s1.jsonl"))
+    assert [n["name"] for n in notes] == [path.name]
+    expected = json.loads(json.dumps(index._to_cache(rundir.read_run(path))))  # as the note's JSON holds it
+    assert notes[0]["row"] == expected and notes[0]["stamp"] == index._stamp(str(path))
+    assert json.dumps(notes[0]["row"]) == json.dumps(expected)  # NaN too
 
 
 def test_the_schema_is_the_reader_s_check(tmp_path):
