@@ -97,6 +97,7 @@ class Driver:
         self.per_gpu = max(1, per_gpu)
         self.threads = max(1, cpu_count() // self.jobs)
         self.watch = trials.Watch.of(spec, max_output)
+        self.snapshot = trials.Snapshot(self.spec)
         self._interrupts = 0
         self._active: dict[int, _Running] = {}
         self._versions: dict[str, str] | None = None
@@ -349,7 +350,7 @@ class Driver:
         assert where is not None
 
         def fill(stage: Path, path: Path) -> None:
-            trials.prepare(stage, path, self.spec, where)
+            trials.prepare(stage, path, where, self.snapshot)
             info.workdir = workdir.record(where, path)
             commands.write_inputs(stage, self.spec, flags)
             env.update(trials.environment(path, flags, record.id, ask.number, self.threads, gpu))

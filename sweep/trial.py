@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,18 +62,57 @@ def recorded_env(env: dict[str, str]) -> dict[str, str]:
     return {k: env[k] for k in sorted(env) if k.startswith("SWEEP_") or k in ENV_RECORDED}
 
 
-def prepare(stage: Path, path: Path, spec: SweepSpec, where: workdir.Place) -> None:
+def prepare(stage: Path, path: Path, where: workdir.Place, snapshot: Snapshot) -> None:
     """Fill a staged run directory (to be published at ``path``): the trial's working
     directory and the source snapshot."""
     workdir.prepare(where, stage, path)
-    _snapshot(stage / rundir.SOURCE_DIR, spec)
+    snapshot.put(stage / rundir.SOURCE_DIR, path / rundir.SOURCE_DIR)
 
 
-def _snapshot(dest: Path, spec: SweepSpec) -> None:
-    dest.mkdir()
-    shutil.copy2(spec.path, dest / spec.path.name)
-    if spec.script and spec.script.name != spec.path.name:
-        shutil.copy2(spec.script, dest / spec.script.name)
+class Snapshot:
+    """A sweep's source snapshot: its flags file and script, in each run's ``source/``. The
+    first run gets copies, made read-only; each next run a hard link to the last run's (a link
+    a trial instead of a copy). A source file changed since (edited mid-sweep) is copied
+    afresh, as is one whose last copy changed or went, or that cannot be linked (another
+    filesystem, too many links): each run keeps the source it ran."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.files = [spec.path]
+        if spec.script and spec.script.name != spec.path.name:
+            self.files.append(spec.script)
+        # source file -> (its last copy, the source's stamp then, the copy's stamp)
+        self._last: dict[Path, tuple[Path, tuple[int, ...], tuple[int, ...]]] = {}
+
+    def put(self, dest: Path, published: Path) -> None:
+        """Fill ``dest``, a new ``source/`` that will be published at ``published``."""
+        dest.mkdir()
+        for src in self.files:
+            st = os.stat(src)
+            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            target = dest / src.name
+            last = self._last.get(src)
+            if last is not None and last[1] == stamp and _link(last[0], last[2], target):
+                copy = last[2]
+            else:
+                shutil.copy2(src, target)
+                os.chmod(target, stat.S_IMODE(st.st_mode) & ~0o222)  # shared by the runs linked to it
+                copy = _copy_stamp(os.stat(target))
+            self._last[src] = (published / src.name, stamp, copy)
+
+
+def _copy_stamp(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)  # not ctime: a link changes it
+
+
+def _link(copy: Path, stamp: tuple[int, ...], target: Path) -> bool:
+    """Link ``target`` to ``copy`` if it is still the file it was."""
+    try:
+        if _copy_stamp(os.lstat(copy)) != stamp:
+            return False
+        os.link(copy, target)
+    except OSError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- why it failed

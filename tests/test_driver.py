@@ -279,3 +279,26 @@ def test_an_ended_runs_scratch_folders_go_once_the_next_trial_has_started(tmp_pa
     assert not journal._UNSYNCED  # the study's journal fsync'd by the sweep's end
     assert order == [f"start {names[0]}", f"start {names[1]}", f"tidy {names[0]}", f"start {names[2]}",
                      f"tidy {names[1]}", f"tidy {names[2]}"]
+
+
+def test_each_run_keeps_the_source_it_ran_linked_not_copied_while_unchanged(tmp_path):
+    """The source snapshot is copied once and hard-linked into the next runs, read-only (issue
+    17: two copies a trial were part of its overhead). The script edited mid-sweep: the runs
+    from then on hold the new source, the earlier ones keep theirs."""
+    edited = "print('eval_accuracy: 0.9')\n"
+
+    def program(job: Job) -> Behaviour:
+        if job.env["SWEEP_TRIAL"] == "1":  # the user saves the script while trial 1 runs
+            (tmp_path / "train.py").write_text(edited)
+        return accuracy_is_lr(job)
+
+    result, runs, _, _ = sweep(tmp_path, "trials: 4\nseed: 1\nflags:\n  lr: [0.1, 0.2, 0.3, 0.4]\n", program)
+    assert result.counts["completed"] == 4
+    scripts = [runs[n].path / rundir.SOURCE_DIR / "train.py" for n in range(4)]
+    flags_files = [runs[n].path / rundir.SOURCE_DIR / "flags.yaml" for n in range(4)]
+    assert [p.read_text() for p in scripts] == ["print('never run')\n"] * 2 + [edited] * 2
+    inodes = [p.stat().st_ino for p in scripts]
+    assert inodes[0] == inodes[1] != inodes[2] == inodes[3]
+    assert len({p.stat().st_ino for p in flags_files}) == 1
+    assert all(p.read_text() == (tmp_path / "flags.yaml").read_text() for p in flags_files)
+    assert not any(p.stat().st_mode & 0o222 for p in scripts + flags_files)
