@@ -12,9 +12,9 @@ re-parented here and killed before its exit is reported. When stdin closes or SI
 (the sweep ended or died), it kills everything below it and exits.
 
 Each trial's process is forked before its request comes (a ``Spare``, forked as the server
-starts and again once a trial has started): the fork, and the set-up that needs no request
-(session, death signal, subreaper, signals), happen while the current trial runs, not
-between one trial and the next.
+starts and again as a trial's end is told): the fork, and the set-up that needs no request
+(session, death signal, subreaper, signals), happen while the sweep records the trial that
+ended, on the core that trial left, not after the sweep asks for the next one.
 """
 
 from __future__ import annotations
@@ -289,10 +289,10 @@ def serve(args: list[str]) -> None:
         end()
 
 
-def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> None:
-    """Collect ended trials. Before a trial's exit is told, whatever it left (now children
-    of this subreaper, as no running trial's descendants ever are) is killed; ``keep``: the
-    trials and the spare."""
+def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> int:
+    """Collect ended trials; how many. Before a trial's exit is told, whatever it left (now
+    children of this subreaper, as no running trial's descendants ever are) is killed;
+    ``keep``: the trials and the spare."""
     ended = []
     strays = False
     while True:
@@ -311,6 +311,14 @@ def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> None:
         end_strays(keep)
     for msg in ended:
         send(msg)
+    return len(ended)
+
+
+def _spare(close_fds: list[int]) -> Spare | None:
+    try:
+        return Spare.fork(close_fds)
+    except OSError:
+        return None  # _start forks again, and says why if it cannot
 
 
 @dataclass
@@ -404,11 +412,8 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
 
     buf = b""
     while True:
-        if spare is None:  # the next trial's process, forked while this one runs
-            try:
-                spare = Spare.fork(close_fds)
-            except OSError:
-                pass  # _start forks again, and says why if it cannot
+        if spare is None and not children:
+            spare = _spare(close_fds)
         try:
             ready, _, _ = select.select([proto_in, wake_r], [], [])
         except InterruptedError:
@@ -419,7 +424,10 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
                     pass
             except BlockingIOError:
                 pass
-        _reap(children, send, keep)
+        if _reap(children, send, keep) and spare is None:
+            # The next trial's process: forked now, while the sweep records the trial that
+            # ended (on its own core), rather than while a trial runs beside the sweep.
+            spare = _spare(close_fds)
         if proto_in not in ready:
             continue
         chunk = os.read(proto_in, 1 << 20)

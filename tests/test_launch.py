@@ -236,7 +236,7 @@ def spares(server: int) -> list[int]:
 def test_the_next_trial_s_process_is_forked_before_it_is_asked_for(tmp_path):
     """The warm server forks the next trial's process while it waits (issue 17: the fork and
     the set-up that needs no request are off the path between one trial and the next): the
-    trial runs in it; a new one is forked once it has started; one killed meanwhile is
+    trial runs in it; a new one is forked as a trial's end is told; one killed meanwhile is
     replaced at once; none outlives the launcher."""
     launcher = launch.make("fork")
     try:
