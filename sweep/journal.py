@@ -21,7 +21,7 @@ import atexit
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -54,25 +54,63 @@ atexit.register(sync)
 
 class OwnJournal(JournalFileBackend):
     """A journal file with one writer: appends without Optuna's lock, fsync'd per batch
-    (``sync``)."""
+    (``sync``). Optuna reads the journal back after each append and before each look at the
+    study; what this process appended last is handed back from memory instead of read from the
+    file, as long as the file holds nothing else (its size says so)."""
 
     def __init__(self, file_path: str) -> None:
         super().__init__(file_path)
         self._batches = 0
+        self._tail: tuple[int, int] | None = None  # (logs, bytes) when every log in the file is known here
+        self._unread: list[dict[str, Any]] = []  # the last of those, appended here and not yet read
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        lines = [(json.dumps(log, separators=(",", ":")) + "\n").encode() for log in logs]
+        data = b"".join(lines)
         fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             view = memoryview(data)
             while view:  # one write in practice; a short write (a full disk) raises below
                 view = view[os.write(fd, view):]
+            self._appended(lines, os.lseek(fd, 0, os.SEEK_CUR))
             if self._batches:
                 _UNSYNCED[self._file_path] = None
             else:
                 os.fsync(fd)
         finally:
             os.close(fd)
+
+    def _appended(self, lines: list[bytes], end: int) -> None:
+        """Note what was appended, ending at offset ``end``, for ``read_logs`` to hand back."""
+        if self._tail is None or end - sum(map(len, lines)) != self._tail[1]:
+            self._tail, self._unread = None, []  # someone else wrote too: read the file
+            return
+        count, offset = self._tail
+        for line in lines:
+            count, offset = count + 1, offset + len(line)
+            self._log_number_offset[count] = offset  # Optuna's own index of the file
+        self._unread += [json.loads(line) for line in lines]  # fresh objects, as a read gives
+        self._tail = (count, offset)
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        tail = self._tail
+        if tail is not None and log_number_from == tail[0] - len(self._unread):
+            try:
+                size = os.stat(self._file_path).st_size
+            except OSError:
+                size = -1
+            if size == tail[1]:
+                logs, self._unread = self._unread, []
+                yield from logs
+                return
+        self._tail, self._unread = None, []
+        count = log_number_from
+        for log in super().read_logs(log_number_from):
+            count += 1
+            yield log
+        end = self._log_number_offset.get(count)
+        if end is not None:  # read to its end (a torn last line: the size check above sees it)
+            self._tail = (count, end)
 
     @contextmanager
     def batch(self, durable: bool) -> Iterator[None]:

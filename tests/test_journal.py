@@ -70,3 +70,40 @@ def test_what_is_written_in_a_batch_is_read_at_once_and_by_optuna_itself(tmp_pat
     assert trial.value == 0.75 and trial.user_attrs["run_id"] == "r1"
     assert set(trial.params) == {"lr", "hidden"}
     assert not (tmp_path / "state" / "s1.journal.lock").exists()
+
+
+def test_the_study_reads_its_own_appends_from_memory_and_another_writer_s_from_the_file(tmp_path, monkeypatch):
+    """Optuna reads the journal back after every append (six a trial) and before each look at
+    the study: what this process appended is handed back from memory (issue 17: those reads
+    were part of each trial's overhead). A log appended by anyone else is read from the file."""
+    found = open_search(tmp_path)
+    path = str(tmp_path / "state" / "s1.journal")
+    reads: list[str] = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == path and (args[:1] or [kwargs.get("mode", "r")])[0] == "rb":
+            reads.append(path)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    for value in (0.9, 0.8):
+        ask = found.ask()
+        assert ask is not None
+        found.tell(ask, "completed", value, {"run_id": f"r{value}"})
+    assert reads == []
+    assert [t.value for t in found.study.get_trials()] == [0.9, 0.8]
+    outsider = JournalFileBackend(path)  # another process's writer: optuna-dashboard's note, say
+    study_id = found.study._study_id
+    outsider.append_logs([{"op_code": 2, "worker_id": "dashboard", "study_id": study_id,
+                           "user_attr": {"note": "look at trial 1"}}])
+    assert found.study.user_attrs == {"note": "look at trial 1"}
+    assert reads == [path]
+    ask = found.ask()
+    assert ask is not None and ask.number == 2
+    found.tell(ask, "completed", 0.7, {"run_id": "r3"})
+    assert len(reads) == 1
+    monkeypatch.undo()
+    reread = search.Search.open(spec.load(tmp_path / "flags.yaml"), None, tmp_path / "state", "s1", "s1")
+    assert [t.value for t in reread.study.get_trials()] == [0.9, 0.8, 0.7]
+    assert reread.study.user_attrs == {"note": "look at trial 1"}
