@@ -69,18 +69,32 @@ def open_regular(path: Path | str) -> BinaryIO:
     return open(fd, "rb")
 
 
+def _json_bytes(obj: Any, compact: bool = False) -> bytes:
+    if compact:
+        return json.dumps(obj, separators=(",", ":")).encode()
+    return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
+
+
+def _write_file(path: Path | str, data: bytes, new: bool = False) -> None:
+    """Write a file with os calls only (a trial's files are written on the path between one
+    trial and the next); ``new``: one that must not exist yet."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if new else os.O_TRUNC), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def write_json(path: Path | str, obj: Any, compact: bool = False) -> None:
     """Write JSON atomically: a temporary file in the same directory, then rename."""
     path = str(path)
     head, name = os.path.split(path)
     tmp = os.path.join(head, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    if compact:
-        data = json.dumps(obj, separators=(",", ":"))
-    else:
-        data = json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    data = _json_bytes(obj, compact)
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(data)
+        _write_file(tmp, data, new=True)
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -428,11 +442,13 @@ class RunWriter:
             info.id = path.name
             # First, so that no later failure, nor a trial that wrecks its run directory, can
             # leave a folder that sweep made but cannot tell from one that it did not.
-            (stage / RUN_MARKER).write_text(path.name + "\n")
+            _write_file(stage / RUN_MARKER, (path.name + "\n").encode())
             fill(stage, path)
-            write_json(stage / FLAGS_FILE, flags)
+            # Written in place, not through a temporary name: nobody reads a stage, and the run
+            # appears whole, with its files, at the rename below.
+            _write_file(stage / FLAGS_FILE, _json_bytes(flags))
             (stage / OUTPUT_FILE).touch()
-            write_json(stage / RUN_FILE, info.to_json())
+            _write_file(stage / RUN_FILE, _json_bytes(info.to_json()))
             os.rename(stage, path)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
