@@ -34,6 +34,22 @@ def test_a_created_run_is_whole_and_reads_back_running(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(rundir.STAGE_PREFIX)]
 
 
+def test_a_stage_s_files_are_written_in_place_and_the_run_appears_whole(tmp_path, monkeypatch):
+    """Nobody reads a stage: its files are written where they stay, with no temporary name
+    renamed into place (issue 17: two renames a trial on the path between trials); the run
+    appears, whole, at the one rename of its stage."""
+    renamed: list[str] = []
+    real_replace, real_rename = os.replace, os.rename
+    monkeypatch.setattr(os, "replace", lambda a, b: renamed.append(f"replace {Path(b).name}") or real_replace(a, b))
+    monkeypatch.setattr(os, "rename", lambda a, b: renamed.append(f"rename {Path(b).name}") or real_rename(a, b))
+    _, path, record = writer_run(tmp_path, metric="eval_accuracy")
+    assert renamed == [f"rename {path.name}"]
+    run = rundir.read_run(path)
+    assert (run.status, run.flags, run.info["id"]) == ("running", {"lr": 0.1}, path.name)
+    assert (path / rundir.RUN_MARKER).read_text() == path.name + "\n" and (path / "output.log").read_bytes() == b""
+    assert (path / "flags.json").read_text() == '{\n  "lr": 0.1\n}\n'
+
+
 def test_a_fill_that_fails_leaves_no_run_and_no_stage(tmp_path):
     def fill(stage: Path, path: Path) -> None:
         (stage / "work").mkdir()
