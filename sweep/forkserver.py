@@ -19,6 +19,7 @@ ended, on the core that trial left, not after the sweep asks for the next one.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -149,8 +150,7 @@ def _run_child(req: dict[str, Any], report: int) -> int:
         os.close(null)
         workdir.enter(req.get("workdir"))
         os.chdir(req["cwd"])
-        os.environ.clear()
-        os.environ.update(req["env"])
+        _set_environ(req["env"])
         if req.get("argv"):  # cold: a fresh interpreter, as a plain subprocess gets it
             for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(sig, signal.SIG_DFL)
@@ -202,6 +202,17 @@ def _run_child(req: dict[str, Any], report: int) -> int:
         except Exception:
             pass
     return code
+
+
+def _set_environ(env: dict[str, str]) -> None:
+    """Make ``os.environ`` exactly ``env``, setting only what differs: the trial's environment
+    is the server's but for a few variables, and each one set or unset costs the fresh child
+    its copy of the memory it touches."""
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _cannot_start(report: int, exc: OSError) -> int:
@@ -337,6 +348,7 @@ class Spare:
         server = os.getpid()
         requests_r, requests_w = os.pipe()
         report_r, report_w = os.pipe()
+        gc.freeze()  # what the server holds is no trial's to collect: its pages stay shared, not copied
         try:
             pid = os.fork()
         except OSError:

@@ -263,6 +263,27 @@ def test_the_next_trial_s_process_is_forked_before_it_is_asked_for(tmp_path):
     assert not alive(third)
 
 
+def test_a_warm_trial_s_environment_is_exactly_its_job_s(tmp_path, monkeypatch):
+    """The child sets only the variables that differ from the server's (each one set costs a
+    fresh fork its copy of the memory touched): one the server has and the job lacks is gone,
+    the job's own are there."""
+    monkeypatch.setenv("SWEEP_TEST_LEAK", "from the server")  # inherited by the server
+    probes_dir = tmp_path / "probes"
+    probes_dir.mkdir()
+    launcher = launch.make("fork")
+    try:
+        env = {k: v for k, v in python_env(SWEEP_TEST_PROBES=str(probes_dir), SWEEP_TRIAL="3",
+                                           OMP_NUM_THREADS="1").items() if k != "SWEEP_TEST_LEAK"}
+        proc = launcher.start(launch.Job([sys.executable, str(TRIAL), "--x=0.25"], env, tmp_path,
+                                         tmp_path / "output.log"))
+        assert ended(launcher, proc) == 0, (tmp_path / "output.log").read_text()
+    finally:
+        launcher.close()
+    probe = json.loads((probes_dir / "3.json").read_text())
+    assert probe["env"]["SWEEP_TEST_LEAK"] is None
+    assert probe["env"]["SWEEP_TRIAL"] == "3" and probe["env"]["OMP_NUM_THREADS"] == "1"
+
+
 # ---------------------------------------------------------------- same results either way
 
 
