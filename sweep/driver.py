@@ -424,7 +424,8 @@ class Driver:
     def _end(self, study: search.Search, writer: rundir.RunWriter, running: _Running,
              stopped: str | None = None) -> trials.Outcome:
         outcome = running.trial.finish()
-        self._untidy.append(running.trial.path)
+        if not getattr(self.launcher, "tidies", False):
+            self._untidy.append(running.trial.path)
         if stopped:
             outcome.status, outcome.reason = "interrupted", stopped
         elif not (running.trial.path / rundir.RUN_FILE).is_file():  # deleted by the trial; made again

@@ -300,8 +300,8 @@ def serve(args: list[str]) -> None:
         end()
 
 
-def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> int:
-    """Collect ended trials; how many. Before a trial's exit is told, whatever it left (now
+def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> list[int]:
+    """Collect ended trials; their pids. Before a trial's exit is told, whatever it left (now
     children of this subreaper, as no running trial's descendants ever are) is killed;
     ``keep``: the trials and the spare."""
     ended = []
@@ -322,7 +322,7 @@ def _reap(children: set[int], send: Any, keep: Callable[[int], bool]) -> int:
         end_strays(keep)
     for msg in ended:
         send(msg)
-    return len(ended)
+    return [msg["pid"] for msg in ended]
 
 
 def _spare(close_fds: list[int]) -> Spare | None:
@@ -418,6 +418,7 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
           send: Any) -> None:
     close_fds = [proto_in, proto_out, wake_r, wake_w]
     spare: Spare | None = None
+    leftovers: dict[int, dict[str, Any] | None] = {}  # a trial's scratch folders, removed once it ended
 
     def keep(pid: int) -> bool:
         return pid in children or (spare is not None and pid == spare.pid)
@@ -436,10 +437,15 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
                     pass
             except BlockingIOError:
                 pass
-        if _reap(children, send, keep) and spare is None:
+        ended = _reap(children, send, keep)
+        if ended and spare is None:
             # The next trial's process: forked now, while the sweep records the trial that
             # ended (on its own core), rather than while a trial runs beside the sweep.
             spare = _spare(close_fds)
+        for pid in ended:  # and their scratch folders removed (an rmdir beside a mount is slow)
+            left = leftovers.pop(pid, None)
+            if left:
+                workdir.tidy(left)
         if proto_in not in ready:
             continue
         chunk = os.read(proto_in, 1 << 20)
@@ -450,7 +456,11 @@ def _loop(proto_in: int, wake_r: int, wake_w: int, proto_out: int, children: set
         for line in lines:
             if line.strip():
                 taken, spare = spare, None
-                send(_start(json.loads(line), taken, close_fds, children))
+                req = json.loads(line)
+                reply = _start(req, taken, close_fds, children)
+                if "pid" in reply:
+                    leftovers[reply["pid"]] = (req.get("workdir") or {}).get("tidy")
+                send(reply)
 
 
 if __name__ == "__main__":

@@ -224,7 +224,9 @@ def fits_exec(name: str, value: str) -> bool:
 
 
 class Launcher(Protocol):
-    """What the sweep loop needs of a launcher: start a job, and learn when it ends."""
+    """What the sweep loop needs of a launcher: start a job, and learn when it ends. One
+    that removes an ended trial's scratch folders itself (``workdir.tidy``) says so with a
+    ``tidies = True`` attribute."""
 
     name: str
 
@@ -252,6 +254,7 @@ class ServerLauncher:
 
     name = "fork"
     warm = True  # import the script's modules once and fork it; False: exec a fresh interpreter
+    tidies = True  # the server removes an ended trial's scratch folders (workdir.tidy)
 
     def __init__(self, preload: tuple[str, ...] = ()) -> None:
         global _subreapers

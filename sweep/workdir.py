@@ -170,7 +170,7 @@ def setup(where: Place, run: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"how": where.how, "cwd": str(cwd(where, run))}
     if where.how == "overlay":
         info.update(folder=str(where.folder), upper=str(run / WORK), scratch=str(run / SCRATCH),
-                    readonly=list(where.mounts), binds=_binds(where, run))
+                    readonly=list(where.mounts), binds=_binds(where, run), tidy=leftovers(where, run))
     elif where.how == "mirror" and where.guard:
         info.update(guard=str(where.folder), run=str(run))
     return info
@@ -206,8 +206,22 @@ def record(where: Place, run: Path) -> dict[str, str]:
 def cleanup(where: Place, run: Path) -> None:
     """Once the trial has ended: remove the overlay's scratch directory, and the empty
     folders that held the trial's view of its own run (see ``_binds``)."""
+    tidy(leftovers(where, run))
+
+
+def leftovers(where: Place, run: Path) -> dict[str, Any]:
+    """What ``tidy`` removes once the trial has ended (JSON, for the launcher's server)."""
     run = run.resolve()
-    scratch = run / SCRATCH
+    empty = []
+    inner = where.within(run)
+    if where.how == "overlay" and inner is not None and where.within(where.runs) != Path("."):
+        empty = [str(run / WORK / part) for part in [inner, *inner.parents][:-1]]  # innermost first
+    return {"scratch": str(run / SCRATCH), "empty": empty}
+
+
+def tidy(left: dict[str, Any]) -> None:
+    """Remove the scratch directory, then the empty folders up to the first that is not."""
+    scratch = Path(left["scratch"])
     if scratch.is_dir() and not scratch.is_symlink():
         for sub in scratch.iterdir():  # the kernel makes its own work/work with mode 000
             try:
@@ -216,13 +230,11 @@ def cleanup(where: Place, run: Path) -> None:
             except OSError:
                 pass
         shutil.rmtree(scratch, ignore_errors=True)
-    inner = where.within(run)
-    if where.how == "overlay" and inner is not None and where.within(where.runs) != Path("."):
-        for part in [inner, *inner.parents][:-1]:  # up to the first that is not empty
-            try:
-                (run / WORK / part).rmdir()
-            except OSError:
-                break
+    for folder in left["empty"]:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
 
 
 def _binds(where: Place, run: Path) -> list[list[str]]:

@@ -322,3 +322,26 @@ def test_a_filesystem_mounted_inside_the_folder_is_shown_read_only(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["on another disk", "OSError 30", "['shard0.csv']"]
+
+
+def test_the_warm_server_removes_an_ended_trial_s_scratch_folders_not_the_sweep(tmp_path, monkeypatch):
+    """The overlay's scratch folders and the empty folders of a trial's view of its own run are
+    removed by the launcher's server once the trial's end is told, while the sweep records it
+    (issue 17: in the sweep, the rmdirs ran beside the next trial's mounts and waited on them);
+    none is left."""
+    tidied: list[str] = []
+    real = workdir.cleanup
+    monkeypatch.setattr(workdir, "cleanup", lambda where, run: (tidied.append(run.name), real(where, run))[1])
+    root = tmp_path / "proj"
+    root.mkdir()
+    shutil.copy(SCRIPTS / "launch" / "stdlib_train.py", root / "train.py")
+    (root / "flags.yaml").write_text("script: train.py\ntrials: 3\nflags:\n  lr: [0.1, 0.5, 1.0]\n")
+    result = sweep_cli("run", root / "flags.yaml", "--runs-dir", root / "runs", "--launcher", "fork")
+    assert result.exit_code == 0, result.output + result.stderr
+    runs = run_dirs(root / "runs")
+    assert [info(r)["status"] for r in runs] == ["completed"] * 3
+    assert [name for name in tidied if not name.startswith("workdir-probe")] == []
+    for run in runs:
+        assert info(run)["workdir"]["mode"] == "overlay"
+        assert not (run / ".overlay").exists()
+        assert os.listdir(run / "work") == []  # the trial wrote nothing; its view's folders are gone
