@@ -57,14 +57,14 @@ def main() -> None:
         (Path(tmp) / "t.py").write_text("print('eval_accuracy: 0.5')\n")
         (Path(tmp) / "f.yaml").write_text(f"script: t.py\ntrials: {n}\nflags:\n  x: {{min: 0.0, max: 1.0}}\n")
         sys.argv = ["sweep", "run", str(Path(tmp) / "f.yaml"), "--runs-dir", str(Path(tmp) / "runs")]
-        stderr = sys.stderr
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (the sweep's progress lines)
+        out, err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (the sweep's lines and board)
         try:
             cli.main()
         except SystemExit:
             pass
         finally:
-            sys.stderr = stderr
+            sys.stdout, sys.stderr = out, err
     print(f"{n} trivial trials, warm launcher, load {os.getloadavg()[0]:.1f}: per trial, in the sweep process")
     print(f"{'phase':<28}{'wall ms':>10}{'cpu ms':>10}")
     for label in sorted(WALL, key=lambda k: -WALL[k]):
