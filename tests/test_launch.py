@@ -263,10 +263,12 @@ def test_the_next_trial_s_process_is_forked_before_it_is_asked_for(tmp_path):
     assert not alive(third)
 
 
-def test_a_warm_trial_s_environment_is_exactly_its_job_s(tmp_path, monkeypatch):
+def test_a_warm_trial_s_environment_is_exactly_its_job_s_and_the_server_s_objects_are_frozen(tmp_path,
+                                                                                              monkeypatch):
     """The child sets only the variables that differ from the server's (each one set costs a
     fresh fork its copy of the memory touched): one the server has and the job lacks is gone,
-    the job's own are there."""
+    the job's own are there. The server's objects are frozen (``gc.freeze``): the trial's
+    garbage collector never walks them, so their pages stay shared instead of copied."""
     monkeypatch.setenv("SWEEP_TEST_LEAK", "from the server")  # inherited by the server
     probes_dir = tmp_path / "probes"
     probes_dir.mkdir()
@@ -282,6 +284,7 @@ def test_a_warm_trial_s_environment_is_exactly_its_job_s(tmp_path, monkeypatch):
     probe = json.loads((probes_dir / "3.json").read_text())
     assert probe["env"]["SWEEP_TEST_LEAK"] is None
     assert probe["env"]["SWEEP_TRIAL"] == "3" and probe["env"]["OMP_NUM_THREADS"] == "1"
+    assert probe["gc_frozen"] > 1000  # the server's modules, sweep's among them
 
 
 # ---------------------------------------------------------------- same results either way

@@ -9,6 +9,7 @@ anything its actions add. Prints ``eval_accuracy: X`` last unless an action ends
 """
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -20,6 +21,7 @@ RECORD = {
     "file": __file__,
     "argv": list(sys.argv),
     "torch_preloaded": "torch" in sys.modules,
+    "gc_frozen": gc.get_freeze_count(),  # objects the process had before the script: not its collector's
     "start": time.time(),
 }
 
