@@ -143,3 +143,36 @@ def test_the_command_runs_exit_handlers_but_skips_the_teardown(tmp_path, args, s
                           capture_output=True, text=True, env=python_env(), cwd=tmp_path, timeout=60)
     assert proc.returncode == status, proc.stderr
     assert "ATEXIT" in proc.stderr and "TEARDOWN" not in proc.stderr
+
+
+# numpy's BLAS starts a pool of spinning threads as it loads: the sweep imports optuna (and so
+# numpy) while the launcher's server boots on the other core, and needs no pool.
+BLAS_POOL = r"""
+import json, os, sys
+from sweep import runner
+with runner.one_blas_thread():
+    import numpy
+print(json.dumps([len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"),
+                  os.environ.get("OMP_NUM_THREADS")]))
+"""
+
+
+def blas_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in python_env().items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                                "OMP_NUM_THREADS")}
+    return dict(env, **extra)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads counted in /proc")
+def test_optuna_is_imported_without_a_blas_pool_and_the_environment_is_put_back():
+    proc = subprocess.run([sys.executable, "-c", BLAS_POOL], capture_output=True, text=True, timeout=60,
+                          env=blas_env())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [1, None, None]  # one thread; the trials' environment is the user's
+
+
+def test_a_blas_pool_size_the_user_set_is_kept():
+    proc = subprocess.run([sys.executable, "-c", BLAS_POOL], capture_output=True, text=True, timeout=60,
+                          env=blas_env(OMP_NUM_THREADS="3"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[1:] == [None, "3"]
