@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from helpers import project, python_env, sweep_cli
 
@@ -176,3 +178,36 @@ def test_a_blas_pool_size_the_user_set_is_kept():
                           env=blas_env(OMP_NUM_THREADS="3"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[1:] == [None, "3"]
+
+
+def command_lines() -> list[list[str]]:
+    from sweep import cli
+
+    words = [[c.name or typer.main.get_command_name(c.callback.__name__)]
+             for c in cli.app.registered_commands if c.callback is not None]
+    for group in cli.app.registered_groups:
+        assert group.typer_instance is not None and group.name is not None
+        words += [[group.name, c.name or typer.main.get_command_name(c.callback.__name__)]
+                  for c in group.typer_instance.registered_commands if c.callback is not None]
+    return words
+
+
+@pytest.mark.parametrize("words", command_lines(), ids=" ".join)
+def test_a_command_built_alone_reads_as_in_the_whole_app(words):
+    """Typer builds only the command named (each command's options cost milliseconds to build),
+    and it says the same as in the whole app: its help, and its bad-usage message."""
+    from sweep import cli
+
+    alone = cli.only_invoked(words)
+    assert list(typer.main.get_command(alone).commands) == words[:1]  # type: ignore[attr-defined]
+    for args in ([*words, "--help"], [*words, "--no-such-option"]):
+        whole = CliRunner().invoke(cli.app, args, prog_name="sweep")
+        one = CliRunner().invoke(alone, args, prog_name="sweep")
+        assert (one.exit_code, one.stdout, one.stderr) == (whole.exit_code, whole.stdout, whole.stderr)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["--version"], ["lss"]])
+def test_no_command_named_builds_them_all(args):
+    from sweep import cli
+
+    assert cli.only_invoked(args) is cli.app
