@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, introspect, launch, rundir, samplers, seeds, urls
+from sweep import command, introspect, launch, rundir, samplers, seeds, urls, workdir
 from sweep import spec as specs
 from sweep.errors import RunNotFound, SpecError, UsageError
 
@@ -167,6 +167,8 @@ class SweepRun:
         # process while this one imports optuna and reads the script's parser.
         launcher = launch.make(command.launcher(self.spec), command.preload(self.spec))
         try:
+            # And whether trials can have an overlay: probed in a child, collected by the driver.
+            workdir.probe_ahead(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
             with one_blas_thread():
                 from sweep import search
                 from sweep.driver import Driver
@@ -186,6 +188,7 @@ class SweepRun:
             self._driver = driver
             return driver.run()
         finally:
+            workdir.settle()
             launcher.close()
 
 

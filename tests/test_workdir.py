@@ -181,6 +181,44 @@ def test_the_protected_folder_holds_the_flags_file_and_the_script(tmp_path):
     assert (where.how, where.folder, where.cwd) == ("overlay", tmp_path, tmp_path / "configs")
 
 
+# ---------------------------------------------------------------- the probe, started ahead
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe runs on Linux")
+@pytest.mark.parametrize("taken", [True, False])
+def test_a_probe_started_ahead_runs_in_a_child_and_leaves_nothing(tmp_path, taken):
+    """The sweep starts the probe before it imports optuna; the driver's ``place`` collects it
+    (or, when the sweep stops first, ``settle`` does): the same answer as a probe made on the
+    spot, its child reaped and its folder gone."""
+    from sweep.launch import children
+
+    flags_file = make_project(tmp_path)
+    folder, runs = flags_file.parent, tmp_path / "runs"
+    before = set(children(os.getpid()))
+    workdir.probe_ahead(folder, folder / "train.py", runs)
+    started = set(children(os.getpid())) - before
+    assert len(started) == 1  # the probe's child, running (or ended, unreaped) meanwhile
+    if taken:
+        where = workdir.place(folder, folder / "train.py", runs)
+    else:
+        workdir.settle()
+        where = workdir.place(folder, folder / "train.py", runs)  # the answer was kept
+    workdir._probed.clear()
+    assert where == workdir.place(folder, folder / "train.py", runs)  # as a probe made on the spot
+    assert not started & set(children(os.getpid()))
+    assert [p.name for p in (runs / ".sweep").iterdir()] == []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["train.py", "logged.py", "flags.yaml", "model.pt",
+                                                               "last.pt", "checkpoints", "notes.txt"])
+
+
+def test_a_sweep_that_stops_before_its_first_trial_leaves_no_probe(tmp_path):
+    flags_file = make_project(tmp_path)
+    result = sweep_cli("run", flags_file, "--resume", "s20000101T000000Z-000000", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1, result.stderr
+    assert "nothing to resume" in result.stderr
+    assert not list((tmp_path / "runs" / ".sweep").glob("workdir-probe-*"))
+
+
 # ---------------------------------------------------------------- without namespaces
 
 
