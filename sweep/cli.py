@@ -6,7 +6,6 @@ usage or flags file, 130 interrupted). Heavy imports (optuna, torch, rich) live 
 commands that need them, so ``sweep ls`` starts fast.
 """
 
-from __future__ import annotations
 
 import contextlib
 import copy
