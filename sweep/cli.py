@@ -6,7 +6,8 @@ usage or flags file, 130 interrupted). Heavy imports (optuna, torch, rich) live 
 commands that need them, so ``sweep ls`` starts fast.
 """
 
-
+# No ``from __future__ import annotations`` here: typer reads each option from its annotation,
+# and would evaluate every one as text (twice) on each start.
 import contextlib
 import copy
 import dataclasses
