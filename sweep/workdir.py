@@ -146,8 +146,9 @@ def place(root: Path, script: Path | None, runs_dir: Path, setting: str = "isola
 
 def probe_ahead(root: Path, script: Path | None, runs_dir: Path, setting: str = "isolated") -> None:
     """Start ``place``'s probe now, in a child that runs while this process goes on (the sweep
-    imports optuna meanwhile): ``place`` then only collects it. ``settle`` collects one that
-    ``place`` never asks for."""
+    imports optuna meanwhile): ``place`` then only collects its verdict. Its folder is removed
+    by ``settle`` (the driver calls it once the first trial runs: a few rmdirs, milliseconds
+    each on a busy disk), which also collects a probe ``place`` never asked for."""
     if setting == "inplace" or not sys.platform.startswith("linux"):
         return
     where = _overlay_place(root, script, runs_dir)
@@ -157,11 +158,14 @@ def probe_ahead(root: Path, script: Path | None, runs_dir: Path, setting: str = 
 
 
 def settle() -> None:
-    """Collect the probes started ahead that no ``place`` took (the sweep stopped before its
-    first trial): their child reaped, their folder removed."""
+    """Remove the folders of the probes started ahead, and collect those no ``place`` took
+    (the sweep stopped before its first trial): their child reaped."""
     while _probing:
         key, probing = _probing.popitem()
         _probed[key] = probing.finish()
+        _judged.append(probing)
+    while _judged:
+        _judged.pop().remove()
 
 
 def _overlay_place(root: Path, script: Path | None, runs_dir: Path) -> Place:
@@ -296,8 +300,13 @@ def _probe(where: Place) -> str | None:
     if not sys.platform.startswith("linux"):
         _probed[key] = reason = "not Linux"
         return reason
-    probing = _probing.pop(key, None) or _Probing.start(where)
+    ahead = _probing.pop(key, None)
+    probing = ahead or _Probing.start(where)
     _probed[key] = reason = probing.finish()
+    if ahead is None:
+        probing.remove()
+    else:  # started by probe_ahead: settle removes it, off the way to the first trial
+        _judged.append(ahead)
     return reason
 
 
@@ -324,11 +333,13 @@ class _Probing:
         return probing
 
     def finish(self) -> str | None:
+        """The verdict: None when the overlay works, else why not (the child reaped)."""
         where, run, name = self.where, self.run, self.name
         reason = self.failed
         try:
             if self.child is not None:
                 code, said = _probe_wait(*self.child)
+                self.child = None
                 if code != 0:
                     lines = said.strip().splitlines() or [f"exit status {code}"]
                     reason = lines[-1].removeprefix("sweep: ")
@@ -338,16 +349,19 @@ class _Probing:
         except OSError as exc:
             reason = str(exc)
         finally:
-            cleanup(where, run)
-            shutil.rmtree(run, ignore_errors=True)
             try:
                 (where.cwd / name).unlink()  # only if the probe failed in the worst way
             except OSError:
                 pass
         return reason
 
+    def remove(self) -> None:
+        cleanup(self.where, self.run)
+        shutil.rmtree(self.run, ignore_errors=True)
+
 
 _probing: dict[tuple[Path, Path], _Probing] = {}  # started ahead, not yet collected
+_judged: list[_Probing] = []  # started ahead and collected: their folders still to remove
 
 
 def _probe_child(info: dict[str, Any], name: str) -> tuple[int, int]:

@@ -187,9 +187,10 @@ def test_the_protected_folder_holds_the_flags_file_and_the_script(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe runs on Linux")
 @pytest.mark.parametrize("taken", [True, False])
 def test_a_probe_started_ahead_runs_in_a_child_and_leaves_nothing(tmp_path, taken):
-    """The sweep starts the probe before it imports optuna; the driver's ``place`` collects it
-    (or, when the sweep stops first, ``settle`` does): the same answer as a probe made on the
-    spot, its child reaped and its folder gone."""
+    """The sweep starts the probe before it imports optuna; the driver's ``place`` collects its
+    verdict (or, when the sweep stops first, ``settle`` does) and ``settle`` removes its folder
+    once the first trial runs: the same answer as a probe made on the spot, its child reaped
+    and its folder gone."""
     from sweep.launch import children
 
     flags_file = make_project(tmp_path)
@@ -200,6 +201,9 @@ def test_a_probe_started_ahead_runs_in_a_child_and_leaves_nothing(tmp_path, take
     assert len(started) == 1  # the probe's child, running (or ended, unreaped) meanwhile
     if taken:
         where = workdir.place(folder, folder / "train.py", runs)
+        assert not started & set(children(os.getpid()))  # reaped
+        assert list((runs / ".sweep").glob("workdir-probe-*"))  # removed later, as the first trial runs
+        workdir.settle()
     else:
         workdir.settle()
         where = workdir.place(folder, folder / "train.py", runs)  # the answer was kept
