@@ -202,7 +202,7 @@ def one_blas_thread() -> Iterator[None]:
     loads, one thread a core, and they spin: 50-100 ms of the other core while the launcher's
     server boots there, for a process that never multiplies a matrix worth a thread. The
     variables are read once, as the library loads; they are put back after, so the trials'
-    environments (built from this one) never carry them. A size the user set is left alone."""
+    environments (built from this one) never carry them. A variable the user set is left as it is."""
     unset = [name for name in BLAS_THREADS if name not in os.environ]
     os.environ.update(dict.fromkeys(unset, "1"))
     try:
