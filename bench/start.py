@@ -84,6 +84,8 @@ def timeline(work: Path, env: dict[str, str]) -> None:
         if pid not in roles:  # the sweep; its children: the server (a python) and the probe (a fork)
             roles[pid] = ("sweep" if not roles else "trial" if roles.get(parent) == "server"
                           else "server" if what == "python started" else "probe")
+        if what == "fork":
+            what += {"sweep": ": the workdir probe", "server": ": the trial"}.get(roles[pid], "")
         print(f"  {1000 * (float(stamp) - start):7.1f}  {roles[pid]:<6} {what}")
     print(f"  {1000 * wall:7.1f}  sweep  exited")
 
