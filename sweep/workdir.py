@@ -312,7 +312,7 @@ def _probe(where: Place) -> str | None:
 
 @dataclass
 class _Probing:
-    """A probe's child, started; ``finish`` waits for it, judges and tidies up."""
+    """A probe's child, started; ``finish`` waits for it and judges, ``remove`` tidies up."""
 
     where: Place
     run: Path
