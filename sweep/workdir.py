@@ -322,8 +322,11 @@ class _Probing:
 
     @classmethod
     def start(cls, where: Place) -> _Probing:
-        probing = cls(where, where.runs / ".sweep" / f"workdir-probe-{os.getpid()}", f".sweep-probe-{os.getpid()}")
+        probing = cls(where, where.runs / ".sweep" / f"{PROBE_PREFIX}{os.getpid()}", f".sweep-probe-{os.getpid()}")
         try:
+            for left in probing.run.parent.glob(f"{PROBE_PREFIX}*"):  # by sweeps killed before it was removed
+                if left != probing.run and _gone(left.name.removeprefix(PROBE_PREFIX)):
+                    cls(where, left, probing.name).remove()
             shutil.rmtree(probing.run, ignore_errors=True)
             probing.run.mkdir(parents=True)
             prepare(where, probing.run, probing.run)
@@ -360,6 +363,18 @@ class _Probing:
         shutil.rmtree(self.run, ignore_errors=True)
 
 
+def _gone(pid: str) -> bool:
+    """Whether no process has this pid (a folder's owner); False when unsure."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
+
+
+PROBE_PREFIX = "workdir-probe-"  # runs/.sweep/workdir-probe-<the sweep's pid>
 _probing: dict[tuple[Path, Path], _Probing] = {}  # started ahead, not yet collected
 _judged: list[_Probing] = []  # started ahead and collected: their folders still to remove
 

@@ -215,6 +215,26 @@ def test_a_probe_started_ahead_runs_in_a_child_and_leaves_nothing(tmp_path, take
                                                                "last.pt", "checkpoints", "notes.txt"])
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe runs on Linux")
+def test_a_probe_folder_left_by_a_killed_sweep_is_removed_by_the_next(tmp_path):
+    """A sweep killed between its probe's start and its first trial leaves the probe's folder
+    (the kernel's work folder in it unreadable); the next sweep's probe removes it, and leaves
+    a live sweep's alone."""
+    flags_file = make_project(tmp_path)
+    folder, state = flags_file.parent, tmp_path / "runs" / ".sweep"
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()  # its pid: no process now
+    dead, live = state / f"workdir-probe-{done.pid}", state / f"workdir-probe-{os.getppid()}"
+    for left in (dead, live):
+        (left / ".overlay" / "work").mkdir(parents=True)
+        (left / "work" / "proj").mkdir(parents=True)
+    (dead / ".overlay" / "work").chmod(0)
+    workdir.probe_ahead(folder, folder / "train.py", tmp_path / "runs")
+    workdir.place(folder, folder / "train.py", tmp_path / "runs")
+    workdir.settle()
+    assert [p.name for p in state.iterdir()] == [live.name]
+
+
 def test_a_sweep_that_stops_before_its_first_trial_leaves_no_probe(tmp_path):
     flags_file = make_project(tmp_path)
     result = sweep_cli("run", flags_file, "--resume", "s20000101T000000Z-000000", "--runs-dir", tmp_path / "runs")
