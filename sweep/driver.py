@@ -237,12 +237,13 @@ class Driver:
                       warm=[r.path for r in self.warm if r.id in given])
 
     def _tidy(self) -> None:
-        """Remove the scratch folders of ended runs (``workdir.cleanup``) and fsync the tells
-        no ask has fsync'd yet (``journal.sync``): each rmdir and fsync costs milliseconds on
-        a busy disk, so it is done once the next trials have started rather than between one
-        trial's end and the next one's start."""
+        """Remove the scratch folders of ended runs (``workdir.cleanup``; the workdir probe's,
+        ``workdir.settle``) and fsync the tells no ask has fsync'd yet (``journal.sync``): each
+        rmdir and fsync costs milliseconds on a busy disk, so it is done once the next trials
+        have started rather than between one trial's end and the next one's start."""
         while self._untidy and self.where is not None:
             workdir.cleanup(self.where, self._untidy.pop())
+        workdir.settle()  # the folder of the probe the sweep started ahead (runner)
         journal.sync()  # the study's last asks and tells: here too, off the path between trials
 
     def _open_sweep(self, state: Path) -> rundir.SweepRecord:

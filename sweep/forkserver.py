@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweep import wbhook, workdir  # imported by the server once, not by each trial
-from sweep.launch import die_with_parent, end_strays, set_subreaper
+from sweep.launch import PARENT_VAR, die_with_parent, end_strays, set_subreaper
 
 _PROTO_IN = 0
 _PROTO_OUT = 1
@@ -254,6 +254,9 @@ def _exit_like_python() -> None:
 
 
 def serve(args: list[str]) -> None:
+    parent = os.environ.pop(PARENT_VAR, None)
+    if parent is not None:  # dead already (before the request could be made): exit now
+        die_with_parent(int(parent), signal.SIGTERM)
     warm_up = bool(args) and args[0] == "--warm"
     preload = args[1:] if warm_up else args
     # Keep the protocol on private descriptors, so stray prints cannot corrupt it.

@@ -21,7 +21,6 @@ ends with it (Linux):
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import os
 import select
@@ -245,6 +244,7 @@ class Launcher(Protocol):
 
 
 STDERR_LINES = 20  # the server's last words kept, to say why it died
+PARENT_VAR = "SWEEP_SERVER_PARENT"  # the pid of the sweep a server dies with
 
 
 class ServerLauncher:
@@ -262,11 +262,12 @@ class ServerLauncher:
         self.preload = preload if self.warm else ()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in [PKG_ROOT, env.get("PYTHONPATH", "")] if p)
+        # The server asks to die with this process itself (SIGTERM, so it then ends everything its
+        # trials started): a preexec_fn would cost the sweep's start a full fork, not a vfork.
+        env[PARENT_VAR] = str(os.getpid())
         self._server = subprocess.Popen(
             self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, env=env,
-            # SIGTERM, not SIGKILL: the server then ends everything its trials started.
-            preexec_fn=functools.partial(die_with_parent, os.getpid(), signal.SIGTERM),
         )
         assert self._server.stderr is not None
         os.set_blocking(self._server.stderr.fileno(), False)

@@ -4,13 +4,15 @@ and the result and picks the exit status."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweep import command, introspect, launch, rundir, samplers, seeds, urls
+from sweep import command, introspect, launch, rundir, samplers, seeds, urls, workdir
 from sweep import spec as specs
 from sweep.errors import RunNotFound, SpecError, UsageError
 
@@ -165,11 +167,14 @@ class SweepRun:
         # process while this one imports optuna and reads the script's parser.
         launcher = launch.make(command.launcher(self.spec), command.preload(self.spec))
         try:
-            from sweep import search
-            from sweep.driver import Driver
+            # And whether trials can have an overlay: probed in a child, collected by the driver.
+            workdir.probe_ahead(self.spec.root, self.spec.script, self.runs_dir, self.spec.workdir)
+            with one_blas_thread():
+                from sweep import search
+                from sweep.driver import Driver
 
             search.quiet()
-            launch.single_thread()
+            launch.single_thread()  # a pool the user asked for (their own *_NUM_THREADS) still ends
             # Which true/false flags are switches, from the script's parser: while the warm
             # launcher starts, before the first trial.
             self.spec = introspect.with_switches(self.spec)
@@ -183,13 +188,35 @@ class SweepRun:
             self._driver = driver
             return driver.run()
         finally:
+            workdir.settle()
             launcher.close()
+
+
+# What each BLAS build numpy may load reads for its pool size (OpenBLAS, MKL, OpenMP builds).
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Import numpy (optuna's) with a BLAS pool of one thread. Its library starts the pool as it
+    loads, one thread a core, and they spin: 50-100 ms of the other core while the launcher's
+    server boots there, for a process that never multiplies a matrix worth a thread. The
+    variables are read once, as the library loads; they are put back after, so the trials'
+    environments (built from this one) never carry them. A variable the user set is left as it is."""
+    unset = [name for name in BLAS_THREADS if name not in os.environ]
+    os.environ.update(dict.fromkeys(unset, "1"))
+    try:
+        yield
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
 
 
 def dry_run(spec: specs.SweepSpec, runs_dir: Path = Path("runs")) -> list[list[str]]:
     """The command line of each trial the sweep would run; nothing is run or written. A run
     directory's name is known only once it is made: here it reads ``<run>``."""
-    from sweep import search
+    with one_blas_thread():
+        from sweep import search
 
     search.quiet()
     spec = seeds.seeded(introspect.with_switches(spec))

@@ -124,18 +124,14 @@ class Place:
 def place(root: Path, script: Path | None, runs_dir: Path, setting: str = "isolated") -> Place:
     """How this sweep's trials run. Probes (once per process and folder) whether an overlay
     can be mounted here, in a child process; says why not in ``note``."""
-    cwd = root.resolve()
-    runs = runs_dir.resolve()
     if setting == "inplace":
-        return Place("inplace", cwd, cwd, runs)
-    folder = cwd
-    if script is not None:
-        common = Path(os.path.commonpath([cwd, script.parent.resolve()]))
-        folder = common if common != Path(common.anchor) else cwd
-    mounts = tuple(_mounts_below(folder))
-    reason = _probe(Place("overlay", folder, cwd, runs, mounts))
+        cwd = root.resolve()
+        return Place("inplace", cwd, cwd, runs_dir.resolve())
+    overlay = _overlay_place(root, script, runs_dir)
+    reason = _probe(overlay)
     if reason is None:
-        return Place("overlay", folder, cwd, runs, mounts)
+        return overlay
+    folder, cwd, runs, mounts = overlay.folder, overlay.cwd, overlay.runs, overlay.mounts
     guard = landlock_abi() > 0
     if guard:
         note = (f"cannot give trials a private copy-on-write view of {folder} ({reason}); each runs in "
@@ -146,6 +142,40 @@ def place(root: Path, script: Path | None, runs_dir: Path, setting: str = "isola
                 f"({COPY_BUDGET >> 20} MiB in all): larger files are left out (give them as absolute "
                 "paths, or set 'workdir: inplace' to run in the folder itself)")
     return Place("mirror", folder, cwd, runs, mounts, guard, note)
+
+
+def probe_ahead(root: Path, script: Path | None, runs_dir: Path, setting: str = "isolated") -> None:
+    """Start ``place``'s probe now, in a child that runs while this process goes on (the sweep
+    imports optuna meanwhile): ``place`` then only collects its verdict. Its folder is removed
+    by ``settle`` (the driver calls it once the first trial runs: a few rmdirs, milliseconds
+    each on a busy disk), which also collects a probe ``place`` never asked for."""
+    if setting == "inplace" or not sys.platform.startswith("linux"):
+        return
+    where = _overlay_place(root, script, runs_dir)
+    key = (where.folder, where.runs)
+    if key not in _probed and key not in _probing:
+        _probing[key] = _Probing.start(where)
+
+
+def settle() -> None:
+    """Remove the folders of the probes started ahead, and collect those no ``place`` took
+    (the sweep stopped before its first trial): their child reaped."""
+    while _probing:
+        key, probing = _probing.popitem()
+        _probed[key] = probing.finish()
+        _judged.append(probing)
+    while _judged:
+        _judged.pop().remove()
+
+
+def _overlay_place(root: Path, script: Path | None, runs_dir: Path) -> Place:
+    """The overlay ``place`` probes: the folder holding the flags file and the script."""
+    cwd = root.resolve()
+    folder = cwd
+    if script is not None:
+        common = Path(os.path.commonpath([cwd, script.parent.resolve()]))
+        folder = common if common != Path(common.anchor) else cwd
+    return Place("overlay", folder, cwd, runs_dir.resolve(), tuple(_mounts_below(folder)))
 
 
 def prepare(where: Place, stage: Path, run: Path) -> None:
@@ -282,36 +312,89 @@ def _probe(where: Place) -> str | None:
     if not sys.platform.startswith("linux"):
         _probed[key] = reason = "not Linux"
         return reason
-    run = where.runs / ".sweep" / f"workdir-probe-{os.getpid()}"
-    name = f".sweep-probe-{os.getpid()}"
-    try:
-        shutil.rmtree(run, ignore_errors=True)
-        run.mkdir(parents=True)
-        prepare(where, run, run)
-        code, said = _probe_child(setup(where, run), name)
-        reason = None
-        if code != 0:
-            lines = said.strip().splitlines() or [f"exit status {code}"]
-            reason = lines[-1].removeprefix("sweep: ")
-        elif (where.cwd / name).exists() or not (run / WORK / where.cwd.relative_to(where.folder) / name).exists():
-            reason = "a write in the overlay did not land in its upper layer"
-    except OSError as exc:
-        reason = str(exc)
-    finally:
-        cleanup(where, run)
-        shutil.rmtree(run, ignore_errors=True)
-        try:
-            (where.cwd / name).unlink()  # only if the probe failed in the worst way
-        except OSError:
-            pass
-    _probed[key] = reason
+    ahead = _probing.pop(key, None)
+    probing = ahead or _Probing.start(where)
+    _probed[key] = reason = probing.finish()
+    if ahead is None:
+        probing.remove()
+    else:  # started by probe_ahead: settle removes it, off the way to the first trial
+        _judged.append(ahead)
     return reason
 
 
-def _probe_child(info: dict[str, Any], name: str) -> tuple[int, str]:
-    """Run ``_probe_main`` in a forked child (the sweep is single-threaded here): no fresh
+@dataclass
+class _Probing:
+    """A probe's child, started; ``finish`` waits for it and judges, ``remove`` tidies up."""
+
+    where: Place
+    run: Path
+    name: str
+    child: tuple[int, int] | None = None  # its pid and the read end of its stderr
+    failed: str | None = None  # why it could not be started
+
+    @classmethod
+    def start(cls, where: Place) -> _Probing:
+        probing = cls(where, where.runs / ".sweep" / f"{PROBE_PREFIX}{os.getpid()}", f".sweep-probe-{os.getpid()}")
+        try:
+            for left in probing.run.parent.glob(f"{PROBE_PREFIX}*"):  # by sweeps killed before it was removed
+                if left != probing.run and _gone(left.name.removeprefix(PROBE_PREFIX)):
+                    cls(where, left, probing.name).remove()
+            shutil.rmtree(probing.run, ignore_errors=True)
+            probing.run.mkdir(parents=True)
+            prepare(where, probing.run, probing.run)
+            probing.child = _probe_child(setup(where, probing.run), probing.name)
+        except OSError as exc:
+            probing.failed = str(exc)
+        return probing
+
+    def finish(self) -> str | None:
+        """The verdict: None when the overlay works, else why not (the child reaped)."""
+        where, run, name = self.where, self.run, self.name
+        reason = self.failed
+        try:
+            if self.child is not None:
+                code, said = _probe_wait(*self.child)
+                self.child = None
+                if code != 0:
+                    lines = said.strip().splitlines() or [f"exit status {code}"]
+                    reason = lines[-1].removeprefix("sweep: ")
+                elif (where.cwd / name).exists() or \
+                        not (run / WORK / where.cwd.relative_to(where.folder) / name).exists():
+                    reason = "a write in the overlay did not land in its upper layer"
+        except OSError as exc:
+            reason = str(exc)
+        finally:
+            try:
+                (where.cwd / name).unlink()  # only if the probe failed in the worst way
+            except OSError:
+                pass
+        return reason
+
+    def remove(self) -> None:
+        cleanup(self.where, self.run)
+        shutil.rmtree(self.run, ignore_errors=True)
+
+
+def _gone(pid: str) -> bool:
+    """Whether no process has this pid (a folder's owner); False when unsure."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
+
+
+PROBE_PREFIX = "workdir-probe-"  # runs/.sweep/workdir-probe-<the sweep's pid>
+_probing: dict[tuple[Path, Path], _Probing] = {}  # started ahead, not yet collected
+_judged: list[_Probing] = []  # started ahead and collected: their folders still to remove
+
+
+def _probe_child(info: dict[str, Any], name: str) -> tuple[int, int]:
+    """Start ``_probe_main`` in a forked child (the sweep is single-threaded here): no fresh
     interpreter and its imports, a few milliseconds instead of a fifth of a second of the
-    sweep's start. Its exit status, and what it wrote to stderr."""
+    sweep's start. Its pid, and the read end of its stderr."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: only os-level calls, and out through os._exit
@@ -328,6 +411,11 @@ def _probe_child(info: dict[str, Any], name: str) -> tuple[int, str]:
         finally:
             os._exit(code)
     os.close(write)
+    return pid, read
+
+
+def _probe_wait(pid: int, read: int) -> tuple[int, str]:
+    """The probe child's exit status, and what it wrote to stderr (it is killed if it hangs)."""
     said = b""
     deadline = time.monotonic() + PROBE_TIMEOUT_S
     try:

@@ -23,7 +23,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from sweep import rundir
-from sweep.cli import app
+from sweep.cli import only_invoked
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -50,8 +50,10 @@ def project(root: Path, flags: dict[str, Any], script: Path = PROBE, **top: Any)
 
 def sweep_cli(*args: Any, env: dict[str, str] | None = None, input: str | None = None) -> Result:
     """``sweep ARGS`` in this process (typer's CliRunner), stdout and stderr apart. An exception
-    the command lets out is raised here, so it fails the test instead of becoming exit status 1."""
-    return CliRunner().invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
+    the command lets out is raised here, so it fails the test instead of becoming exit status 1.
+    Only the command named is built, as ``sweep`` does."""
+    argv = [str(a) for a in args]
+    return CliRunner().invoke(only_invoked(argv), argv, env=env, input=input, catch_exceptions=False)
 
 
 def ls_json(runs: Path, *args: Any) -> list[dict[str, Any]]:

@@ -23,7 +23,19 @@ import pytest
 
 from sweep import launch
 
-from helpers import SCRIPTS, alive, flags_of, info, metrics_of, project, python_env, run_dirs, sweep_cli, wait_for
+from helpers import (
+    SCRIPTS,
+    alive,
+    flags_of,
+    info,
+    metrics_of,
+    project,
+    python_env,
+    run_dirs,
+    survivors,
+    sweep_cli,
+    wait_for,
+)
 
 LAUNCH = SCRIPTS / "launch"
 TRIAL = LAUNCH / "trial.py"
@@ -407,3 +419,44 @@ def test_bad_gpu_list_is_a_usage_error(tmp_path):
         assert result.exit_code == 2
         assert result.stderr == f"Error: --gpus takes GPU ids separated by commas, e.g. 0,1; got {gpus!r}\n"
     assert not runs.exists()
+
+
+# ---------------------------------------------------------------- the server dies with the sweep
+
+# A process that opens a launcher, says its server's pid, and waits to be killed.
+HOLDER = """
+import sys
+from sweep import launch
+
+launcher = launch.make(sys.argv[1])
+launcher.ready()
+print(launcher._server.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize("name", ["fork", "spawn"])
+def test_the_server_dies_with_the_sweep_even_after_kill_9(name):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=python_env())
+    try:
+        assert holder.stdout is not None
+        server = int(holder.stdout.readline())
+        assert alive(server)
+        holder.kill()
+        holder.wait(timeout=30)
+        assert not survivors([server], within=10, command=(b"forkserver",)), "the server outlived the sweep"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_server_whose_sweep_died_before_it_asked_to_follow_exits_at_once():
+    """The request to die with the sweep is made as the server starts: if the sweep is gone by
+    then (here: the server's parent is not the pid it was given), the server exits."""
+    proc = subprocess.run([sys.executable, "-m", "sweep.forkserver"], stdin=subprocess.PIPE, capture_output=True,
+                          timeout=30, env=python_env(SWEEP_SERVER_PARENT="1"))
+    assert proc.returncode == 1
+    assert proc.stdout == b""  # never said it was ready
+

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from helpers import project, python_env, sweep_cli
 
@@ -143,3 +145,80 @@ def test_the_command_runs_exit_handlers_but_skips_the_teardown(tmp_path, args, s
                           capture_output=True, text=True, env=python_env(), cwd=tmp_path, timeout=60)
     assert proc.returncode == status, proc.stderr
     assert "ATEXIT" in proc.stderr and "TEARDOWN" not in proc.stderr
+
+
+# numpy's BLAS starts a pool of spinning threads as it loads: the sweep imports optuna (and so
+# numpy) while the launcher's server boots on the other core, and needs no pool.
+BLAS_POOL = r"""
+import json, os, sys
+from sweep import runner
+with runner.one_blas_thread():
+    import numpy
+print(json.dumps([len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"),
+                  os.environ.get("OMP_NUM_THREADS")]))
+"""
+
+
+def blas_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in python_env().items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                                "OMP_NUM_THREADS")}
+    return dict(env, **extra)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads counted in /proc")
+def test_optuna_is_imported_without_a_blas_pool_and_the_environment_is_put_back():
+    proc = subprocess.run([sys.executable, "-c", BLAS_POOL], capture_output=True, text=True, timeout=60,
+                          env=blas_env())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [1, None, None]  # one thread; the trials' environment is the user's
+
+
+def test_a_blas_pool_size_the_user_set_is_kept():
+    proc = subprocess.run([sys.executable, "-c", BLAS_POOL], capture_output=True, text=True, timeout=60,
+                          env=blas_env(OMP_NUM_THREADS="3"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[1:] == [None, "3"]
+
+
+def command_lines() -> list[list[str]]:
+    from sweep import cli
+
+    words = [[c.name or typer.main.get_command_name(c.callback.__name__)]
+             for c in cli.app.registered_commands if c.callback is not None]
+    for group in cli.app.registered_groups:
+        assert group.typer_instance is not None and group.name is not None
+        words += [[group.name, c.name or typer.main.get_command_name(c.callback.__name__)]
+                  for c in group.typer_instance.registered_commands if c.callback is not None]
+    return words
+
+
+@pytest.mark.parametrize("words", command_lines(), ids=" ".join)
+def test_a_command_built_alone_reads_as_in_the_whole_app(words):
+    """Typer builds only the command named (each command's options cost milliseconds to build),
+    and it says the same as in the whole app: its help, and its bad-usage message."""
+    from sweep import cli
+
+    alone = cli.only_invoked(words)
+    assert list(typer.main.get_command(alone).commands) == words[:1]  # type: ignore[attr-defined]
+    for args in ([*words, "--help"], [*words, "--no-such-option"]):
+        whole = CliRunner().invoke(cli.app, args, prog_name="sweep")
+        one = CliRunner().invoke(alone, args, prog_name="sweep")
+        assert (one.exit_code, one.stdout, one.stderr) == (whole.exit_code, whole.stdout, whole.stderr)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["--version"], ["lss"]])
+def test_no_command_named_builds_them_all(args):
+    from sweep import cli
+
+    assert cli.only_invoked(args) is cli.app
+
+
+def test_the_commands_annotations_are_objects_not_text():
+    """Typer reads each option from its parameter's annotation; as text (``from __future__
+    import annotations``) it evaluates every one, twice, on each start: 10 ms for ``run``."""
+    from sweep import cli
+
+    for info in cli.app.registered_commands:
+        assert info.callback is not None
+        assert not [name for name, kind in info.callback.__annotations__.items() if isinstance(kind, str)], \
+            info.callback.__name__

@@ -181,6 +181,68 @@ def test_the_protected_folder_holds_the_flags_file_and_the_script(tmp_path):
     assert (where.how, where.folder, where.cwd) == ("overlay", tmp_path, tmp_path / "configs")
 
 
+# ---------------------------------------------------------------- the probe, started ahead
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe runs on Linux")
+@pytest.mark.parametrize("taken", [True, False])
+def test_a_probe_started_ahead_runs_in_a_child_and_leaves_nothing(tmp_path, taken):
+    """The sweep starts the probe before it imports optuna; the driver's ``place`` collects its
+    verdict (or, when the sweep stops first, ``settle`` does) and ``settle`` removes its folder
+    once the first trial runs: the same answer as a probe made on the spot, its child reaped
+    and its folder gone."""
+    from sweep.launch import children
+
+    flags_file = make_project(tmp_path)
+    folder, runs = flags_file.parent, tmp_path / "runs"
+    before = set(children(os.getpid()))
+    workdir.probe_ahead(folder, folder / "train.py", runs)
+    started = set(children(os.getpid())) - before
+    assert len(started) == 1  # the probe's child, running (or ended, unreaped) meanwhile
+    if taken:
+        where = workdir.place(folder, folder / "train.py", runs)
+        assert not started & set(children(os.getpid()))  # reaped
+        assert list((runs / ".sweep").glob("workdir-probe-*"))  # removed later, as the first trial runs
+        workdir.settle()
+    else:
+        workdir.settle()
+        where = workdir.place(folder, folder / "train.py", runs)  # the answer was kept
+    workdir._probed.clear()
+    assert where == workdir.place(folder, folder / "train.py", runs)  # as a probe made on the spot
+    assert not started & set(children(os.getpid()))
+    assert [p.name for p in (runs / ".sweep").iterdir()] == []
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["train.py", "logged.py", "flags.yaml", "model.pt",
+                                                               "last.pt", "checkpoints", "notes.txt"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe runs on Linux")
+def test_a_probe_folder_left_by_a_killed_sweep_is_removed_by_the_next(tmp_path):
+    """A sweep killed between its probe's start and its first trial leaves the probe's folder
+    (the kernel's work folder in it unreadable); the next sweep's probe removes it, and leaves
+    a live sweep's alone."""
+    flags_file = make_project(tmp_path)
+    folder, state = flags_file.parent, tmp_path / "runs" / ".sweep"
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()  # its pid: no process now
+    dead, live = state / f"workdir-probe-{done.pid}", state / f"workdir-probe-{os.getppid()}"
+    for left in (dead, live):
+        (left / ".overlay" / "work").mkdir(parents=True)
+        (left / "work" / "proj").mkdir(parents=True)
+    (dead / ".overlay" / "work").chmod(0)
+    workdir.probe_ahead(folder, folder / "train.py", tmp_path / "runs")
+    workdir.place(folder, folder / "train.py", tmp_path / "runs")
+    workdir.settle()
+    assert [p.name for p in state.iterdir()] == [live.name]
+
+
+def test_a_sweep_that_stops_before_its_first_trial_leaves_no_probe(tmp_path):
+    flags_file = make_project(tmp_path)
+    result = sweep_cli("run", flags_file, "--resume", "s20000101T000000Z-000000", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1, result.stderr
+    assert "nothing to resume" in result.stderr
+    assert not list((tmp_path / "runs" / ".sweep").glob("workdir-probe-*"))
+
+
 # ---------------------------------------------------------------- without namespaces
 
 
