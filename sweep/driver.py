@@ -9,6 +9,7 @@ launcher, so it is safe to fork from and cheap per trial.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -105,6 +106,7 @@ class Driver:
         self._writer: rundir.RunWriter | None = None
         self.where: workdir.Place | None = None  # where trials run: decided once, in run()
         self._lock: SweepLock | None = None
+        self._unsaved: str | None = None  # a new sweep's id until its record is written: nothing to resume yet
         # repeats: the asked configurations' repeats still to start, and the outcomes of those ended
         self._owed: list[tuple[search.Ask, int]] = []
         self._repeats: dict[int, tuple[search.Ask, list[tuple[trials.Outcome, Path]]]] = {}
@@ -131,10 +133,15 @@ class Driver:
                 self._stop_all(self._study, self._writer, message)
             if self._study is not None:
                 self._tell_unfinished(self._study)
+            if self._unsaved and not self.storage_url:  # a journal no record names: nothing could resume it
+                for junk in (f"{self._unsaved}.journal", f"{self._unsaved}.journal.lock"):
+                    with contextlib.suppress(OSError):
+                        (self.runs_dir / rundir.STATE_DIR / junk).unlink()
             if not isinstance(exc, OSError):
                 raise
             if exc.errno in rundir.DISK_FULL:
-                message += f"; free some space, then: sweep run {self.spec.path} --resume"
+                again = "" if self._unsaved else " --resume"
+                message += f"; free some space, then: sweep run {self.spec.path}{again}"
             raise RecordError(message) from None  # one line, never a traceback
         finally:
             self._tidy()
@@ -158,6 +165,7 @@ class Driver:
                                                       f"{count(record.trials, 'trial')} ended; nothing to run")
         record.pid, record.host = os.getpid(), rundir.host()  # who runs it now
         record.save(self.runs_dir)  # only once the study is open
+        self._unsaved = None
         if self._lock is not None:
             self._lock.note()
         self._study, self._writer = study, writer  # for _stop_all
@@ -256,6 +264,7 @@ class Driver:
                                             samplers.target(self.spec), search.space_record(self.spec))
             record.parent = self.spec.rerun_of
             self._lock = SweepLock.take(state, record.id)
+            self._unsaved = record.id
             return record
         try:
             record = rundir.find_sweep(self.runs_dir, self.resume_ref, self.spec.path)

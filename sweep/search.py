@@ -242,6 +242,8 @@ class Search:
             raise StorageError(f"cannot open study {name!r}: {exc}") from None
         except ImportError as exc:
             raise StorageError(f"storage needs a driver that is not installed: {exc}") from None
+        except OSError:
+            raise  # the sweep's own journal, in the runs directory: the driver says which file and what to do
         except Exception as exc:  # storages raise many kinds (sqlalchemy, OSError): name it plainly
             raise StorageError(f"cannot open the study storage: {type(exc).__name__}: {exc}") from None
         return cls(spec, study, sweep_id, shared=bool(url))

@@ -72,10 +72,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-@pytest.mark.parametrize("free_kib", [8, 40, 120])  # the disk fills at a run's start, at its end, in the journal
+# the disk fills before the sweep's record, at a run's start, at its end, in the journal
+@pytest.mark.parametrize("free_kib", [0, 8, 40, 120])
 def test_a_full_disk_stops_the_sweep_in_one_line_and_resume_finishes_it(tmp_path, small_disk, free_kib):
     """The runs directory's disk fills up with two trials running: one line naming the file
-    and what to do, exit 1, every run so far whole; once space is freed, --resume runs every
+    and what to do, exit 1, every run so far whole; once space is freed, the command it names
+    (--resume once the sweep's record is written, the same command before) runs every
     combination still owed, each once."""
     flags_file = project(tmp_path / "proj", {"learning_rate": LRS, "num_train_epochs": 2, "epoch_seconds": 0.1},
                          script=TRAIN, sampler="grid", jobs=2)
@@ -85,14 +87,21 @@ def test_a_full_disk_stops_the_sweep_in_one_line_and_resume_finishes_it(tmp_path
     first = sweep_run(flags_file, runs)
     assert first.returncode == 1, first.stderr
     line = one_error_line(first.stderr)
+    recorded = bool(rundir.load_sweeps(runs))
+    again = " --resume" if recorded else ""
     assert re.fullmatch(rf"Error: disk full writing {re.escape(str(runs))}\S*: No space left on device; free "
-                        rf"some space, then: sweep run {re.escape(str(flags_file))} --resume", line), line
+                        rf"some space, then: sweep run {re.escape(str(flags_file))}{again}", line), line
     before = assert_whole(runs)
     assert len(before) < len(LRS), "the disk never filled up"
     assert all(r.status in ("completed", "interrupted") for r in before), [(r.status, r.reason) for r in before]
+    if not recorded:  # no record: nothing may be left that looks like a sweep to resume
+        left = sorted(p.name for p in (runs / rundir.STATE_DIR).iterdir())
+        assert before == [] and not [name for name in left if ".journal" in name], left
+    if free_kib == 0:
+        assert not recorded
 
     filler.unlink()
-    second = sweep_run(flags_file, runs, "--resume")
+    second = sweep_run(flags_file, runs, *again.split())
     assert second.returncode == 0, second.stderr
     after = assert_whole(runs)
     assert sorted(r.flags["learning_rate"] for r in after if r.status == "completed") == LRS
