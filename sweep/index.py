@@ -1,43 +1,69 @@
-"""The leaderboard's index: ``sweep ls`` over thousands of runs reads only what changed.
+"""The leaderboard's index: ``sweep ls`` over 100,000 runs reads only what changed.
 
-An index under ``<runs>/.sweep/`` keeps the rows of ended runs, each checked against a stat
-of its files on every call. A sweep appends a note per ended run (``Notes``, a store beside
-the run directory), so the first ``ls`` after a sweep need not open every run either. The
-run directories stay the record: the index can be deleted at any time. Stdlib only.
+``<runs>/.sweep/ls-index`` keeps, for each ended run, its row as ``ls`` writes it (CSV text,
+table cells, the values that sort it) and the run as ``rundir.read_run`` gave it, with the
+stamp of its directory: its mtime and inode. Every file sweep writes in a run is written
+atomically (a new file, then a rename), which changes the directory's mtime, and a folder put
+in a run's place has another inode; so one stat per run says whether its row still holds.
+Racy rows (git's rule): a directory that changed less than ``RACY_NS`` before it was read may
+change again within the same tick of the file system's clock without a new mtime, so its row
+is not kept; it is read again next time. Not noticed: a file of an ended run rewritten in
+place (opened and overwritten, not replaced), which leaves the directory as it was.
+
+A sweep appends a note per ended run once it is past that window (``Notes``), so the first
+``ls`` after a sweep need not open every run. The run directories stay the record: the index
+can be deleted at any time, and one that is damaged, foreign or of an older format is
+ignored and written again. It is JSON (never pickle: a runs directory copied from elsewhere
+must not run code when listed): a header line, then one JSON list per section, so a call
+parses only the sections it needs. Stdlib only.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
+import math
+import operator
 import os
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep import rundir
+from sweep import board, rundir
 
-INDEX_FILE = "ls-index.json"
+INDEX_FILE = "ls-index"
+OLD_INDEX = "ls-index.json"  # the first format: one JSON object, parsed whole on every call
+INDEX_FORMAT = "sweep ls index 2"
 INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per sweep
-# flags.json is written once, before the first run.json, so run.json's stamp covers it.
-_KEYED = (rundir.RUN_FILE, rundir.METRICS_FILE)
-# The leaderboard's part of run.json: all a cached row keeps.
+RACY_NS = 2_000_000_000  # the coarsest clock of a file system runs live on (FAT: 2 s)
+# The leaderboard's part of run.json: all a cached run keeps.
 BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error",
               "objectives", "constraints", "seed_flag")
+HIDDEN = ("_start", "_metric", "_goal", "_objectives", "_constraints")  # what sorting reads beside the columns
+SEP = "\x1f"  # between the table cells of a row
+DIR_MARK = "\x1e"  # where a row's CSV line takes its directory, which depends on how ls was called
+TEXT = ("csv_pre", "csv_post", "head", "reason_cell", "codes")  # a row as ls writes it
 
 
-def _stamp(dir_path: str) -> list[int] | None:
-    """What decides whether a cached row is still true: size, mtime and inode of each file
-    the row comes from (an atomic rename always gives a new inode)."""
-    out: list[int] = []
-    for name in _KEYED:
-        try:
-            st = os.stat(os.path.join(dir_path, name))
-        except FileNotFoundError:
-            out.append(-1)
-            continue
-        except OSError:
-            return None
-        out += [st.st_size, st.st_mtime_ns, st.st_ino]
-    return out
+def stamp(path: str) -> tuple[int, int] | None:  # inlined in _scan, which makes 100,000 of them
+    """A run directory's mtime and inode, or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ino
+
+
+def settled(mtime_ns: int, read_ns: int) -> bool:
+    """Whether what was read of a directory at ``read_ns`` can be trusted while its mtime
+    stays ``mtime_ns``: a change after the read, even within the same clock tick, gives it a
+    later mtime."""
+    return mtime_ns < read_ns - RACY_NS
 
 
 def _to_cache(run: rundir.Run) -> dict[str, Any]:
@@ -46,32 +72,41 @@ def _to_cache(run: rundir.Run) -> dict[str, Any]:
             "metrics": run.metrics, "reason": run.reason}
 
 
+def _from_cache(path: str, row: dict[str, Any]) -> rundir.Run:
+    return rundir.Run(Path(path), row["id"], row["status"], row["info"], row["flags"], row["metrics"], row["reason"])
+
+
+# ---------------------------------------------------------------- notes
+
+
 class Notes:
     """A ``rundir.Store``: one appended line per ended run keeps the sweep's own memory flat;
-    ``list_runs`` folds the notes into the index and checks each like any cached row. The
-    row comes from ``read_run``, so it is exactly what a from-scratch ``ls`` shows."""
+    ``ls`` folds the notes into the index and checks each like any cached row. A run is noted
+    once it is past the racy window (at a later run's end), so a note can be trusted while
+    its run's stamp holds; the runs of a sweep's last seconds are left for ``ls`` to read."""
 
     def __init__(self, runs_dir: Path, sweep_id: str) -> None:
         self.file = os.path.join(str(runs_dir), rundir.STATE_DIR, INDEX_NOTES, f"{sweep_id}.jsonl")
+        self.pending: list[Path] = []
 
     def ended(self, path: Path, info: rundir.RunInfo, metrics: dict[str, float]) -> None:
-        run = rundir.read_run(path)
-        stamp = _stamp(str(path))
-        if stamp is None or run.status not in rundir.ENDED:
-            return
-        os.makedirs(os.path.dirname(self.file), exist_ok=True)
-        rundir.append_jsonl(self.file, {"name": path.name, "stamp": stamp, "row": _to_cache(run)})
+        self.pending.append(path)
+        self.flush()
 
-
-def _load_index(index_path: str) -> dict[str, Any]:
-    try:
-        with rundir.open_regular(index_path) as fh:
-            loaded = json.loads(fh.read())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(loaded, dict) and loaded.get("format") == rundir.FORMAT and isinstance(loaded.get("runs"), dict):
-        return loaded["runs"]
-    return {}
+    def flush(self, now_ns: int | None = None) -> None:
+        """Note the pending runs past the racy window at ``now_ns`` (now by default)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        while self.pending:
+            path = self.pending[0]
+            before = stamp(str(path))
+            if before is not None and not settled(before[0], now_ns):
+                return  # runs end in order: the later ones are younger still
+            self.pending.pop(0)
+            run = rundir.read_run(path)
+            if before is None or run.status not in rundir.ENDED or stamp(str(path)) != before:
+                continue  # gone, or changed while read: ls reads it itself
+            os.makedirs(os.path.dirname(self.file), exist_ok=True)
+            rundir.append_jsonl(self.file, {"name": path.name, "stamp": list(before), "row": _to_cache(run)})
 
 
 def _orphan(name: str) -> bool:
@@ -104,46 +139,465 @@ def _claim_notes(state: str) -> tuple[dict[str, Any], list[str]]:
         else:
             continue
         for rec in rundir.read_jsonl(taken):
-            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict):
-                out[rec["name"]] = {"stamp": rec.get("stamp"), "row": rec["row"]}
+            note_stamp = rec.get("stamp")
+            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict) and isinstance(note_stamp, list):
+                out[rec["name"]] = (tuple(note_stamp), rec["row"])
     return out, claimed
 
 
-def list_runs(runs_dir: Path) -> list[rundir.Run]:
-    """Every run, as ``rundir.list_runs`` reads it, with the rows of unchanged ended runs
-    taken from the index. Such runs carry only the leaderboard's part of run.json in
-    ``info``."""
-    entries = rundir.run_entries(runs_dir)
+# ---------------------------------------------------------------- a row as ls writes it
+
+
+def csv_line(cells: list[str]) -> str:
+    """One CSV line, as ``ls --format csv`` writes each (no line end)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()[:-1]
+
+
+def _code(value: Any) -> str:
+    """What the table needs to know of a value: m missing, q NaN (missing, but a number),
+    f a number, s anything else."""
+    if value is None:
+        return "m"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "s"
+    return "q" if isinstance(value, float) and math.isnan(value) else "f"
+
+
+def row_text(row: dict[str, Any], columns: list[str]) -> tuple[str, ...] | None:
+    """``TEXT`` for a board row with these columns (``dir`` and ``reason`` last); None for a
+    row whose cells hold the separators (it is read from its files every time)."""
+    at = len(columns) - 2
+    exact = [board.exact(row.get(c)) for c in columns]
+    exact[at] = DIR_MARK
+    line = csv_line(exact)
+    cells = [board.cell(row.get(c)) for c in columns[:at]]
+    head = SEP.join(cells)
+    if line.count(DIR_MARK) != 1 or head.count(SEP) != at - 1:
+        return None
+    pre, _, post = line.partition(DIR_MARK)
+    codes = "".join(_code(row.get(c)) for c in columns)
+    return pre, post, head, board.cell(row.get("reason")), codes
+
+
+def plain_row(row: dict[str, Any]) -> bool:
+    """A row whose board needs no Pareto ranks nor constraints."""
+    return not row.get("_constraints") and len(row.get("_objectives") or ()) <= 1
+
+
+def line_format(widths: list[int], numeric: list[bool]) -> str:
+    """One %-format for a line of the plain table: numbers right-aligned, two spaces between
+    columns; a cell is an argument, never part of the format."""
+    return "  ".join(f"%{w}s" if num else f"%-{w}s" for w, num in zip(widths, numeric, strict=True))
+
+
+@dataclass
+class Table:
+    """The plain table's layout of the cells before ``dir``, over a set of rows: each column's
+    width, whether it is shown (``board.used_columns``) and right-aligned (it holds numbers)."""
+
+    widths: list[int]
+    used: list[bool]
+    numeric: list[bool]
+
+    @classmethod
+    def of(cls, columns: list[str], heads: list[str], codes: list[str]) -> Table:
+        names = columns[:-2]
+        cells = list(zip(*(h.split(SEP) for h in heads), strict=True)) or [()] * len(names)
+        widths = [max(len(c), max(map(len, col), default=0)) for c, col in zip(names, cells, strict=True)]
+        patterns = set(codes)
+        used = [c in board.ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns) for j, c in enumerate(names)]
+        numeric = [any(p[j] in "qf" for p in patterns) for j in range(len(names))]
+        return cls(widths, used, numeric)
+
+    @classmethod
+    def load(cls, data: Any, size: int) -> Table:
+        if not isinstance(data, dict):
+            raise ValueError("no table")
+        table = cls(data.get("widths"), data.get("used"), data.get("numeric"))  # type: ignore[arg-type]
+        for values, kind in ((table.widths, int), (table.used, bool), (table.numeric, bool)):
+            if not isinstance(values, list) or len(values) != size or not set(map(type, values)) <= {kind}:
+                raise ValueError("damaged table")
+        return table
+
+    def format(self) -> str:
+        """The %-format of the shown cells."""
+        shown = [(w, num) for w, num, on in zip(self.widths, self.numeric, self.used, strict=True) if on]
+        return line_format([w for w, _ in shown], [num for _, num in shown])
+
+    def pad(self, heads: list[str]) -> list[str]:
+        """Each row's shown cells, laid out."""
+        line = self.format()
+        # id, sweep, status, start and duration_s are always shown: itemgetter gives a tuple
+        take = operator.itemgetter(*(j for j, on in enumerate(self.used) if on))
+        return [line % take(h.split(SEP)) for h in heads]
+
+    def holds(self, heads: list[str], codes: list[str]) -> bool:
+        """Whether these rows fit the layout: no cell wider, no column newly shown or numeric."""
+        for head, code in zip(heads, codes, strict=True):
+            for j, c in enumerate(head.split(SEP)):
+                if len(c) > self.widths[j] or (code[j] in "fs" and not self.used[j]) or (
+                        code[j] in "qf" and not self.numeric[j]):
+                    return False
+        return True
+
+
+# ---------------------------------------------------------------- the index file
+
+
+class _File:
+    """An index file opened for reading: its header, and each section parsed on demand."""
+
+    KINDS: dict[str, type] = {"names": str, "stamps": int, "sigs": int, "runs": str, "padded": str,
+                              **dict.fromkeys(TEXT, str)}
+
+    def __init__(self, path: str) -> None:
+        self.fh = rundir.open_regular(path)
+        try:
+            head = json.loads(self.fh.readline(1 << 26))
+            if not isinstance(head, dict) or head.get("format") != INDEX_FORMAT:
+                raise ValueError("not this format")
+            self.rows = _int(head.get("rows"))
+            self.columns = _strings(head.get("columns"))
+            self.sigs = [(_strings(m), _strings(f)) for m, f in head.get("sigs", [])]
+            self.plain = head.get("plain") is True
+            self.goals = [g for g in head.get("goals", []) if isinstance(g, list) and len(g) == 3]
+            self.table = Table.load(head.get("table"), len(self.columns) - 2)
+            self.offsets: dict[str, tuple[int, int]] = {}
+            at = self.fh.tell()
+            for name, size in head.get("sections", []):
+                self.offsets[str(name)] = (at, _int(size))
+                at += _int(size)
+        except BaseException:
+            self.fh.close()
+            raise
+        self.loaded: dict[str, list[Any]] = {}
+
+    def get(self, name: str) -> list[Any]:
+        """A section's list, checked; ValueError when it is missing or damaged."""
+        if name not in self.loaded:
+            at, size = self.offsets[name] if name in self.offsets else (0, -1)
+            if size < 0:
+                raise ValueError(f"no section {name}")
+            self.fh.seek(at)
+            data = json.loads(self.fh.read(size))
+            want = 2 * self.rows if name == "stamps" else self.rows
+            kind = self.KINDS.get(name)
+            if not isinstance(data, list) or len(data) != want or (kind and not set(map(type, data)) <= {kind}):
+                raise ValueError(f"damaged section {name}")
+            if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
+                raise ValueError("damaged section sigs")
+            self.loaded[name] = data
+        return self.loaded[name]
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError("not a count")
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(type(v) is str for v in value):
+        raise ValueError("not a list of names")
+    return value
+
+
+def _open(path: str) -> _File | None:
+    try:
+        return _File(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write(path: str, columns: list[str], sigs: list[tuple[list[str], list[str]]], plain: bool,
+           goals: list[list[Any]], table: dict[str, Any], sections: dict[str, list[Any]]) -> None:
+    """The index, atomically: a temporary file in the same folder, then a rename."""
+    rows = len(sections["names"])
+    parts = {name: json.dumps(values, separators=(",", ":")).encode() for name, values in sections.items()}
+    head = {"format": INDEX_FORMAT, "rows": rows, "columns": columns, "sigs": sigs, "plain": plain, "goals": goals,
+            "table": table,
+            "sections": [[name, len(data)] for name, data in parts.items()]}
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(json.dumps(head, separators=(",", ":")).encode() + b"\n")
+            for data in parts.values():
+                fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------- one look at the runs
+
+
+@dataclass
+class _Scan:
+    """The runs directory against its index: each listed run, in directory order, as its
+    position in the index (``slots``: an int) or as read now (a Run)."""
+
+    entries: list[os.DirEntry[str]]
+    slots: list[int | rundir.Run]
+    stamps: list[tuple[int, int] | None]
+    keep: list[bool]  # a row the index may keep
+    file: _File | None
+    changed: bool
+    claimed: list[str]
+    others: list[str]  # the visible entries that are no run
+    whole: bool = False  # every row of the index, in its order, and nothing else
+    every: bool = False  # every row of the index is listed (maybe among runs read now)
+
+
+def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
+    """``index_path`` empty: read every run."""
+    others: list[str] = []
+    entries = rundir.run_entries(runs_dir, others)
+    file = _open(index_path) if index_path else None
+    positions: dict[str, int] = {}
+    stamps: list[int] = []
+    if file is not None:
+        try:
+            positions = {name: i for i, name in enumerate(file.get("names"))}
+            stamps = file.get("stamps")
+        except (OSError, ValueError):
+            file.fh.close()
+            file, positions = None, {}
+    notes, claimed = _claim_notes(state)
+    scan = _Scan([], [], [], [], file, bool(claimed), claimed, others)
+    now = time.time_ns()
+    hits = 0
+    in_order = True
+    for entry in entries:
+        name = entry.name
+        try:
+            st = os.stat(entry.path)
+            seen: tuple[int, int] | None = (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            seen = None
+        at = positions.get(name)
+        if seen is not None and at is not None and stamps[2 * at] == seen[0] and stamps[2 * at + 1] == seen[1]:
+            in_order = in_order and at == hits
+            hits += 1
+            scan.slots.append(at)
+            scan.keep.append(True)
+        else:
+            in_order = False
+            if seen is not None and name in notes and notes[name][0] == seen:
+                run = _from_cache(entry.path, notes[name][1])
+                keep = True
+            else:
+                run = rundir.read_run(Path(entry.path))
+                if run.status == "broken" and not rundir.made_by_sweep(entry.path):
+                    others.append(name)
+                    continue  # not a run: a folder sweep never made
+                keep = seen is not None and run.status in rundir.ENDED and settled(seen[0], now)
+            scan.changed |= keep
+            scan.slots.append(run)
+            scan.keep.append(keep)
+        scan.entries.append(entry)
+        scan.stamps.append(seen)
+    scan.changed |= hits != len(positions)  # a run gone, or changed
+    scan.every = file is not None and hits == len(positions)
+    scan.whole = in_order and scan.every
+    return scan
+
+
+def _columns(scan: _Scan) -> list[str]:
+    """The board's columns over every listed run, as ``board.build`` would make them."""
+    metrics: set[str] = set()
+    flags: set[str] = set()
+    if scan.file is not None:
+        sigs = scan.file.sigs
+        if not scan.whole:  # else every sig the index has is some listed row's
+            sig_of = scan.file.get("sigs")
+            sigs = [sigs[s] for s in {sig_of[s] for s in scan.slots if isinstance(s, int)}]
+        for names, flag_cols in sigs:
+            metrics.update(names)
+            flags.update(flag_cols)
+    for slot in scan.slots:
+        if not isinstance(slot, int):
+            names, flag_cols = board.names_of(slot)
+            metrics.update(names)
+            flags.update(flag_cols)
+    return board.columns_of(metrics, flags)
+
+
+def _unpack(scan: _Scan) -> None:
+    """Every cached slot as its Run (for a caller that needs runs, or new columns)."""
+    if scan.file is None:
+        return
+    cached = scan.file.get("runs")
+    scan.slots = [_from_cache(e.path, json.loads(cached[s])) if isinstance(s, int) else s
+                  for e, s in zip(scan.entries, scan.slots, strict=True)]
+    scan.whole = scan.every = False
+
+
+@dataclass
+class _Fresh:
+    """The rows of the runs read now (or unpacked), with the columns of the whole board."""
+
+    rows: dict[int, dict[str, Any]]  # slot number -> board row
+    text: dict[int, tuple[str, ...] | None]
+
+
+def _fresh(scan: _Scan, runs_dir: Path, columns: list[str]) -> _Fresh:
+    at = [i for i, s in enumerate(scan.slots) if not isinstance(s, int)]
+    built = board.build([s for s in scan.slots if not isinstance(s, int)], runs_dir).rows
+    rows = dict(zip(at, built, strict=True))
+    return _Fresh(rows, {i: row_text(row, columns) for i, row in rows.items()})
+
+
+def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> None:
+    """Write the index of every kept row."""
+    raw_keys = [f"raw:{c}" for c in columns[:-2] + ["reason"]] + [f"raw:{k}" for k in HIDDEN]
+    names = ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys]
+    out: dict[str, list[Any]] = {name: [] for name in names}
+    sigs: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    goals: dict[str, list[Any]] = {}
+    plain = True
+    for i, slot in enumerate(scan.slots):
+        seen = scan.stamps[i]
+        if not scan.keep[i] or seen is None:
+            continue
+        if isinstance(slot, int):
+            file = scan.file
+            assert file is not None
+            metrics, flags = file.sigs[file.get("sigs")[slot]]
+            values = {name: file.get(name)[slot] for name in ["runs", *TEXT, *raw_keys]}
+            plain = plain and file.plain
+        else:
+            text = fresh.text[i]
+            if text is None:
+                continue
+            row = fresh.rows[i]
+            metrics, flags = board.names_of(slot)
+            values = {"runs": json.dumps(_to_cache(slot), separators=(",", ":")),
+                      **dict(zip(TEXT, text, strict=True)), **{k: row.get(k[4:]) for k in raw_keys}}
+            plain = plain and plain_row(row)
+        sig = (tuple(sorted(metrics)), tuple(sorted(flags)))
+        goal = [values["raw:_metric"], values["raw:_goal"], values["raw:_objectives"]]
+        goals.setdefault(json.dumps(goal), goal)
+        out["names"].append(scan.entries[i].name)
+        out["stamps"] += seen
+        out["sigs"].append(sigs.setdefault(sig, len(sigs)))
+        for name, value in values.items():
+            out[name].append(value)
+    table = Table.of(columns, out["head"], out["codes"])
+    out["padded"] = table.pad(out["head"])
+    try:
+        _write(index_path, columns, [(list(m), list(f)) for m, f in sigs], plain, list(goals.values()),
+               dataclasses.asdict(table), out)
+        for taken in scan.claimed:  # only now: had we died before the write, they'd be lost
+            os.unlink(taken)
+        if os.path.lexists(old := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
+            os.unlink(old)
+    except OSError:
+        pass  # a read-only runs directory still lists, just without the index
+
+
+def _look(runs_dir: Path, runs: bool, use_index: bool = True) -> tuple[_Scan, _Fresh, list[str]]:
+    """Scan, bring rows up to date, and save the index: the work of both listings. With
+    ``runs`` every slot ends up a Run."""
     state = os.path.join(str(runs_dir), rundir.STATE_DIR)
     index_path = os.path.join(state, INDEX_FILE)
-    cached = _load_index(index_path)
-    notes, claimed = _claim_notes(state)
-    cached.update(notes)
-    fresh: dict[str, Any] = {}
-    runs = []
-    changed = bool(claimed) or len(cached) != len(entries)
-    for entry in entries:
-        stamp = _stamp(entry.path)
-        hit = cached.get(entry.name)
-        if stamp is not None and hit is not None and hit.get("stamp") == stamp:
-            row = hit["row"]
-            run = rundir.Run(Path(entry.path), row["id"], row["status"], row["info"], row["flags"],
-                             row["metrics"], row["reason"])
-            fresh[entry.name] = hit
-        else:
-            run = rundir.read_run(Path(entry.path))
-            changed = True
-            if run.status == "broken" and not rundir.made_by_sweep(entry.path):
-                continue  # not a run: a folder sweep never made
-            if stamp is not None and run.status in rundir.ENDED:
-                fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
-        runs.append(run)
-    if changed:
-        try:
+    scan = _scan(runs_dir, index_path if use_index else "", state)
+    scan.changed |= scan.file is None and any(os.path.lexists(os.path.join(state, n)) for n in (INDEX_FILE, OLD_INDEX))
+    try:
+        columns = _columns(scan)
+        if runs or (scan.file is not None and scan.file.columns != columns):
+            # cached text is for other columns: every row is made again, and saved so
+            scan.changed |= scan.file is not None and scan.file.columns != columns
+            _unpack(scan)
+        fresh = _fresh(scan, runs_dir, columns) if scan.changed or not runs else _Fresh({}, {})
+        if scan.changed:
             os.makedirs(state, exist_ok=True)
-            rundir.write_json(index_path, {"format": rundir.FORMAT, "runs": fresh}, compact=True)
-            for taken in claimed:  # only now: had we died before the write, they'd be lost
-                os.unlink(taken)
-        except OSError:
-            pass  # a read-only runs directory still lists, just without the index
-    return runs
+            _save(scan, fresh, columns, index_path)
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        if scan.file is None:
+            raise
+        scan.file.fh.close()
+        return _look(runs_dir, runs, use_index=False)  # a damaged index: as if there were none
+    return scan, fresh, columns
+
+
+def list_runs(runs_dir: Path) -> list[rundir.Run]:
+    """Every run, as ``rundir.list_runs`` reads it, those unchanged taken from the index.
+    Such runs carry only the leaderboard's part of run.json in ``info``."""
+    scan, _, _ = _look(runs_dir, runs=True)
+    if scan.file is not None:
+        scan.file.fh.close()
+    return [s for s in scan.slots if not isinstance(s, int)]
+
+
+# ---------------------------------------------------------------- the listing ls writes
+
+
+class Listing:
+    """Every run as the board's row, already written out, in directory order: ``text(part)``
+    gives one of ``TEXT`` for every row, ``raw(key)`` one column's values (or a hidden key's),
+    both read from the index only when asked for."""
+
+    def __init__(self, scan: _Scan, fresh: _Fresh, columns: list[str], runs_dir: Path) -> None:
+        self.columns = columns
+        self.prefix = os.path.join(str(runs_dir), "")  # a run's dir is this and its name
+        self.names = [e.name for e in scan.entries]
+        self.others = scan.others
+        self._scan = scan
+        self._fresh = fresh
+
+    def text(self, part: str) -> list[str]:
+        at = TEXT.index(part)
+        return self._merge(part, {i: t[at] for i, t in self._fresh.text.items() if t is not None})
+
+    def raw(self, key: str) -> list[Any]:
+        return self._merge(f"raw:{key}", {i: row.get(key) for i, row in self._fresh.rows.items()})
+
+    def goals(self) -> Iterable[tuple[Any, Any, Any]]:
+        """Each row's (metric, goal, objectives), or the distinct ones: what ``board.goal_for``
+        reads."""
+        file = self._scan.file
+        if file is not None and self._scan.whole:
+            return [tuple(g) for g in file.goals]
+        return zip(self.raw("_metric"), self.raw("_goal"), self.raw("_objectives"), strict=True)
+
+    def padded(self) -> tuple[list[str], Table] | None:
+        """Each row's table cells before ``dir``, laid out for the whole listing, and that
+        layout; None unless every row of the index is listed, and the rows read now fit."""
+        file = self._scan.file
+        if file is None or not self._scan.every:
+            return None
+        fresh = {i: t for i, t in self._fresh.text.items() if t is not None}
+        heads = [t[2] for t in fresh.values()]
+        if not file.table.holds(heads, [t[4] for t in fresh.values()]):
+            return None
+        return self._merge("padded", dict(zip(fresh, file.table.pad(heads), strict=True))), file.table
+
+    def dirs(self, order: Iterable[int]) -> list[str]:
+        """The ``dir`` column of these rows."""
+        return [self.prefix + self.names[i] for i in order]
+
+    def _merge(self, section: str, fresh: dict[int, Any]) -> list[Any]:
+        scan, file = self._scan, self._scan.file
+        if file is None or not any(isinstance(s, int) for s in scan.slots):
+            return [fresh[i] for i in range(len(scan.slots))]
+        cached = file.get(section)
+        if scan.whole:
+            return cached
+        return [cached[s] if isinstance(s, int) else fresh[i] for i, s in enumerate(scan.slots)]
+
+
+def listing(runs_dir: Path) -> Listing | None:
+    """The listing of ``runs_dir`` from its index, or None when the board needs more than the
+    rows' own text (Pareto ranks, constraints, a cell holding the separators)."""
+    scan, fresh, columns = _look(runs_dir, runs=False)
+    if any(t is None for t in fresh.text.values()) or not all(plain_row(r) for r in fresh.rows.values()):
+        return None
+    if scan.file is not None and not scan.file.plain and any(isinstance(s, int) for s in scan.slots):
+        return None
+    return Listing(scan, fresh, columns, runs_dir)

@@ -628,10 +628,17 @@ def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
         return []
 
 
-def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
+def run_entries(runs_dir: Path, others: list[str] | None = None) -> list[os.DirEntry[str]]:
     """The entries that may be runs: directories named as runs. A reader keeps those it can
-    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat)."""
-    return [e for e in _scan(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
+    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat).
+    ``others`` gets the names of the other visible entries (no second look for ``not_runs``)."""
+    found = []
+    for e in _scan(runs_dir):
+        if is_run_name(e.name) and e.is_dir(follow_symlinks=False):
+            found.append(e)
+        elif others is not None:
+            others.append(e.name)
+    return found
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
