@@ -281,7 +281,7 @@ class _File:
             if size < 0:
                 raise ValueError(f"no section {name}")
             self.fh.seek(at)
-            data = json.loads(self.fh.read(size))
+            data = _decode(self.fh.read(size), self.rows)
             want = 2 * self.rows if name == "stamps" else self.rows
             kind = self.KINDS.get(name)
             if not isinstance(data, list) or len(data) != want or (kind and not set(map(type, data)) <= {kind}):
@@ -290,6 +290,21 @@ class _File:
                 raise ValueError("damaged section sigs")
             self.loaded[name] = data
         return self.loaded[name]
+
+
+LINES = b"L"  # a section of texts, one a line: split, where JSON would parse each string
+
+
+def _encode(values: list[Any]) -> bytes:
+    if values and set(map(type, values)) == {str} and not any("\n" in v or "\r" in v for v in values):
+        return LINES + "\n".join(values).encode("utf-8", "surrogatepass")
+    return json.dumps(values, separators=(",", ":")).encode()
+
+
+def _decode(data: bytes, rows: int) -> Any:
+    if data.startswith(LINES):
+        return data[1:].decode("utf-8", "surrogatepass").split("\n") if rows else []
+    return json.loads(data)
 
 
 def _int(value: Any) -> int:
@@ -315,7 +330,7 @@ def _write(path: str, columns: list[str], sigs: list[tuple[list[str], list[str]]
            goals: list[list[Any]], table: dict[str, Any], sections: dict[str, list[Any]]) -> None:
     """The index, atomically: a temporary file in the same folder, then a rename."""
     rows = len(sections["names"])
-    parts = {name: json.dumps(values, separators=(",", ":")).encode() for name, values in sections.items()}
+    parts = {name: _encode(values) for name, values in sections.items()}
     head = {"format": INDEX_FORMAT, "rows": rows, "columns": columns, "sigs": sigs, "plain": plain, "goals": goals,
             "table": table,
             "sections": [[name, len(data)] for name, data in parts.items()]}
@@ -344,8 +359,7 @@ class _Scan:
 
     entries: list[os.DirEntry[str]]
     slots: list[int | rundir.Run]
-    stamps: list[tuple[int, int] | None]
-    keep: list[bool]  # a row the index may keep
+    kept: dict[int, tuple[int, int]]  # a run read now whose row the index may keep: its stamp
     file: _File | None
     changed: bool
     claimed: list[str]
@@ -356,8 +370,6 @@ class _Scan:
 
 def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
     """``index_path`` empty: read every run."""
-    others: list[str] = []
-    entries = rundir.run_entries(runs_dir, others)
     file = _open(index_path) if index_path else None
     positions: dict[str, int] = {}
     stamps: list[int] = []
@@ -368,41 +380,41 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
         except (OSError, ValueError):
             file.fh.close()
             file, positions = None, {}
+    others: list[str] = []
+    entries = rundir.run_entries(runs_dir, others, positions)
     notes, claimed = _claim_notes(state)
-    scan = _Scan([], [], [], [], file, bool(claimed), claimed, others)
+    scan = _Scan([], [], {}, file, bool(claimed), claimed, others)
+    slots, kept = scan.slots, scan.kept
     now = time.time_ns()
     hits = 0
     in_order = True
-    for entry in entries:
+    for entry in entries:  # 100,000 of them: one stat each, and little else
         name = entry.name
         try:
             st = os.stat(entry.path)
-            seen: tuple[int, int] | None = (st.st_mtime_ns, st.st_ino)
         except OSError:
-            seen = None
+            st = None
         at = positions.get(name)
-        if seen is not None and at is not None and stamps[2 * at] == seen[0] and stamps[2 * at + 1] == seen[1]:
+        if at is not None and st is not None and stamps[2 * at] == st.st_mtime_ns and stamps[2 * at + 1] == st.st_ino:
             in_order = in_order and at == hits
             hits += 1
-            scan.slots.append(at)
-            scan.keep.append(True)
+            slots.append(at)
         else:
             in_order = False
+            seen = None if st is None else (st.st_mtime_ns, st.st_ino)
             if seen is not None and name in notes and notes[name][0] == seen:
                 run = _from_cache(entry.path, notes[name][1])
-                keep = True
+                kept[len(slots)] = seen
             else:
                 run = rundir.read_run(Path(entry.path))
                 if run.status == "broken" and not rundir.made_by_sweep(entry.path):
                     others.append(name)
                     continue  # not a run: a folder sweep never made
-                keep = seen is not None and run.status in rundir.ENDED and settled(seen[0], now)
-            scan.changed |= keep
-            scan.slots.append(run)
-            scan.keep.append(keep)
+                if seen is not None and run.status in rundir.ENDED and settled(seen[0], now):
+                    kept[len(slots)] = seen
+            slots.append(run)
         scan.entries.append(entry)
-        scan.stamps.append(seen)
-    scan.changed |= hits != len(positions)  # a run gone, or changed
+    scan.changed |= bool(kept) or hits != len(positions)  # a run new, changed or gone
     scan.every = file is not None and hits == len(positions)
     scan.whole = in_order and scan.every
     return scan
@@ -462,19 +474,18 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
     goals: dict[str, list[Any]] = {}
     plain = True
     for i, slot in enumerate(scan.slots):
-        seen = scan.stamps[i]
-        if not scan.keep[i] or seen is None:
-            continue
         if isinstance(slot, int):
             file = scan.file
             assert file is not None
+            seen = file.get("stamps")[2 * slot:2 * slot + 2]
             metrics, flags = file.sigs[file.get("sigs")[slot]]
             values = {name: file.get(name)[slot] for name in ["runs", *TEXT, *raw_keys]}
             plain = plain and file.plain
         else:
             text = fresh.text[i]
-            if text is None:
+            if text is None or i not in scan.kept:
                 continue
+            seen = list(scan.kept[i])
             row = fresh.rows[i]
             metrics, flags = board.names_of(slot)
             values = {"runs": json.dumps(_to_cache(slot), separators=(",", ":")),

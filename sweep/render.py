@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -304,12 +304,23 @@ def write_listing(found: Listing, order: list[int], sort_by: str | None, fmt: st
         out.write(_csv_lines(found, order))
     elif fmt == "markdown":
         head, reasons = found.text("head"), found.text("reason_cell")
-        lines = _md_head(found.columns)
-        lines += ["| " + _md(head[i] + SEP + d + SEP + reasons[i]).replace(SEP, " | ") + " |"
-                  for i, d in zip(order, found.dirs(order), strict=True)]
-        out.write("\n".join(lines) + "\n")
+        rows = _dense(order, len(found.names))
+        made = ["| " + _md(head[i] + SEP + d + SEP + reasons[i]).replace(SEP, " | ") + " |"
+                for i, d in zip(rows, found.dirs(rows), strict=True)]
+        out.write("\n".join(_md_head(found.columns) + _pick(made, rows, order)) + "\n")
     else:
         _text_listing(found, order, sort_by, out)
+
+
+def _dense(order: list[int], count: int) -> Sequence[int]:
+    """The rows to write lines for: all of them, in the index's order, when most are shown.
+    Made in that order, a line's parts are read from memory in sequence, twice as fast as
+    in the order shown (then ``_pick`` puts them in it)."""
+    return range(count) if 2 * len(order) > count else order
+
+
+def _pick(made: list[str], rows: Sequence[int], order: list[int]) -> list[str]:
+    return made if rows is order else [made[i] for i in order]
 
 
 def _board(found: Listing, order: list[int], sort_by: str | None) -> Board:
@@ -329,13 +340,13 @@ def _keep(found: Listing, order: list[int], sort_by: str | None) -> tuple[str, .
 
 def _csv_lines(found: Listing, order: list[int]) -> str:
     pre, post = found.text("csv_pre"), found.text("csv_post")
-    dirs = found.dirs(order)
+    rows = _dense(order, len(found.names))
+    dirs = found.dirs(rows)
     probe = found.prefix + "x"
     if index.csv_line([probe]) != probe:  # a runs directory named with a comma or a quote
         dirs = [index.csv_line([d]) for d in dirs]
-    lines = [index.csv_line(found.columns)]
-    lines += [pre[i] + d + post[i] for i, d in zip(order, dirs, strict=True)]
-    return "\n".join(lines) + "\n"
+    made = [pre[i] + d + post[i] for i, d in zip(rows, dirs, strict=True)]
+    return "\n".join([index.csv_line(found.columns), *_pick(made, rows, order)]) + "\n"
 
 
 def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: TextIO) -> None:
@@ -353,7 +364,7 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: Te
     width = terminal_width(out)
     laid = found.padded() if width is None and len(order) == len(found.names) else None
     if laid is not None:  # all rows: the index has them laid out already
-        out.write(_padded_table(found, order, laid[0], laid[1], reasons, "reason" in used))
+        out.write(_padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used))
         return
     head = found.text("head")
     split = zip(*(head[i].split(SEP) for i in order), strict=True)
@@ -378,19 +389,20 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: Te
 def _padded_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],
                   with_reason: bool) -> str:
     """``text_table`` of every row, from their cells laid out before ``dir`` (``dir`` and
-    ``reason`` are never numbers: left-aligned)."""
-    dirs = found.dirs(order)
+    ``reason`` are never numbers: left-aligned); ``reasons``: every row's reason cell."""
+    rows = _dense(order, len(found.names))  # all of them, here
+    dirs = found.dirs(rows)
     shown = [c for c, on in zip(found.columns[:-2], layout.used, strict=True) if on]
     dir_w = max(3, max(map(len, dirs), default=0))
     head = layout.format() % tuple(shown) + "  " + "dir".ljust(dir_w)
     if not with_reason:
-        lines = [head.rstrip()] + [(padded[i] + "  " + d).rstrip() for i, d in zip(order, dirs, strict=True)]
+        made = [(padded[i] + "  " + d).rstrip() for i, d in zip(rows, dirs, strict=True)]
     else:
-        reason_w = max(6, max(map(len, reasons), default=0))
-        lines = [(head + "  " + "reason".ljust(reason_w)).rstrip()]
-        lines += [(padded[i] + "  " + d.ljust(dir_w) + "  " + r).rstrip() for i, d, r in zip(order, dirs, reasons,
-                                                                                         strict=True)]
-    return "\n".join(lines) + "\n"
+        reason_w = max(6, max(map(len, reasons), default=0))  # every row's, here
+        head += "  " + "reason".ljust(reason_w)
+        made = [(padded[i] + "  " + d.ljust(dir_w) + "  " + reasons[i]).rstrip()
+                for i, d in zip(rows, dirs, strict=True)]
+    return "\n".join([head.rstrip(), *_pick(made, rows, order)]) + "\n"
 
 
 # ---------------------------------------------------------------- show / compare
