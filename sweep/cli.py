@@ -382,13 +382,17 @@ def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt:
     if found is None:
         return False
     board.check_sort(sort, found.columns)
-    if sort is None:
-        order = board.start_order(found.raw("_start"), found.raw("start"), found.names, asc)
-    else:
-        goal = board.goal_for(found.goals(), sort)
-        values = found.dirs(range(len(found.names))) if sort == "dir" else found.raw(sort)
-        order = board.value_order(values, (goal != "minimize") != asc)
-    render.write_listing(found, order[:top] if top else order, sort, fmt)
+    try:
+        if sort is None:
+            order = board.start_order(found.raw("_start"), found.raw("start"), found.names, asc)
+        else:
+            goal = board.goal_for(found.goals(), sort)
+            values = found.dirs(range(len(found.names))) if sort == "dir" else found.raw(sort)
+            order = board.value_order(values, (goal != "minimize") != asc)
+        render.write_listing(found, order[:top] if top else order, sort, fmt)  # reads all it needs, then writes
+    except index.Damaged:
+        index.forget(runs_dir)
+        return False
     _say_left_alone(sorted(found.others))
     return True
 

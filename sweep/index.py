@@ -50,20 +50,24 @@ DIR_MARK = "\x1e"  # where a row's CSV line takes its directory, which depends o
 TEXT = ("csv_pre", "csv_post", "head", "reason_cell", "codes")  # a row as ls writes it
 
 
-def stamp(path: str) -> tuple[int, int] | None:  # inlined in _scan, which makes 100,000 of them
-    """A run directory's mtime and inode, or None when it cannot be read."""
+STRIDE = 3  # a stamp's numbers
+
+
+def stamp(path: str) -> tuple[int, int, int] | None:  # inlined in _scan, which makes 100,000 of them
+    """A run directory's mtime, ctime and inode, or None when it cannot be read."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_ino
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def settled(mtime_ns: int, read_ns: int) -> bool:
-    """Whether what was read of a directory at ``read_ns`` can be trusted while its mtime
-    stays ``mtime_ns``: a change after the read, even within the same clock tick, gives it a
-    later mtime."""
-    return mtime_ns < read_ns - RACY_NS
+def settled(seen: tuple[int, int, int], read_ns: int) -> bool:
+    """Whether what was read of a directory at ``read_ns`` can be trusted while its stamp
+    stays ``seen``: a change after the read, even within the same clock tick, gives it a
+    later mtime. (Its ctime and inode tell a folder put in its place, even one whose mtime
+    was set back to the old one: an inode is soon used again.)"""
+    return seen[0] < read_ns - RACY_NS
 
 
 def _to_cache(run: rundir.Run) -> dict[str, Any]:
@@ -99,7 +103,7 @@ class Notes:
         while self.pending:
             path = self.pending[0]
             before = stamp(str(path))
-            if before is not None and not settled(before[0], now_ns):
+            if before is not None and not settled(before, now_ns):
                 return  # runs end in order: the later ones are younger still
             self.pending.pop(0)
             run = rundir.read_run(path)
@@ -246,6 +250,18 @@ class Table:
 # ---------------------------------------------------------------- the index file
 
 
+class Damaged(ValueError):
+    """An index that cannot be read as written: ignore it (``forget``), read the runs."""
+
+
+def forget(runs_dir: Path) -> None:
+    """Remove a damaged index, to be written again."""
+    try:
+        os.unlink(os.path.join(str(runs_dir), rundir.STATE_DIR, INDEX_FILE))
+    except OSError:
+        pass
+
+
 class _File:
     """An index file opened for reading: its header, and each section parsed on demand."""
 
@@ -275,19 +291,22 @@ class _File:
         self.loaded: dict[str, list[Any]] = {}
 
     def get(self, name: str) -> list[Any]:
-        """A section's list, checked; ValueError when it is missing or damaged."""
+        """A section's list, checked; ``Damaged`` when it is missing or damaged."""
         if name not in self.loaded:
             at, size = self.offsets[name] if name in self.offsets else (0, -1)
             if size < 0:
-                raise ValueError(f"no section {name}")
-            self.fh.seek(at)
-            data = _decode(self.fh.read(size), self.rows)
-            want = 2 * self.rows if name == "stamps" else self.rows
+                raise Damaged(f"no section {name}")
+            try:
+                self.fh.seek(at)
+                data = _decode(self.fh.read(size), self.rows)
+            except (OSError, ValueError) as exc:
+                raise Damaged(f"section {name}: {exc}") from None
+            want = STRIDE * self.rows if name == "stamps" else self.rows
             kind = self.KINDS.get(name)
             if not isinstance(data, list) or len(data) != want or (kind and not set(map(type, data)) <= {kind}):
-                raise ValueError(f"damaged section {name}")
+                raise Damaged(f"damaged section {name}")
             if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
-                raise ValueError("damaged section sigs")
+                raise Damaged("damaged section sigs")
             self.loaded[name] = data
         return self.loaded[name]
 
@@ -359,7 +378,7 @@ class _Scan:
 
     entries: list[os.DirEntry[str]]
     slots: list[int | rundir.Run]
-    kept: dict[int, tuple[int, int]]  # a run read now whose row the index may keep: its stamp
+    kept: dict[int, tuple[int, int, int]]  # a run read now whose row the index may keep: its stamp
     file: _File | None
     changed: bool
     claimed: list[str]
@@ -395,13 +414,14 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
         except OSError:
             st = None
         at = positions.get(name)
-        if at is not None and st is not None and stamps[2 * at] == st.st_mtime_ns and stamps[2 * at + 1] == st.st_ino:
+        if (at is not None and st is not None and stamps[3 * at] == st.st_mtime_ns
+                and stamps[3 * at + 1] == st.st_ctime_ns and stamps[3 * at + 2] == st.st_ino):
             in_order = in_order and at == hits
             hits += 1
             slots.append(at)
         else:
             in_order = False
-            seen = None if st is None else (st.st_mtime_ns, st.st_ino)
+            seen = None if st is None else (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             if seen is not None and name in notes and notes[name][0] == seen:
                 run = _from_cache(entry.path, notes[name][1])
                 kept[len(slots)] = seen
@@ -410,7 +430,7 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
                 if run.status == "broken" and not rundir.made_by_sweep(entry.path):
                     others.append(name)
                     continue  # not a run: a folder sweep never made
-                if seen is not None and run.status in rundir.ENDED and settled(seen[0], now):
+                if seen is not None and run.status in rundir.ENDED and settled(seen, now):
                     kept[len(slots)] = seen
             slots.append(run)
         scan.entries.append(entry)
@@ -477,7 +497,7 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
         if isinstance(slot, int):
             file = scan.file
             assert file is not None
-            seen = file.get("stamps")[2 * slot:2 * slot + 2]
+            seen = file.get("stamps")[STRIDE * slot:STRIDE * slot + STRIDE]
             metrics, flags = file.sigs[file.get("sigs")[slot]]
             values = {name: file.get(name)[slot] for name in ["runs", *TEXT, *raw_keys]}
             plain = plain and file.plain

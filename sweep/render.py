@@ -375,10 +375,10 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: Te
         varying = {c for c in used if c.startswith("flag_") and len(set(cells[c])) > 1}
         keep = _keep(found, order, sort_by)
         shown = fit_columns(size, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
+        raw = found.raw("reason") if shown.reasons_below else []  # all read before a word is written
         if shown.left_out:
             sys.stderr.write(left_out_note(shown.left_out, width) + "\n")
         if shown.reasons_below:
-            raw = found.raw("reason")
             at = [n for n, i in enumerate(order) if raw[i]]
             below = "\n" + text_table(["id", "reason"], [[cells["id"][n] for n in at], [reasons[n] for n in at]],
                                       [False, False])
