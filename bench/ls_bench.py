@@ -41,7 +41,8 @@ def ls(runs: Path, fmt: str, tree: Path) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sweep", "ls", "--runs-dir", str(runs), "--sort", "eval_accuracy",
-                           "--format", fmt], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                           "--format", fmt], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                          cwd=tree)  # python -m looks in its folder first: the tree's own package
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -95,7 +96,7 @@ def report(n: int, figures: dict[str, dict[str, str]], names: list[str]) -> None
 
 def imports_heavy(runs: Path) -> list[str]:
     cmd = [sys.executable, "-X", "importtime", "-m", "sweep", "ls", "--runs-dir", str(runs), "--top", "1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
     return [m for m in ("optuna", "torch") if f" {m}\n" in proc.stderr or f"| {m}\n" in proc.stderr]
 
 

@@ -156,6 +156,10 @@ def value_order(values: list[Any], descending: bool, infeasible: list[bool] | No
     then texts; ties keep their order. NaN, inf and missing values are kept as such in the
     data but never rank: they come last, in their order. An infeasible run never ranks above
     a feasible one."""
+    if not infeasible and set(map(type, values)) <= {float, type(None)}:  # a metric: 100,000 runs in C
+        ranked = [i for i, v in enumerate(values) if v is not None and v - v == 0.0]  # finite
+        ranked.sort(key=values.__getitem__, reverse=descending)
+        return ranked + [i for i, v in enumerate(values) if v is None or v - v != 0.0]
     feasible: list[int] = []
     broke: list[int] = []
     unranked: list[int] = []

@@ -390,22 +390,26 @@ class _Scan:
 def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
     """``index_path`` empty: read every run."""
     file = _open(index_path) if index_path else None
-    positions: dict[str, int] = {}
+    names: list[str] = []
     stamps: list[int] = []
     if file is not None:
         try:
-            positions = {name: i for i, name in enumerate(file.get("names"))}
+            names = file.get("names")
             stamps = file.get("stamps")
         except (OSError, ValueError):
             file.fh.close()
-            file, positions = None, {}
+            file = None
     others: list[str] = []
-    entries = rundir.run_entries(runs_dir, others, positions)
+    entries = rundir.run_entries(runs_dir, others)
     notes, claimed = _claim_notes(state)
     scan = _Scan([], [], {}, file, bool(claimed), claimed, others)
     slots, kept = scan.slots, scan.kept
+    mtimes, ctimes, inodes = stamps[0::STRIDE], stamps[1::STRIDE], stamps[2::STRIDE]
+    count = len(names)
+    positions: dict[str, int] | None = None  # made only when the order differs from the index's
     now = time.time_ns()
     hits = 0
+    at = 0  # where the next run is in the index, when the folder lists them in the same order
     in_order = True
     for entry in entries:  # 100,000 of them: one stat each, and little else
         name = entry.name
@@ -413,14 +417,19 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
             st = os.stat(entry.path)
         except OSError:
             st = None
-        at = positions.get(name)
-        if (at is not None and st is not None and stamps[3 * at] == st.st_mtime_ns
-                and stamps[3 * at + 1] == st.st_ctime_ns and stamps[3 * at + 2] == st.st_ino):
-            in_order = in_order and at == hits
+        if at >= count or names[at] != name:
+            if positions is None:
+                positions = {n: i for i, n in enumerate(names)}
+            at = positions.get(name, count)
+            in_order = False
+        if (at < count and st is not None and mtimes[at] == st.st_mtime_ns and ctimes[at] == st.st_ctime_ns
+                and inodes[at] == st.st_ino):
             hits += 1
             slots.append(at)
+            at += 1
         else:
             in_order = False
+            at += 1
             seen = None if st is None else (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             if seen is not None and name in notes and notes[name][0] == seen:
                 run = _from_cache(entry.path, notes[name][1])
@@ -434,8 +443,8 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
                     kept[len(slots)] = seen
             slots.append(run)
         scan.entries.append(entry)
-    scan.changed |= bool(kept) or hits != len(positions)  # a run new, changed or gone
-    scan.every = file is not None and hits == len(positions)
+    scan.changed |= bool(kept) or hits != count  # a run new, changed or gone
+    scan.every = file is not None and hits == count
     scan.whole = in_order and scan.every
     return scan
 
@@ -452,7 +461,7 @@ def _columns(scan: _Scan) -> list[str]:
         for names, flag_cols in sigs:
             metrics.update(names)
             flags.update(flag_cols)
-    for slot in scan.slots:
+    for slot in () if scan.whole else scan.slots:
         if not isinstance(slot, int):
             names, flag_cols = board.names_of(slot)
             metrics.update(names)
@@ -577,7 +586,7 @@ class Listing:
     def __init__(self, scan: _Scan, fresh: _Fresh, columns: list[str], runs_dir: Path) -> None:
         self.columns = columns
         self.prefix = os.path.join(str(runs_dir), "")  # a run's dir is this and its name
-        self.names = [e.name for e in scan.entries]
+        self.names = scan.file.get("names") if scan.file is not None and scan.whole else [e.name for e in scan.entries]
         self.others = scan.others
         self._scan = scan
         self._fresh = fresh
@@ -615,11 +624,11 @@ class Listing:
 
     def _merge(self, section: str, fresh: dict[int, Any]) -> list[Any]:
         scan, file = self._scan, self._scan.file
+        if file is not None and scan.whole:
+            return file.get(section)
         if file is None or not any(isinstance(s, int) for s in scan.slots):
             return [fresh[i] for i in range(len(scan.slots))]
         cached = file.get(section)
-        if scan.whole:
-            return cached
         return [cached[s] if isinstance(s, int) else fresh[i] for i, s in enumerate(scan.slots)]
 
 
