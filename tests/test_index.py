@@ -4,6 +4,7 @@ warm index, every format and option writes exactly what a listing from the files
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sweep import index, rundir
+from sweep import board, index, render, rundir
 from sweep.index import INDEX_FILE, INDEX_NOTES, OLD_INDEX, RACY_NS
 
 from helpers import SCRIPTS, ls_json, project, sweep_cli
@@ -372,3 +373,30 @@ def test_notes_from_two_sweeps_junk_lines_and_an_ls_that_died_mid_fold(tmp_path,
 
     assert ls_cli(runs, "--format", "json") == from_files(runs, monkeypatch, "--format", "json")
     assert len(ls_json(runs)) == 6 and notes(runs) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", ["90", "140", "400"])
+def test_a_long_listing_in_a_terminal_fits_its_width_as_the_board_does(tmp_path, monkeypatch, capsys, columns):
+    """Past RICH_MAX_ROWS a terminal gets the plain table cut to its width, the left-out note
+    and the reasons under it: from the index's rows as from the board's."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    want, got = Terminal(), Terminal()
+    shown = board.build(rundir.list_runs(runs), runs)
+    render.write(board.objectives(board.sort(shown, "eval_loss"), "eval_loss"), "table", want)
+    want_err = capsys.readouterr().err
+    for _ in range(2):  # from the files, then from the index
+        found = index.listing(runs)
+        assert found is not None
+        order = board.value_order(found.raw("eval_loss"), board.goal_for(found.goals(), "eval_loss") != "minimize")
+        got = Terminal()
+        render.write_listing(found, order, "eval_loss", "table", got)
+        assert (got.getvalue(), capsys.readouterr().err) == (want.getvalue(), want_err)
