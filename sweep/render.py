@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
 import operator
@@ -401,8 +402,8 @@ def _padded_table(found: Listing, order: list[int], padded: list[str], layout: i
     shown = [c for c, on in zip(found.columns[:-2], layout.used, strict=True) if on]
     dir_w = max(3, max(map(len, dirs), default=0))
     head = layout.format() % tuple(shown) + "  " + "dir".ljust(dir_w)
-    if not with_reason:
-        made = [(padded[i] + "  " + d).rstrip() for i, d in zip(rows, dirs, strict=True)]
+    if not with_reason:  # a dir ends with its run's name, never a space: nothing to strip
+        made = list(map(operator.add, map(operator.add, _at(padded, rows), itertools.repeat("  ")), dirs))
     else:
         reason_w = max(6, max(map(len, reasons), default=0))  # every row's, here
         head += "  " + "reason".ljust(reason_w)
