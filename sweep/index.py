@@ -529,50 +529,66 @@ def _fresh(scan: _Scan, runs_dir: Path, columns: list[str]) -> _Fresh:
 
 
 def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> None:
-    """Write the index of every kept row."""
+    """Write the index of every kept row: a section at a time, the rows kept from the index
+    copied as they are (a change to one run of 100,000 costs no step per row beside a copy)."""
     raw_keys = [f"raw:{c}" for c in columns[:-2] + ["reason"]] + [f"raw:{k}" for k in HIDDEN]
-    names = ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys]
-    out: dict[str, list[Any]] = {name: [] for name in names}
+    file = scan.file
+    rows = [(i, s) for i, s in enumerate(scan.slots)
+            if isinstance(s, int) or (i in scan.kept and fresh.text[i] is not None)]
+    new = {i: _fresh_values(s, fresh.rows[i], fresh.text[i], raw_keys)  # type: ignore[arg-type]
+           for i, s in rows if not isinstance(s, int)}
+    old = file is not None and any(isinstance(s, int) for _, s in rows)
+
+    def section(name: str) -> list[Any]:
+        cached = file.get(name) if old and file is not None else []
+        return [cached[s] if isinstance(s, int) else new[i][name] for i, s in rows]
+
+    out = {name: section(name) for name in ["runs", *TEXT, *raw_keys]}
+    out["names"] = [scan.entries[i].name for i, _ in rows]
+    old_stamps = _triples(file.get("stamps")) if old and file is not None else []
+    out["stamps"] = [n for i, s in rows for n in (old_stamps[s] if isinstance(s, int) else scan.kept[i])]
     sigs: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
-    goals: dict[str, list[Any]] = {}
-    plain = True
-    for i, slot in enumerate(scan.slots):
-        if isinstance(slot, int):
-            file = scan.file
-            assert file is not None
-            seen = file.get("stamps")[STRIDE * slot:STRIDE * slot + STRIDE]
-            metrics, flags = file.sigs[file.get("sigs")[slot]]
-            values = {name: file.get(name)[slot] for name in ["runs", *TEXT, *raw_keys]}
-            plain = plain and file.plain
-        else:
-            text = fresh.text[i]
-            if text is None or i not in scan.kept:
-                continue
-            seen = list(scan.kept[i])
-            row = fresh.rows[i]
-            metrics, flags = board.names_of(slot)
-            values = {"runs": json.dumps(_to_cache(slot), separators=(",", ":")),
-                      **dict(zip(TEXT, text, strict=True)), **{k: row.get(k[4:]) for k in raw_keys}}
-            plain = plain and plain_row(row)
-        sig = (tuple(sorted(metrics)), tuple(sorted(flags)))
-        goal = [values["raw:_metric"], values["raw:_goal"], values["raw:_objectives"]]
-        goals.setdefault(json.dumps(goal), goal)
-        out["names"].append(scan.entries[i].name)
-        out["stamps"] += seen
-        out["sigs"].append(sigs.setdefault(sig, len(sigs)))
-        for name, value in values.items():
-            out[name].append(value)
-    table = Table.of(columns, out["head"], out["codes"])
-    out["padded"] = table.pad(out["head"])
+    old_sig = file.get("sigs") if old and file is not None else []
+    out["sigs"] = [sigs.setdefault(_sig(file.sigs[old_sig[s]] if isinstance(s, int) else board.names_of(s)),  # type: ignore[union-attr]
+                                   len(sigs)) for _, s in rows]
+    goals = {(m, g, json.dumps(o)): [m, g, o] for m, g, o in zip(out["raw:_metric"], out["raw:_goal"],
+                                                                out["raw:_objectives"], strict=True)}
+    plain = all(plain_row({"_constraints": c, "_objectives": o})
+                for c, o in zip(out["raw:_constraints"], out["raw:_objectives"], strict=True))
+    out["padded"], table = _laid_out(scan, rows, out, columns, [new[i]["head"] for i in new],
+                                     [new[i]["codes"] for i in new])
     try:
         _write(index_path, columns, [(list(m), list(f)) for m, f in sigs], plain, list(goals.values()),
-               dataclasses.asdict(table), out)
+               dataclasses.asdict(table), {k: out[k] for k in ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys,
+                                                              "padded"]})
         for taken in scan.claimed:  # only now: had we died before the write, they'd be lost
             os.unlink(taken)
-        if os.path.lexists(old := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
-            os.unlink(old)
+        if os.path.lexists(old_index := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
+            os.unlink(old_index)
     except OSError:
         pass  # a read-only runs directory still lists, just without the index
+
+
+def _sig(names: tuple[list[str], list[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(sorted(names[0])), tuple(sorted(names[1]))
+
+
+def _fresh_values(run: rundir.Run, row: dict[str, Any], text: tuple[str, ...], raw_keys: list[str]) -> dict[str, Any]:
+    return {"runs": json.dumps(_to_cache(run), separators=(",", ":")), **dict(zip(TEXT, text, strict=True)),
+            **{k: row.get(k[4:]) for k in raw_keys}}
+
+
+def _laid_out(scan: _Scan, rows: list[tuple[int, int | rundir.Run]], out: dict[str, list[Any]], columns: list[str],
+              heads: list[str], codes: list[str]) -> tuple[list[str], Table]:
+    """The table's layout of the kept rows, and each row laid out: the index's own lines
+    when every row of it is kept and the new rows fit its layout, else all made again."""
+    file = scan.file
+    if file is not None and scan.every and file.columns == columns and file.table.holds(heads, codes):
+        cached = file.get("padded")
+        made = iter(file.table.pad(heads))  # the new rows', in the order of rows
+        return [cached[s] if isinstance(s, int) else next(made) for _, s in rows], file.table
+    table = Table.of(columns, out["head"], out["codes"])
+    return table.pad(out["head"]), table
 
 
 def _look(runs_dir: Path, runs: bool, use_index: bool = True) -> tuple[_Scan, _Fresh, list[str]]:
