@@ -20,7 +20,6 @@ parses only the sections it needs. Stdlib only.
 
 from __future__ import annotations
 
-import array
 import csv
 import dataclasses
 import io
@@ -28,15 +27,14 @@ import json
 import math
 import operator
 import os
-import secrets
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep import board, rundir
+from sweep import board, rundir, sections
+from sweep.sections import Damaged, SectionFile, write_sections
 
 INDEX_FILE = "ls-index"
 OLD_INDEX = "ls-index.json"  # the first format: one JSON object, parsed whole on every call
@@ -252,10 +250,6 @@ class Table:
 # ---------------------------------------------------------------- the index file
 
 
-class Damaged(ValueError):
-    """An index that cannot be read as written: ignore it (``forget``), read the runs."""
-
-
 def forget(runs_dir: Path) -> None:
     """Remove a damaged index, to be written again."""
     try:
@@ -264,94 +258,32 @@ def forget(runs_dir: Path) -> None:
         pass
 
 
-class _File:
-    """An index file opened for reading: its header, and each section parsed on demand."""
+class _File(SectionFile):
+    """The index opened for reading: its header, and each section parsed on demand."""
 
     KINDS: dict[str, type] = {"names": str, "stamps": int, "sigs": int, "runs": str, "padded": str,
                               **dict.fromkeys(TEXT, str)}
 
     def __init__(self, path: str) -> None:
-        self.fh = rundir.open_regular(path)
+        super().__init__(path, INDEX_FORMAT)
         try:
-            head = json.loads(self.fh.readline(1 << 26))
-            if not isinstance(head, dict) or head.get("format") != INDEX_FORMAT or head.get("order") != sys.byteorder:
-                raise ValueError("not this format, or another machine's byte order")
-            self.rows = _int(head.get("rows"))
-            self.columns = _strings(head.get("columns"))
-            self.sigs = [(_strings(m), _strings(f)) for m, f in head.get("sigs", [])]
+            head = self.head
+            self.rows = sections.count(head.get("rows"))
+            self.columns = sections.names(head.get("columns"))
+            self.sigs = [(sections.names(m), sections.names(f)) for m, f in head.get("sigs", [])]
             self.plain = head.get("plain") is True
             self.goals = [g for g in head.get("goals", []) if isinstance(g, list) and len(g) == 3]
             self.table = Table.load(head.get("table"), len(self.columns) - 2)
-            self.offsets: dict[str, tuple[int, int]] = {}
-            at = self.fh.tell()
-            for name, size in head.get("sections", []):
-                self.offsets[str(name)] = (at, _int(size))
-                at += _int(size)
         except BaseException:
-            self.fh.close()
+            self.close()
             raise
-        self.loaded: dict[str, list[Any]] = {}
 
-    def get(self, name: str) -> list[Any]:
+    def get(self, name: str, length: int = -1, kind: type | None = None) -> list[Any]:
         """A section's list, checked; ``Damaged`` when it is missing or damaged."""
-        if name not in self.loaded:
-            at, size = self.offsets[name] if name in self.offsets else (0, -1)
-            if size < 0:
-                raise Damaged(f"no section {name}")
-            try:
-                self.fh.seek(at)
-                data = _decode(self.fh.read(size), self.rows)
-            except (OSError, ValueError) as exc:
-                raise Damaged(f"section {name}: {exc}") from None
-            want = STRIDE * self.rows if name == "stamps" else self.rows
-            kind = self.KINDS.get(name)
-            if not isinstance(data, list) or len(data) != want or (kind and not set(map(type, data)) <= {kind}):
-                raise Damaged(f"damaged section {name}")
-            if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
-                raise Damaged("damaged section sigs")
-            self.loaded[name] = data
-        return self.loaded[name]
-
-
-LINES = b"L"  # a section of texts, one a line: split, where JSON would parse each string
-INTS = b"Q"  # a section of 64-bit integers in this machine's byte order: the stamps, read at once
-FLOATS = b"D"  # a section of doubles, likewise: a metric's column, NaN and inf included
-
-
-def _encode(values: list[Any]) -> bytes:
-    kinds = set(map(type, values))
-    if kinds == {str} and not any("\n" in v or "\r" in v for v in values):
-        return LINES + "\n".join(values).encode("utf-8", "surrogatepass")
-    if kinds == {int}:
-        try:
-            return INTS + array.array("q", values).tobytes()
-        except OverflowError:  # an inode number past 2**63: JSON holds any
-            pass
-    if kinds == {float}:
-        return FLOATS + array.array("d", values).tobytes()
-    return json.dumps(values, separators=(",", ":")).encode()
-
-
-def _decode(data: bytes, rows: int) -> Any:
-    if data.startswith(LINES):
-        return data[1:].decode("utf-8", "surrogatepass").split("\n") if rows else []
-    if data.startswith((INTS, FLOATS)):
-        numbers = array.array("q" if data.startswith(INTS) else "d")
-        numbers.frombytes(data[1:])  # raises ValueError when not a whole number of them
-        return numbers.tolist()
-    return json.loads(data)
-
-
-def _int(value: Any) -> int:
-    if type(value) is not int or value < 0:
-        raise ValueError("not a count")
-    return value
-
-
-def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(type(v) is str for v in value):
-        raise ValueError("not a list of names")
-    return value
+        data = super().get(name, STRIDE * self.rows if name == "stamps" else self.rows, self.KINDS.get(name))
+        if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
+            raise Damaged("damaged section sigs")
+        return data
 
 
 def _open(path: str) -> _File | None:
@@ -359,30 +291,6 @@ def _open(path: str) -> _File | None:
         return _File(path)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-
-
-def _write(path: str, columns: list[str], sigs: list[tuple[list[str], list[str]]], plain: bool,
-           goals: list[list[Any]], table: dict[str, Any], sections: dict[str, list[Any]]) -> None:
-    """The index, atomically: a temporary file in the same folder, then a rename."""
-    rows = len(sections["names"])
-    parts = {name: _encode(values) for name, values in sections.items()}
-    head = {"format": INDEX_FORMAT, "order": sys.byteorder, "rows": rows, "columns": columns, "sigs": sigs,
-            "plain": plain, "goals": goals,
-            "table": table,
-            "sections": [[name, len(data)] for name, data in parts.items()]}
-    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(json.dumps(head, separators=(",", ":")).encode() + b"\n")
-            for data in parts.values():
-                fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------- one look at the runs
@@ -414,7 +322,7 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
             names = file.get("names")
             stamps = file.get("stamps")
         except (OSError, ValueError):
-            file.fh.close()
+            file.close()
             file = None
     others: list[str] = []
     entries = rundir.run_entries(runs_dir, others, set(names))
@@ -558,9 +466,10 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
     out["padded"], table = _laid_out(scan, rows, out, columns, [new[i]["head"] for i in new],
                                      [new[i]["codes"] for i in new])
     try:
-        _write(index_path, columns, [(list(m), list(f)) for m, f in sigs], plain, list(goals.values()),
-               dataclasses.asdict(table), {k: out[k] for k in ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys,
-                                                              "padded"]})
+        head = {"rows": len(rows), "columns": columns, "sigs": [(list(m), list(f)) for m, f in sigs], "plain": plain,
+                "goals": list(goals.values()), "table": dataclasses.asdict(table)}
+        write_sections(index_path, INDEX_FORMAT, head,
+                       {k: out[k] for k in ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys, "padded"]})
         for taken in scan.claimed:  # only now: had we died before the write, they'd be lost
             os.unlink(taken)
         if os.path.lexists(old_index := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
@@ -611,7 +520,7 @@ def _look(runs_dir: Path, runs: bool, use_index: bool = True) -> tuple[_Scan, _F
     except (OSError, ValueError, TypeError, KeyError, IndexError):
         if scan.file is None:
             raise
-        scan.file.fh.close()
+        scan.file.close()
         return _look(runs_dir, runs, use_index=False)  # a damaged index: as if there were none
     return scan, fresh, columns
 
@@ -621,7 +530,7 @@ def list_runs(runs_dir: Path) -> list[rundir.Run]:
     Such runs carry only the leaderboard's part of run.json in ``info``."""
     scan, _, _ = _look(runs_dir, runs=True)
     if scan.file is not None:
-        scan.file.fh.close()
+        scan.file.close()
     return [s for s in scan.slots if not isinstance(s, int)]
 
 
