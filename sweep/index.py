@@ -447,9 +447,14 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
            for i, s in rows if not isinstance(s, int)}
     old = file is not None and any(isinstance(s, int) for _, s in rows)
 
+    at_old = [s if isinstance(s, int) else 0 for _, s in rows]  # a new row's place is then filled in
+    at_new = [(k, i) for k, (i, s) in enumerate(rows) if not isinstance(s, int)]
+
     def section(name: str) -> list[Any]:
-        cached = file.get(name) if old and file is not None else []
-        return [cached[s] if isinstance(s, int) else new[i][name] for i, s in rows]
+        values = list(map(file.get(name).__getitem__, at_old)) if old and file is not None else [None] * len(rows)
+        for k, i in at_new:
+            values[k] = new[i][name]
+        return values
 
     out = {name: section(name) for name in ["runs", *TEXT, *raw_keys]}
     out["names"] = [scan.entries[i].name for i, _ in rows]

@@ -87,8 +87,10 @@ def write_sections(path: str, fmt: str, head: dict[str, Any], sections: dict[str
 
 def _encode(values: list[Any]) -> bytes:
     kinds = set(map(type, values))
-    if kinds == {str} and not any("\n" in v or "\r" in v for v in values):
-        return LINES + "\n".join(values).encode("utf-8", "surrogatepass")
+    if kinds == {str}:
+        text = "\n".join(values)
+        if text.count("\n") == len(values) - 1 and "\r" not in text:  # no line breaks inside a text
+            return LINES + text.encode("utf-8", "surrogatepass")
     if kinds == {int}:
         try:
             return INTS + array.array("q", values).tobytes()
