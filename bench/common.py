@@ -34,6 +34,7 @@ def fake_runs(runs_dir: Path, n: int, seed: int = 0, per_sweep: int = 1000, flag
     rng = random.Random(seed)
     runs_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time() - n
+    notes: dict[str, index.Notes] = {}
     for i in range(n):
         flags = {"dropout": rng.choice([0.2, 0.3, 0.4, 0.5]), "lr": 10 ** rng.uniform(-4, -1),
                  "activation": rng.choice(["relu", "tanh"]), "hidden": rng.choice([16, 32, 64])}
@@ -50,10 +51,14 @@ def fake_runs(runs_dir: Path, n: int, seed: int = 0, per_sweep: int = 1000, flag
                 (stage / rundir.SOURCE_DIR).mkdir()
                 (stage / rundir.SOURCE_DIR / flags_file.name).write_bytes(flags_file.read_bytes())
 
-        writer = rundir.RunWriter(runs_dir, [index.Notes(runs_dir, sweep)])  # notes, as a sweep leaves them
+        writer = rundir.RunWriter(runs_dir, [notes.setdefault(sweep, index.Notes(runs_dir, sweep))])
         path = writer.create(info, flags, fill)
         (path / rundir.OUTPUT_FILE).write_text("done\n")
         writer.end(path, info, metrics)
+        ended = int((t0 + i + 1) * 1e9)  # when it ended, as its record says: past the racy window
+        os.utime(path, ns=(ended, ended))
+    for store in notes.values():  # noted, as a sweep leaves them
+        store.flush()
 
 
 def ratio(a: float, b: float) -> str:

@@ -51,7 +51,7 @@ def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | No
     out = []
     base_dir = str(runs_dir)
     metric_names: set[str] = set()
-    flag_names: dict[str, None] = {}
+    flag_names: set[str] = set()
     for run in runs:
         row: dict[str, Any] = {
             "id": run.path.name, "sweep": run.sweep, "status": run.status,
@@ -62,13 +62,13 @@ def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | No
         diag = diagnose(run.metrics, float(base), gap) if run.status != "broken" else None
         row["diagnosis"] = diag.label if diag else None
         for name, value in run.metrics.items():
-            if name in row or name in FIXED_TAIL or name.startswith("_"):
-                continue  # a script printing "id: 3" or "status: 1" must not rewrite the run's own
-            row[name] = value
-            metric_names.add(name)
+            if shown_metric(name):
+                row[name] = value
         for name, value in run.flags.items():
             row[f"flag_{name}"] = value
-            flag_names[f"flag_{name}"] = None
+        metrics, flags = names_of(run)
+        metric_names.update(metrics)
+        flag_names.update(flags)
         row["dir"] = os.path.join(base_dir, run.path.name)
         row["reason"] = run.reason
         row["_metric"] = run.info.get("metric")
@@ -79,8 +79,25 @@ def build(runs: Iterable[rundir.Run], runs_dir: Path, baseline_error: float | No
         seed_flag = run.info.get("seed_flag")  # not part of the configuration (sweep.groups)
         row["_seed_flag"] = seed_flag if isinstance(seed_flag, str) else None
         out.append(row)
-    metrics = sorted(m for m in metric_names if f"flag_{m}" not in flag_names and m not in FIXED_HEAD)
-    return Board(_columns(metrics, flag_names), out)
+    return Board(columns_of(metric_names, flag_names), out)
+
+
+def shown_metric(name: str) -> bool:
+    """A metric the board shows: a script printing "id: 3" or "status: 1" must not rewrite the
+    run's own columns."""
+    return name not in FIXED_HEAD and name not in FIXED_TAIL and not name.startswith("_")
+
+
+def names_of(run: rundir.Run) -> tuple[list[str], list[str]]:
+    """The metric and flag columns one run brings to a board."""
+    return [m for m in run.metrics if shown_metric(m)], [f"flag_{f}" for f in run.flags]
+
+
+def columns_of(metric_names: Iterable[str], flag_names: Iterable[str]) -> list[str]:
+    """A board's columns from the names its runs bring (``names_of``): a metric named as a
+    flag is left to the flag."""
+    flags = set(flag_names)
+    return _columns((m for m in set(metric_names) if f"flag_{m}" not in flags), flags)
 
 
 def _columns(metrics: Iterable[str], flags: Iterable[str]) -> list[str]:
@@ -99,54 +116,84 @@ def _unranked(value: Any) -> bool:
     return _missing(value) or (isinstance(value, float) and math.isinf(value))
 
 
-def _started(row: dict[str, Any]) -> tuple[float, str, str]:
-    """Start order: the exact start time when the run recorded one, then the ISO text and id."""
-    return (row.get("_start") or 0.0, row.get("start") or "", row["id"])
-
-
 # ---------------------------------------------------------------- order
 
 
 def sort(board: Board, by: str | None, flip: bool = False) -> Board:
     """Sort by a column, best first; without one, newest first. Missing and NaN always last."""
-    if by is not None and by not in board.columns:
-        raise UsageError(f"unknown sort column {by!r}; available: {', '.join(board.columns)}")
+    check_sort(by, board.columns)
     return dataclasses.replace(board, rows=_sorted(board.rows, by, flip))
+
+
+def check_sort(by: str | None, columns: list[str]) -> None:
+    if by is not None and by not in columns:
+        raise UsageError(f"unknown sort column {by!r}; available: {', '.join(columns)}")
 
 
 def _sorted(rows: list[dict[str, Any]], by: str | None, flip: bool) -> list[dict[str, Any]]:
     if by is None:
-        present = [r for r in rows if r.get("start")]
-        absent = [r for r in rows if not r.get("start")]
-        return sorted(present, key=_started, reverse=not flip) + absent
+        order = start_order([r.get("_start") for r in rows], [r.get("start") for r in rows],
+                            [r["id"] for r in rows], flip)
+        return [rows[i] for i in order]
     if by == PARETO:
         return _by_rank(rows, flip)
     descending = (goal_of(rows, by) != "minimize") != flip
-    # NaN and inf are kept as such in the data, but never rank: they sort last, with missing.
-    have = [r for r in rows if not _unranked(r.get(by))]
-    unranked = [r for r in rows if _unranked(r.get(by))]
-    # An infeasible run never ranks above a feasible one.
-    feasible = [r for r in have if not r.get(INFEASIBLE)]
-    infeasible = [r for r in have if r.get(INFEASIBLE)]
-    return _by_value(feasible, by, descending) + _by_value(infeasible, by, descending) + unranked
+    order = value_order([r.get(by) for r in rows], descending, [bool(r.get(INFEASIBLE)) for r in rows])
+    return [rows[i] for i in order]
+
+
+def start_order(exact: list[Any], starts: list[Any], ids: list[str], flip: bool) -> list[int]:
+    """Positions newest first (oldest with ``flip``): by the exact start time when the run
+    recorded one (the ISO column has whole seconds), then the ISO text and id; runs without a
+    start last."""
+    present = [i for i, start in enumerate(starts) if start]
+    present.sort(key=lambda i: (exact[i] or 0.0, starts[i] or "", ids[i]), reverse=not flip)
+    return present + [i for i, start in enumerate(starts) if not start]
+
+
+def value_order(values: list[Any], descending: bool, infeasible: list[bool] | None = None) -> list[int]:
+    """Positions best first by ``values``: numbers (a bool is an int: true ranks above false),
+    then texts; ties keep their order. NaN, inf and missing values are kept as such in the
+    data but never rank: they come last, in their order. An infeasible run never ranks above
+    a feasible one."""
+    if not infeasible and set(map(type, values)) <= {float, type(None)}:  # a metric: 100,000 runs in C
+        ranked = [i for i, v in enumerate(values) if v is not None and v - v == 0.0]  # finite
+        ranked.sort(key=values.__getitem__, reverse=descending)
+        return ranked + [i for i, v in enumerate(values) if v is None or v - v != 0.0]
+    feasible: list[int] = []
+    broke: list[int] = []
+    unranked: list[int] = []
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):  # _unranked, inline
+            unranked.append(i)
+        elif infeasible and infeasible[i]:
+            broke.append(i)
+        else:
+            feasible.append(i)
+    return _by_value(feasible, values, descending) + _by_value(broke, values, descending) + unranked
 
 
 def goal_of(rows: list[dict[str, Any]], by: str) -> str:
     """Best is the highest value, unless every sweep that made ``by`` an objective minimizes it."""
-    goals = {r["_goal"] for r in rows if r.get("_metric") == by and r.get("_goal")}
-    goals |= {goal for r in rows for metric, goal in r.get("_objectives") or () if metric == by}
+    return goal_for([(r.get("_metric"), r.get("_goal"), r.get("_objectives")) for r in rows], by)
+
+
+def goal_for(objectives: Iterable[tuple[Any, Any, Any]], by: str) -> str:
+    """``goal_of`` from each row's (metric, goal, objectives)."""
+    goals: set[Any] = set()
+    for metric, goal, several in objectives:
+        if metric == by and goal:
+            goals.add(goal)
+        goals.update(g for m, g in several or () if m == by)
     return "minimize" if goals == {"minimize"} else "maximize"
 
 
-def _by_value(rows: list[dict[str, Any]], by: str, descending: bool) -> list[dict[str, Any]]:
-    def key(row: dict[str, Any]) -> tuple[int, Any]:
-        value = row[by]
-        if isinstance(value, (int, float)):  # bool is an int: true ranks above false
-            return (0, float(value))
-        return (1, str(value))
-
-    numbers = sorted((r for r in rows if key(r)[0] == 0), key=key, reverse=descending)
-    texts = sorted((r for r in rows if key(r)[0] == 1), key=key, reverse=descending)
+def _by_value(positions: list[int], values: list[Any], descending: bool) -> list[int]:
+    numbers = [i for i in positions if isinstance(values[i], (int, float))]
+    texts = [i for i in positions if not isinstance(values[i], (int, float))]
+    exact = all(type(values[i]) is float for i in numbers)  # no int to make a float of, first
+    numbers.sort(key=values.__getitem__ if exact else lambda i: float(values[i]), reverse=descending)
+    texts.sort(key=lambda i: str(values[i]), reverse=descending)
     return numbers + texts
 
 
@@ -261,15 +308,22 @@ def best(runs: Iterable[rundir.Run], runs_dir: Path, by: str | None, keep: int,
 def objectives(board: Board, sort_by: str | None = None) -> Board:
     """The board with ``keep`` set to its objectives: the sort column, then each sweep's
     metrics (all of several objectives), its Pareto rank and broken constraints."""
-    named = [sort_by] if sort_by else []
-    named += [PARETO, INFEASIBLE]
-    named += [m for r in board.rows for m in _metrics_of(r)]
-    return dataclasses.replace(board, keep=tuple(c for c in dict.fromkeys(named) if c in board.columns))
+    named = (m for r in board.rows for m in objective_names(r.get("_metric"), r.get("_objectives")))
+    return dataclasses.replace(board, keep=keep_of(board.columns, sort_by, named))
 
 
-def _metrics_of(row: dict[str, Any]) -> list[str]:
-    several = [str(m) for m, _ in row.get("_objectives") or ()]
-    return several or ([row["_metric"]] if row.get("_metric") else [])
+def keep_of(columns: list[str], sort_by: str | None, named: Iterable[str]) -> tuple[str, ...]:
+    """``objectives``' columns from the sort column and the rows' ``objective_names``."""
+    wanted = [sort_by] if sort_by else []
+    wanted += [PARETO, INFEASIBLE]
+    wanted += named
+    return tuple(c for c in dict.fromkeys(wanted) if c in columns)
+
+
+def objective_names(metric: Any, several: Any) -> list[str]:
+    """A row's objectives: all of several, else its one metric."""
+    names = [str(m) for m, _ in several or ()]
+    return names or ([metric] if metric else [])
 
 
 def leaderboard(runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) -> tuple[Board, int]:
@@ -319,12 +373,17 @@ def ranked(board: Board) -> list[str]:
     """The board's columns, most important first: what a table too wide for its terminal keeps.
     id, status, the objectives, the flags that vary, the other metrics, start, duration and
     dir; then diagnosis, steps, sweep, the flags that do not vary, and the reason."""
-    columns = board.columns
+    flags = [c for c in board.columns if c.startswith("flag_")]
+    varying = {c for c in flags if len({cell(r.get(c)) for r in board.rows}) > 1}
+    return ranked_of(board.columns, board.keep, varying)
+
+
+def ranked_of(columns: list[str], keep: Iterable[str], varying: set[str]) -> list[str]:
+    """``ranked`` from the columns, the objectives and the flag columns whose cells vary."""
     flags = [c for c in columns if c.startswith("flag_")]
-    varying = [c for c in flags if len({cell(r.get(c)) for r in board.rows}) > 1]
     fixed = set(FIXED_HEAD) | set(FIXED_TAIL)
     metrics = [c for c in columns if c not in fixed and not c.startswith("flag_")]
-    order = ["id", "status", *board.keep, *varying, *metrics, "start", "duration_s", "dir",
+    order = ["id", "status", *keep, *(c for c in flags if c in varying), *metrics, "start", "duration_s", "dir",
              *REST, *flags, "reason"]
     return [c for c in dict.fromkeys(order) if c in columns]
 

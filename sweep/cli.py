@@ -343,6 +343,9 @@ def ls(
                 raise UsageError("--group reads the run directories; it does not work with --storage")
             _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
             return
+        if not (where or status or sweep or group or pareto or columns is not None or baseline_error is not None
+                or gap != DEFAULT_GAP) and _ls_plain(runs_dir, sort, asc, top, fmt):
+            return
         runs = _runs(runs_dir)
         try:
             sweep_id = rundir.find_sweep_id(runs_dir, sweep, runs) if sweep else None
@@ -367,6 +370,32 @@ def ls(
             found, _ = board.pick(found, [columns])
         render.write(found, fmt)
         _left_alone(runs_dir, runs)
+
+
+def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt: str) -> bool:
+    """A plain ``ls`` (sorted, cut, in any format) from the rows the index keeps written out:
+    no board of dicts, no value formatted. False when the board needs more (ranks, say)."""
+    if not runs_dir.exists():
+        raise UsageError(f"runs directory {runs_dir} does not exist")
+    from sweep import index
+
+    found = index.listing(runs_dir)
+    if found is None:
+        return False
+    board.check_sort(sort, found.columns)
+    try:
+        if sort is None:
+            order = board.start_order(found.raw("_start"), found.raw("start"), found.names, asc)
+        else:
+            goal = board.goal_for(found.goals(), sort)
+            values = found.dirs(range(len(found.names))) if sort == "dir" else found.raw(sort)
+            order = board.value_order(values, (goal != "minimize") != asc)
+        render.write_listing(found, order[:top] if top else order, sort, fmt)  # reads all it needs, then writes
+    except index.Damaged:
+        index.forget(runs_dir)
+        return False
+    _say_left_alone(sorted(found.others))
+    return True
 
 
 def _ls_study(storage: str | None, study: str | None, sort: str | None, asc: bool, top: int | None,
@@ -462,10 +491,13 @@ def clean(
         _left_alone(runs_dir)
 
 
-def _left_alone(runs_dir: Path, runs: list[rundir.Run] | None = None, shown: int = 5) -> None:
+def _left_alone(runs_dir: Path, runs: list[rundir.Run] | None = None) -> None:
     """Name what is in the runs directory but is no run (a TensorBoard folder): ls, clean and
     purge never touch it, and say so rather than leave the user guessing."""
-    names = rundir.not_runs(runs_dir, runs)
+    _say_left_alone(rundir.not_runs(runs_dir, runs))
+
+
+def _say_left_alone(names: list[str], shown: int = 5) -> None:
     if names:
         more = f" and {len(names) - shown} more" if len(names) > shown else ""
         err(f"not runs, left alone: {', '.join(names[:shown])}{more}")

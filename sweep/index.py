@@ -1,43 +1,73 @@
-"""The leaderboard's index: ``sweep ls`` over thousands of runs reads only what changed.
+"""The leaderboard's index: ``sweep ls`` over 100,000 runs reads only what changed.
 
-An index under ``<runs>/.sweep/`` keeps the rows of ended runs, each checked against a stat
-of its files on every call. A sweep appends a note per ended run (``Notes``, a store beside
-the run directory), so the first ``ls`` after a sweep need not open every run either. The
-run directories stay the record: the index can be deleted at any time. Stdlib only.
+``<runs>/.sweep/ls-index`` keeps, for each ended run, its row as ``ls`` writes it (CSV text,
+table cells, the values that sort it) and the run as ``rundir.read_run`` gave it, with the
+stamp of its directory: its mtime and inode. Every file sweep writes in a run is written
+atomically (a new file, then a rename), which changes the directory's mtime, and a folder put
+in a run's place has another inode; so one stat per run says whether its row still holds.
+Racy rows (git's rule): a directory that changed less than ``RACY_NS`` before it was read may
+change again within the same tick of the file system's clock without a new mtime, so its row
+is not kept; it is read again next time. Not noticed: a file of an ended run rewritten in
+place (opened and overwritten, not replaced), which leaves the directory as it was.
+
+A sweep appends a note per ended run once it is past that window (``Notes``), so the first
+``ls`` after a sweep need not open every run. The run directories stay the record: the index
+can be deleted at any time, and one that is damaged, foreign or of an older format is
+ignored and written again. It is JSON (never pickle: a runs directory copied from elsewhere
+must not run code when listed): a header line, then one JSON list per section, so a call
+parses only the sections it needs. Stdlib only.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
+import math
+import operator
 import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweep import rundir
+from sweep import board, rundir, sections
+from sweep.sections import Damaged, SectionFile, write_sections
 
-INDEX_FILE = "ls-index.json"
+INDEX_FILE = "ls-index"
+OLD_INDEX = "ls-index.json"  # the first format: one JSON object, parsed whole on every call
+INDEX_FORMAT = "sweep ls index 2"
 INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per sweep
-# flags.json is written once, before the first run.json, so run.json's stamp covers it.
-_KEYED = (rundir.RUN_FILE, rundir.METRICS_FILE)
-# The leaderboard's part of run.json: all a cached row keeps.
+RACY_NS = 2_000_000_000  # the coarsest clock of a file system runs live on (FAT: 2 s)
+# The leaderboard's part of run.json: all a cached run keeps.
 BOARD_INFO = ("sweep", "trial", "start", "duration", "steps", "metric", "goal", "baseline_error",
               "objectives", "constraints", "seed_flag")
+HIDDEN = ("_start", "_metric", "_goal", "_objectives", "_constraints")  # what sorting reads beside the columns
+SEP = "\x1f"  # between the table cells of a row
+DIR_MARK = "\x1e"  # where a row's CSV line takes its directory, which depends on how ls was called
+TEXT = ("csv_pre", "csv_post", "head", "reason_cell", "codes")  # a row as ls writes it
 
 
-def _stamp(dir_path: str) -> list[int] | None:
-    """What decides whether a cached row is still true: size, mtime and inode of each file
-    the row comes from (an atomic rename always gives a new inode)."""
-    out: list[int] = []
-    for name in _KEYED:
-        try:
-            st = os.stat(os.path.join(dir_path, name))
-        except FileNotFoundError:
-            out.append(-1)
-            continue
-        except OSError:
-            return None
-        out += [st.st_size, st.st_mtime_ns, st.st_ino]
-    return out
+STRIDE = 3  # a stamp's numbers
+
+
+def stamp(path: str) -> tuple[int, int, int] | None:
+    """A run directory's mtime, ctime and inode, or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def settled(seen: tuple[int, int, int], read_ns: int) -> bool:
+    """Whether what was read of a directory at ``read_ns`` can be trusted while its stamp
+    stays ``seen``: a change after the read, even within the same clock tick, gives it a
+    later mtime. (Its ctime and inode tell a folder put in its place, even one whose mtime
+    was set back to the old one: an inode is soon used again.)"""
+    return seen[0] < read_ns - RACY_NS
 
 
 def _to_cache(run: rundir.Run) -> dict[str, Any]:
@@ -46,33 +76,47 @@ def _to_cache(run: rundir.Run) -> dict[str, Any]:
             "metrics": run.metrics, "reason": run.reason}
 
 
+def _from_cache(path: str, row: dict[str, Any]) -> rundir.Run:
+    return rundir.Run(Path(path), row["id"], row["status"], row["info"], row["flags"], row["metrics"], row["reason"])
+
+
+# ---------------------------------------------------------------- notes
+
+
 class Notes:
     """A ``rundir.Store``: one appended line per ended run keeps the sweep's own memory flat;
-    ``list_runs`` folds the notes into the index and checks each like any cached row. The
-    row comes from ``written_run`` (what ``read_run`` would read back), so it is exactly what a
-    from-scratch ``ls`` shows."""
+    ``ls`` folds the notes into the index and checks each like any cached row. The row comes
+    from ``written_run`` (what ``read_run`` would read back), made and stamped as the run
+    ends, or from a read if its directory changed since (its scratch folders removed); it is
+    noted once past the racy window (at a later run's end), so a note can be trusted while
+    its run's stamp holds; the runs of a sweep's last seconds are left for ``ls`` to read."""
 
     def __init__(self, runs_dir: Path, sweep_id: str) -> None:
         self.file = os.path.join(str(runs_dir), rundir.STATE_DIR, INDEX_NOTES, f"{sweep_id}.jsonl")
+        self.pending: list[tuple[Path, tuple[int, int, int], rundir.Run]] = []
 
     def ended(self, path: Path, info: rundir.RunInfo, metrics: dict[str, float]) -> None:
-        run = rundir.written_run(path, info, metrics)
-        stamp = _stamp(str(path))
-        if stamp is None or run.status not in rundir.ENDED:
-            return
-        os.makedirs(os.path.dirname(self.file), exist_ok=True)
-        rundir.append_jsonl(self.file, {"name": path.name, "stamp": stamp, "row": _to_cache(run)})
+        seen = stamp(str(path))
+        if seen is not None and info.status in rundir.ENDED:
+            self.pending.append((path, seen, rundir.written_run(path, info, metrics)))
+        self.flush()
 
-
-def _load_index(index_path: str) -> dict[str, Any]:
-    try:
-        with rundir.open_regular(index_path) as fh:
-            loaded = json.loads(fh.read())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(loaded, dict) and loaded.get("format") == rundir.FORMAT and isinstance(loaded.get("runs"), dict):
-        return loaded["runs"]
-    return {}
+    def flush(self, now_ns: int | None = None) -> None:
+        """Note the pending runs past the racy window at ``now_ns`` (now by default)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        while self.pending:
+            path, seen, run = self.pending[0]
+            if not settled(seen, now_ns):
+                return  # runs end in order: the later ones are younger still
+            self.pending.pop(0)
+            now = stamp(str(path))
+            if now != seen:  # changed since it ended (its scratch folders removed, say): read it
+                run = rundir.read_run(path)
+                if now is None or not settled(now, now_ns) or run.status not in rundir.ENDED or stamp(str(path)) != now:
+                    continue  # gone, too young, or changed while read: ls reads it itself
+                seen = now
+            os.makedirs(os.path.dirname(self.file), exist_ok=True)
+            rundir.append_jsonl(self.file, {"name": path.name, "stamp": list(seen), "row": _to_cache(run)})
 
 
 def _orphan(name: str) -> bool:
@@ -105,46 +149,466 @@ def _claim_notes(state: str) -> tuple[dict[str, Any], list[str]]:
         else:
             continue
         for rec in rundir.read_jsonl(taken):
-            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict):
-                out[rec["name"]] = {"stamp": rec.get("stamp"), "row": rec["row"]}
+            note_stamp = rec.get("stamp")
+            if isinstance(rec.get("name"), str) and isinstance(rec.get("row"), dict) and isinstance(note_stamp, list):
+                out[rec["name"]] = (tuple(note_stamp), rec["row"])
     return out, claimed
 
 
-def list_runs(runs_dir: Path) -> list[rundir.Run]:
-    """Every run, as ``rundir.list_runs`` reads it, with the rows of unchanged ended runs
-    taken from the index. Such runs carry only the leaderboard's part of run.json in
-    ``info``."""
-    entries = rundir.run_entries(runs_dir)
+# ---------------------------------------------------------------- a row as ls writes it
+
+
+def csv_line(cells: list[str]) -> str:
+    """One CSV line, as ``ls --format csv`` writes each (no line end)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()[:-1]
+
+
+def _code(value: Any) -> str:
+    """What the table needs to know of a value: m missing, q NaN (missing, but a number),
+    f a number, s anything else."""
+    if value is None:
+        return "m"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "s"
+    return "q" if isinstance(value, float) and math.isnan(value) else "f"
+
+
+def row_text(row: dict[str, Any], columns: list[str]) -> tuple[str, ...] | None:
+    """``TEXT`` for a board row with these columns (``dir`` and ``reason`` last); None for a
+    row whose cells hold the separators (it is read from its files every time)."""
+    at = len(columns) - 2
+    exact = [board.exact(row.get(c)) for c in columns]
+    exact[at] = DIR_MARK
+    line = csv_line(exact)
+    cells = [board.cell(row.get(c)) for c in columns[:at]]
+    head = SEP.join(cells)
+    if line.count(DIR_MARK) != 1 or head.count(SEP) != at - 1:
+        return None
+    pre, _, post = line.partition(DIR_MARK)
+    codes = "".join(_code(row.get(c)) for c in columns)
+    return pre, post, head, board.cell(row.get("reason")), codes
+
+
+def plain_row(row: dict[str, Any]) -> bool:
+    """A row whose board needs no Pareto ranks nor constraints."""
+    return not row.get("_constraints") and len(row.get("_objectives") or ()) <= 1
+
+
+def line_format(widths: list[int], numeric: list[bool]) -> str:
+    """One %-format for a line of the plain table: numbers right-aligned, two spaces between
+    columns; a cell is an argument, never part of the format."""
+    return "  ".join(f"%{w}s" if num else f"%-{w}s" for w, num in zip(widths, numeric, strict=True))
+
+
+@dataclass
+class Table:
+    """The plain table's layout of the cells before ``dir``, over a set of rows: each column's
+    width, whether it is shown (``board.used_columns``) and right-aligned (it holds numbers)."""
+
+    widths: list[int]
+    used: list[bool]
+    numeric: list[bool]
+
+    @classmethod
+    def of(cls, columns: list[str], heads: list[str], codes: list[str]) -> Table:
+        names = columns[:-2]
+        cells = list(zip(*(h.split(SEP) for h in heads), strict=True)) or [()] * len(names)
+        widths = [max(len(c), max(map(len, col), default=0)) for c, col in zip(names, cells, strict=True)]
+        patterns = set(codes)
+        used = [c in board.ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns) for j, c in enumerate(names)]
+        numeric = [any(p[j] in "qf" for p in patterns) for j in range(len(names))]
+        return cls(widths, used, numeric)
+
+    @classmethod
+    def load(cls, data: Any, size: int) -> Table:
+        if not isinstance(data, dict):
+            raise ValueError("no table")
+        table = cls(data.get("widths"), data.get("used"), data.get("numeric"))  # type: ignore[arg-type]
+        for values, kind in ((table.widths, int), (table.used, bool), (table.numeric, bool)):
+            if not isinstance(values, list) or len(values) != size or not set(map(type, values)) <= {kind}:
+                raise ValueError("damaged table")
+        return table
+
+    def format(self) -> str:
+        """The %-format of the shown cells."""
+        shown = [(w, num) for w, num, on in zip(self.widths, self.numeric, self.used, strict=True) if on]
+        return line_format([w for w, _ in shown], [num for _, num in shown])
+
+    def pad(self, heads: list[str]) -> list[str]:
+        """Each row's shown cells, laid out."""
+        line = self.format()
+        # id, sweep, status, start and duration_s are always shown: itemgetter gives a tuple
+        take = operator.itemgetter(*(j for j, on in enumerate(self.used) if on))
+        return [line % take(h.split(SEP)) for h in heads]
+
+    def holds(self, heads: list[str], codes: list[str]) -> bool:
+        """Whether these rows fit the layout: no cell wider, no column newly shown or numeric."""
+        for head, code in zip(heads, codes, strict=True):
+            for j, c in enumerate(head.split(SEP)):
+                if len(c) > self.widths[j] or (code[j] in "fs" and not self.used[j]) or (
+                        code[j] in "qf" and not self.numeric[j]):
+                    return False
+        return True
+
+
+# ---------------------------------------------------------------- the index file
+
+
+def forget(runs_dir: Path) -> None:
+    """Remove a damaged index, to be written again."""
+    try:
+        os.unlink(os.path.join(str(runs_dir), rundir.STATE_DIR, INDEX_FILE))
+    except OSError:
+        pass
+
+
+class _File(SectionFile):
+    """The index opened for reading: its header, and each section parsed on demand."""
+
+    KINDS: dict[str, type] = {"names": str, "stamps": int, "sigs": int, "runs": str, "padded": str,
+                              **dict.fromkeys(TEXT, str)}
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, INDEX_FORMAT)
+        try:
+            head = self.head
+            self.rows = sections.count(head.get("rows"))
+            self.columns = sections.names(head.get("columns"))
+            self.sigs = [(sections.names(m), sections.names(f)) for m, f in head.get("sigs", [])]
+            self.plain = head.get("plain") is True
+            self.goals = [g for g in head.get("goals", []) if isinstance(g, list) and len(g) == 3]
+            self.table = Table.load(head.get("table"), len(self.columns) - 2)
+        except BaseException:
+            self.close()
+            raise
+
+    def get(self, name: str, length: int = -1, kind: type | None = None) -> list[Any]:
+        """A section's list, checked; ``Damaged`` when it is missing or damaged."""
+        data = super().get(name, STRIDE * self.rows if name == "stamps" else self.rows, self.KINDS.get(name))
+        if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
+            raise Damaged("damaged section sigs")
+        return data
+
+
+def _open(path: str) -> _File | None:
+    try:
+        return _File(path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------- one look at the runs
+
+
+@dataclass
+class _Scan:
+    """The runs directory against its index: each listed run, in directory order, as its
+    position in the index (``slots``: an int) or as read now (a Run)."""
+
+    entries: list[os.DirEntry[str]]
+    slots: list[int | rundir.Run]
+    kept: dict[int, tuple[int, int, int]]  # a run read now whose row the index may keep: its stamp
+    file: _File | None
+    changed: bool
+    claimed: list[str]
+    others: list[str]  # the visible entries that are no run
+    whole: bool = False  # every row of the index, in its order, and nothing else
+    every: bool = False  # every row of the index is listed (maybe among runs read now)
+
+
+def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
+    """``index_path`` empty: read every run."""
+    file = _open(index_path) if index_path else None
+    names: list[str] = []
+    stamps: list[int] = []
+    if file is not None:
+        try:
+            names = file.get("names")
+            stamps = file.get("stamps")
+        except (OSError, ValueError):
+            file.close()
+            file = None
+    others: list[str] = []
+    entries = rundir.run_entries(runs_dir, others, set(names))
+    notes, claimed = _claim_notes(state)
+    scan = _Scan([], [], {}, file, bool(claimed), claimed, others)
+    count = len(names)
+    seen_now = _stamps(entries)
+    if file is not None and [e.name for e in entries] == names and seen_now == _triples(stamps):
+        # the warm case, checked a list at a time: the index's runs, in its order, each as it was
+        scan.entries, scan.slots = entries, list(range(count))
+        scan.every = scan.whole = True
+        return scan
+    slots, kept = scan.slots, scan.kept
+    positions: dict[str, int] | None = None  # made only when the order differs from the index's
+    now = time.time_ns()
+    hits = 0
+    at = 0  # where the next run is in the index, when the folder lists them in the same order
+    in_order = True
+    mtimes, ctimes, inodes = stamps[0::STRIDE], stamps[1::STRIDE], stamps[2::STRIDE]
+    for entry, seen in zip(entries, seen_now, strict=True):
+        name = entry.name
+        if at >= count or names[at] != name:
+            if positions is None:
+                positions = {n: i for i, n in enumerate(names)}
+            at = positions.get(name, count)
+            in_order = False
+        if at < count and seen is not None and (mtimes[at], ctimes[at], inodes[at]) == seen:
+            hits += 1
+            slots.append(at)
+            at += 1
+        else:
+            in_order = False
+            at += 1
+            if seen is not None and name in notes and notes[name][0] == seen:
+                run = _from_cache(entry.path, notes[name][1])
+                kept[len(slots)] = seen
+            else:
+                run = rundir.read_run(Path(entry.path))
+                if run.status == "broken" and not rundir.made_by_sweep(entry.path):
+                    others.append(name)
+                    continue  # not a run: a folder sweep never made
+                if seen is not None and run.status in rundir.ENDED and settled(seen, now):
+                    kept[len(slots)] = seen
+            slots.append(run)
+        scan.entries.append(entry)
+    scan.changed |= bool(kept) or hits != count  # a run new, changed or gone
+    scan.every = file is not None and hits == count
+    scan.whole = in_order and scan.every
+    return scan
+
+
+Stamp = tuple[int, int, int]
+
+
+def _stamps(entries: list[os.DirEntry[str]]) -> list[Stamp | None]:
+    """Each entry's stamp (None when it is gone), a list at a time: 100,000 of them, and
+    never 100,000 stat results held at once."""
+    paths = [e.path for e in entries]
+    try:
+        return [(s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for s in map(os.stat, paths)]
+    except OSError:
+        return [stamp(path) for path in paths]
+
+
+def _triples(stamps: list[int]) -> list[tuple[int, ...]]:
+    return list(zip(stamps[0::STRIDE], stamps[1::STRIDE], stamps[2::STRIDE], strict=True))
+
+
+def _columns(scan: _Scan) -> list[str]:
+    """The board's columns over every listed run, as ``board.build`` would make them."""
+    metrics: set[str] = set()
+    flags: set[str] = set()
+    if scan.file is not None:
+        sigs = scan.file.sigs
+        if not scan.whole:  # else every sig the index has is some listed row's
+            sig_of = scan.file.get("sigs")
+            sigs = [sigs[s] for s in {sig_of[s] for s in scan.slots if isinstance(s, int)}]
+        for names, flag_cols in sigs:
+            metrics.update(names)
+            flags.update(flag_cols)
+    for slot in () if scan.whole else scan.slots:
+        if not isinstance(slot, int):
+            names, flag_cols = board.names_of(slot)
+            metrics.update(names)
+            flags.update(flag_cols)
+    return board.columns_of(metrics, flags)
+
+
+def _unpack(scan: _Scan) -> None:
+    """Every cached slot as its Run (for a caller that needs runs, or new columns)."""
+    if scan.file is None:
+        return
+    cached = scan.file.get("runs")
+    scan.slots = [_from_cache(e.path, json.loads(cached[s])) if isinstance(s, int) else s
+                  for e, s in zip(scan.entries, scan.slots, strict=True)]
+    scan.whole = scan.every = False
+
+
+@dataclass
+class _Fresh:
+    """The rows of the runs read now (or unpacked), with the columns of the whole board."""
+
+    rows: dict[int, dict[str, Any]]  # slot number -> board row
+    text: dict[int, tuple[str, ...] | None]
+
+
+def _fresh(scan: _Scan, runs_dir: Path, columns: list[str]) -> _Fresh:
+    at = [i for i, s in enumerate(scan.slots) if not isinstance(s, int)]
+    built = board.build([s for s in scan.slots if not isinstance(s, int)], runs_dir).rows
+    rows = dict(zip(at, built, strict=True))
+    return _Fresh(rows, {i: row_text(row, columns) for i, row in rows.items()})
+
+
+def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> None:
+    """Write the index of every kept row: a section at a time, the rows kept from the index
+    copied as they are (a change to one run of 100,000 costs no step per row beside a copy)."""
+    raw_keys = [f"raw:{c}" for c in columns[:-2] + ["reason"]] + [f"raw:{k}" for k in HIDDEN]
+    file = scan.file
+    rows = [(i, s) for i, s in enumerate(scan.slots)
+            if isinstance(s, int) or (i in scan.kept and fresh.text[i] is not None)]
+    new = {i: _fresh_values(s, fresh.rows[i], fresh.text[i], raw_keys)  # type: ignore[arg-type]
+           for i, s in rows if not isinstance(s, int)}
+    old = file is not None and any(isinstance(s, int) for _, s in rows)
+
+    at_old = [s if isinstance(s, int) else 0 for _, s in rows]  # a new row's place is then filled in
+    at_new = [(k, i) for k, (i, s) in enumerate(rows) if not isinstance(s, int)]
+
+    def section(name: str) -> list[Any]:
+        values = list(map(file.get(name).__getitem__, at_old)) if old and file is not None else [None] * len(rows)
+        for k, i in at_new:
+            values[k] = new[i][name]
+        return values
+
+    out = {name: section(name) for name in ["runs", *TEXT, *raw_keys]}
+    out["names"] = [scan.entries[i].name for i, _ in rows]
+    old_stamps = _triples(file.get("stamps")) if old and file is not None else []
+    out["stamps"] = [n for i, s in rows for n in (old_stamps[s] if isinstance(s, int) else scan.kept[i])]
+    sigs: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    old_sig = file.get("sigs") if old and file is not None else []
+    out["sigs"] = [sigs.setdefault(_sig(file.sigs[old_sig[s]] if isinstance(s, int) else board.names_of(s)),  # type: ignore[union-attr]
+                                   len(sigs)) for _, s in rows]
+    goals = {(m, g, json.dumps(o)): [m, g, o] for m, g, o in zip(out["raw:_metric"], out["raw:_goal"],
+                                                                out["raw:_objectives"], strict=True)}
+    plain = all(plain_row({"_constraints": c, "_objectives": o})
+                for c, o in zip(out["raw:_constraints"], out["raw:_objectives"], strict=True))
+    out["padded"], table = _laid_out(scan, rows, out, columns, [new[i]["head"] for i in new],
+                                     [new[i]["codes"] for i in new])
+    try:
+        head = {"rows": len(rows), "columns": columns, "sigs": [(list(m), list(f)) for m, f in sigs], "plain": plain,
+                "goals": list(goals.values()), "table": dataclasses.asdict(table)}
+        write_sections(index_path, INDEX_FORMAT, head,
+                       {k: out[k] for k in ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys, "padded"]})
+        for taken in scan.claimed:  # only now: had we died before the write, they'd be lost
+            os.unlink(taken)
+        if os.path.lexists(old_index := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
+            os.unlink(old_index)
+    except OSError:
+        pass  # a read-only runs directory still lists, just without the index
+
+
+def _sig(names: tuple[list[str], list[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(sorted(names[0])), tuple(sorted(names[1]))
+
+
+def _fresh_values(run: rundir.Run, row: dict[str, Any], text: tuple[str, ...], raw_keys: list[str]) -> dict[str, Any]:
+    return {"runs": json.dumps(_to_cache(run), separators=(",", ":")), **dict(zip(TEXT, text, strict=True)),
+            **{k: row.get(k[4:]) for k in raw_keys}}
+
+
+def _laid_out(scan: _Scan, rows: list[tuple[int, int | rundir.Run]], out: dict[str, list[Any]], columns: list[str],
+              heads: list[str], codes: list[str]) -> tuple[list[str], Table]:
+    """The table's layout of the kept rows, and each row laid out: the index's own lines
+    when every row of it is kept and the new rows fit its layout, else all made again."""
+    file = scan.file
+    if file is not None and scan.every and file.columns == columns and file.table.holds(heads, codes):
+        cached = file.get("padded")
+        made = iter(file.table.pad(heads))  # the new rows', in the order of rows
+        return [cached[s] if isinstance(s, int) else next(made) for _, s in rows], file.table
+    table = Table.of(columns, out["head"], out["codes"])
+    return table.pad(out["head"]), table
+
+
+def _look(runs_dir: Path, runs: bool, use_index: bool = True) -> tuple[_Scan, _Fresh, list[str]]:
+    """Scan, bring rows up to date, and save the index: the work of both listings. With
+    ``runs`` every slot ends up a Run."""
     state = os.path.join(str(runs_dir), rundir.STATE_DIR)
     index_path = os.path.join(state, INDEX_FILE)
-    cached = _load_index(index_path)
-    notes, claimed = _claim_notes(state)
-    cached.update(notes)
-    fresh: dict[str, Any] = {}
-    runs = []
-    changed = bool(claimed) or len(cached) != len(entries)
-    for entry in entries:
-        stamp = _stamp(entry.path)
-        hit = cached.get(entry.name)
-        if stamp is not None and hit is not None and hit.get("stamp") == stamp:
-            row = hit["row"]
-            run = rundir.Run(Path(entry.path), row["id"], row["status"], row["info"], row["flags"],
-                             row["metrics"], row["reason"])
-            fresh[entry.name] = hit
-        else:
-            run = rundir.read_run(Path(entry.path))
-            changed = True
-            if run.status == "broken" and not rundir.made_by_sweep(entry.path):
-                continue  # not a run: a folder sweep never made
-            if stamp is not None and run.status in rundir.ENDED:
-                fresh[entry.name] = {"stamp": stamp, "row": _to_cache(run)}
-        runs.append(run)
-    if changed:
-        try:
+    scan = _scan(runs_dir, index_path if use_index else "", state)
+    scan.changed |= scan.file is None and any(os.path.lexists(os.path.join(state, n)) for n in (INDEX_FILE, OLD_INDEX))
+    try:
+        columns = _columns(scan)
+        if runs or (scan.file is not None and scan.file.columns != columns):
+            # cached text is for other columns: every row is made again, and saved so
+            scan.changed |= scan.file is not None and scan.file.columns != columns
+            _unpack(scan)
+        fresh = _fresh(scan, runs_dir, columns) if scan.changed or not runs else _Fresh({}, {})
+        if scan.changed:
             os.makedirs(state, exist_ok=True)
-            rundir.write_json(index_path, {"format": rundir.FORMAT, "runs": fresh}, compact=True)
-            for taken in claimed:  # only now: had we died before the write, they'd be lost
-                os.unlink(taken)
-        except OSError:
-            pass  # a read-only runs directory still lists, just without the index
-    return runs
+            _save(scan, fresh, columns, index_path)
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        if scan.file is None:
+            raise
+        scan.file.close()
+        return _look(runs_dir, runs, use_index=False)  # a damaged index: as if there were none
+    return scan, fresh, columns
+
+
+def list_runs(runs_dir: Path) -> list[rundir.Run]:
+    """Every run, as ``rundir.list_runs`` reads it, those unchanged taken from the index.
+    Such runs carry only the leaderboard's part of run.json in ``info``."""
+    scan, _, _ = _look(runs_dir, runs=True)
+    if scan.file is not None:
+        scan.file.close()
+    return [s for s in scan.slots if not isinstance(s, int)]
+
+
+# ---------------------------------------------------------------- the listing ls writes
+
+
+class Listing:
+    """Every run as the board's row, already written out, in directory order: ``text(part)``
+    gives one of ``TEXT`` for every row, ``raw(key)`` one column's values (or a hidden key's),
+    both read from the index only when asked for."""
+
+    def __init__(self, scan: _Scan, fresh: _Fresh, columns: list[str], runs_dir: Path) -> None:
+        self.columns = columns
+        self.prefix = os.path.join(str(runs_dir), "")  # a run's dir is this and its name
+        self.names = scan.file.get("names") if scan.file is not None and scan.whole else [e.name for e in scan.entries]
+        self.others = scan.others
+        self._scan = scan
+        self._fresh = fresh
+
+    def text(self, part: str) -> list[str]:
+        at = TEXT.index(part)
+        return self._merge(part, {i: t[at] for i, t in self._fresh.text.items() if t is not None})
+
+    def raw(self, key: str) -> list[Any]:
+        return self._merge(f"raw:{key}", {i: row.get(key) for i, row in self._fresh.rows.items()})
+
+    def goals(self) -> Iterable[tuple[Any, Any, Any]]:
+        """Each row's (metric, goal, objectives), or the distinct ones: what ``board.goal_for``
+        reads."""
+        file = self._scan.file
+        if file is not None and self._scan.whole:
+            return [tuple(g) for g in file.goals]
+        return zip(self.raw("_metric"), self.raw("_goal"), self.raw("_objectives"), strict=True)
+
+    def padded(self) -> tuple[list[str], Table] | None:
+        """Each row's table cells before ``dir``, laid out for the whole listing, and that
+        layout; None unless every row of the index is listed, and the rows read now fit."""
+        file = self._scan.file
+        if file is None or not self._scan.every:
+            return None
+        fresh = {i: t for i, t in self._fresh.text.items() if t is not None}
+        heads = [t[2] for t in fresh.values()]
+        if not file.table.holds(heads, [t[4] for t in fresh.values()]):
+            return None
+        return self._merge("padded", dict(zip(fresh, file.table.pad(heads), strict=True))), file.table
+
+    def dirs(self, order: Iterable[int]) -> list[str]:
+        """The ``dir`` column of these rows."""
+        every = isinstance(order, range) and len(order) == len(self.names)
+        return list(map(self.prefix.__add__, self.names if every else [self.names[i] for i in order]))
+
+    def _merge(self, section: str, fresh: dict[int, Any]) -> list[Any]:
+        scan, file = self._scan, self._scan.file
+        if file is not None and scan.whole:
+            return file.get(section)
+        if file is None or not any(isinstance(s, int) for s in scan.slots):
+            return [fresh[i] for i in range(len(scan.slots))]
+        cached = file.get(section)
+        return [cached[s] if isinstance(s, int) else fresh[i] for i, s in enumerate(scan.slots)]
+
+
+def listing(runs_dir: Path) -> Listing | None:
+    """The listing of ``runs_dir`` from its index, or None when the board needs more than the
+    rows' own text (Pareto ranks, constraints, a cell holding the separators)."""
+    scan, fresh, columns = _look(runs_dir, runs=False)
+    if any(t is None for t in fresh.text.values()) or not all(plain_row(r) for r in fresh.rows.values()):
+        return None
+    if scan.file is not None and not scan.file.plain and any(isinstance(s, int) for s in scan.slots):
+        return None
+    return Listing(scan, fresh, columns, runs_dir)

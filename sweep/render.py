@@ -11,20 +11,34 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
+import operator
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sweep import rundir
-from sweep.board import Board, cell, exact, is_number, ranked, used_columns
+from sweep import index, rundir
+from sweep.board import (
+    ALWAYS_SHOWN,
+    Board,
+    cell,
+    exact,
+    is_number,
+    keep_of,
+    objective_names,
+    ranked,
+    ranked_of,
+    used_columns,
+)
 from sweep.errors import UsageError
+from sweep.index import SEP, Listing
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,16 +114,16 @@ def terminal_width(out: TextIO) -> int | None:
 
 def to_text(board: Board) -> str:
     """A plain, aligned table: for pipes, NO_COLOR and boards too long to draw with rich."""
-    columns = board.columns
-    cells = [[cell(row.get(c)) for c in columns] for row in board.rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    numeric = _numeric(board)
+    cells = [[cell(row.get(c)) for row in board.rows] for c in board.columns]
+    return text_table(board.columns, cells, _numeric(board))
 
-    def line(values: list[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
-        return "  ".join(parts).rstrip()
 
-    return "\n".join([line(list(columns))] + [line(r) for r in cells]) + "\n"
+def text_table(columns: list[str], cells: list[list[str]], numeric: list[bool]) -> str:
+    """``to_text`` from each column's cells: numbers right-aligned, two spaces between."""
+    widths = [max(len(c), max(map(len, col), default=0)) for c, col in zip(columns, cells, strict=True)]
+    line = index.line_format(widths, numeric)
+    rows = [line % tuple(columns)] + [line % values for values in zip(*cells, strict=True)]
+    return "\n".join(r.rstrip() for r in rows) + "\n"
 
 
 def _numeric(board: Board) -> list[bool]:
@@ -120,7 +134,7 @@ def _numeric(board: Board) -> list[bool]:
 def to_csv(board: Board) -> str:
     """Every value in full (floats read back exactly), unlike the table's rounded cells."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\n")  # index.csv_line writes a row alike
     writer.writerow(board.columns)
     for row in board.rows:
         writer.writerow([exact(row.get(c)) for c in board.columns])
@@ -137,14 +151,18 @@ def to_json(board: Board) -> str:
     return json.dumps([{c: json_value(row.get(c)) for c in board.columns} for row in board.rows], indent=2)
 
 
-def to_markdown(board: Board) -> str:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
-    columns = board.columns
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+
+def _md_head(columns: list[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+
+
+def to_markdown(board: Board) -> str:
+    lines = _md_head(board.columns)
     for row in board.rows:
-        lines.append("| " + " | ".join(esc(cell(row.get(c))) for c in columns) + " |")
+        lines.append("| " + " | ".join(_md(cell(row.get(c))) for c in board.columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -195,9 +213,11 @@ def fit(board: Board, width: int) -> Fit:
     ``board.ranked``: the longest run of it that fits (so a column is only ever dropped with
     every one after it), and always the id, the status and the objectives. A reason that
     finds no room goes under the table, one line per run."""
-    size = widths(board)
-    order = ranked(board)
-    must = {"id", "status", *board.keep}
+    return fit_columns(widths(board), ranked(board), {"id", "status", *board.keep}, width)
+
+
+def fit_columns(size: dict[str, int], order: list[str], must: set[str], width: int) -> Fit:
+    """``fit`` from the columns' widths, their order of importance and those always kept."""
     kept: list[str] = []
     used = 0
     for i, col in enumerate(order):
@@ -269,6 +289,127 @@ def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
     if writer is None:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     writer(board, out or sys.stdout)
+
+
+# ---------------------------------------------------------------- listings
+
+
+def write_listing(found: Listing, order: list[int], sort_by: str | None, fmt: str, out: TextIO | None = None) -> None:
+    """``write`` of the board whose rows are ``found``'s at ``order``: the same text, from the
+    rows the index keeps written out, for a plain ``ls`` (no filters, no ranks)."""
+    out = out or sys.stdout
+    if fmt not in WRITERS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "json" or (fmt == "table" and not plain(out) and len(order) <= RICH_MAX_ROWS):
+        write(_board(found, order, sort_by), fmt, out)  # per-value writers, for what they cost here
+    elif fmt == "csv":
+        out.write(_csv_lines(found, order))
+    elif fmt == "markdown":
+        head, reasons = found.text("head"), found.text("reason_cell")
+        rows = _dense(order, len(found.names))
+        made = ["| " + _md(head[i] + SEP + d + SEP + reasons[i]).replace(SEP, " | ") + " |"
+                for i, d in zip(rows, found.dirs(rows), strict=True)]
+        out.write("\n".join(_md_head(found.columns) + _pick(made, rows, order)) + "\n")
+    else:
+        _text_listing(found, order, sort_by, out)
+
+
+def _dense(order: list[int], count: int) -> Sequence[int]:
+    """The rows to write lines for: all of them, in the index's order, when most are shown.
+    Made in that order, a line's parts are read from memory in sequence, twice as fast as
+    in the order shown (then ``_pick`` puts them in it)."""
+    return range(count) if 2 * len(order) > count else order
+
+
+def _pick(made: list[str], rows: Sequence[int], order: list[int]) -> list[str]:
+    return made if rows is order else list(map(made.__getitem__, order))
+
+
+def _at(values: list[str], rows: Sequence[int]) -> Iterable[str]:
+    """``values`` at ``rows`` (all of them: the list itself)."""
+    return values if isinstance(rows, range) and len(rows) == len(values) else map(values.__getitem__, rows)
+
+
+def _board(found: Listing, order: list[int], sort_by: str | None) -> Board:
+    keys = found.columns[:-2] + ["reason"]
+    values = [[found.raw(k)[i] for i in order] for k in keys]
+    rows = [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+    for row, path in zip(rows, found.dirs(order), strict=True):
+        row["dir"] = path
+    return Board(found.columns, rows, keep=_keep(found, order, sort_by))
+
+
+def _keep(found: Listing, order: list[int], sort_by: str | None) -> tuple[str, ...]:
+    metric, several = found.raw("_metric"), found.raw("_objectives")
+    named = {m: None for i in order for m in objective_names(metric[i], several[i])}
+    return keep_of(found.columns, sort_by, named)
+
+
+def _csv_lines(found: Listing, order: list[int]) -> str:
+    pre, post = found.text("csv_pre"), found.text("csv_post")
+    rows = _dense(order, len(found.names))
+    dirs = found.dirs(rows)
+    probe = found.prefix + "x"
+    if index.csv_line([probe]) != probe:  # a runs directory named with a comma or a quote
+        dirs = [index.csv_line([d]) for d in dirs]
+    made = list(map(operator.add, map(operator.add, _at(pre, rows), dirs), _at(post, rows)))  # C, not bytecode
+    return "\n".join([index.csv_line(found.columns), *_pick(made, rows, order)]) + "\n"
+
+
+def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: TextIO) -> None:
+    """``write_table`` where it writes plain text."""
+    if not order:
+        out.write("no runs\n")
+        return
+    columns = found.columns
+    codes = found.text("codes")
+    patterns = {codes[i] for i in order}  # a few distinct ones among thousands of rows
+    used = [c for j, c in enumerate(columns) if c in ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns)]
+    numeric = {c: any(p[j] in "qf" for p in patterns) for j, c in enumerate(columns)}
+    reason_cells = found.text("reason_cell")
+    reasons = [reason_cells[i] for i in order]
+    width = terminal_width(out)
+    laid = found.padded() if width is None and len(order) == len(found.names) else None
+    if laid is not None:  # all rows: the index has them laid out already
+        out.write(_padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used))
+        return
+    head = found.text("head")
+    split = zip(*(head[i].split(SEP) for i in order), strict=True)
+    cells = dict(zip(columns, [*split, found.dirs(order), reasons], strict=True))
+    below = ""
+    if width is not None:
+        size = {c: max(len(c), max(map(len, cells[c]))) for c in used}
+        varying = {c for c in used if c.startswith("flag_") and len(set(cells[c])) > 1}
+        keep = _keep(found, order, sort_by)
+        shown = fit_columns(size, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
+        raw = found.raw("reason") if shown.reasons_below else []  # all read before a word is written
+        if shown.left_out:
+            sys.stderr.write(left_out_note(shown.left_out, width) + "\n")
+        if shown.reasons_below:
+            at = [n for n, i in enumerate(order) if raw[i]]
+            below = "\n" + text_table(["id", "reason"], [[cells["id"][n] for n in at], [reasons[n] for n in at]],
+                                      [False, False])
+        used = shown.columns
+    out.write(text_table(used, [list(cells[c]) for c in used], [numeric[c] for c in used]) + below)
+
+
+def _padded_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],
+                  with_reason: bool) -> str:
+    """``text_table`` of every row, from their cells laid out before ``dir`` (``dir`` and
+    ``reason`` are never numbers: left-aligned); ``reasons``: every row's reason cell."""
+    rows = _dense(order, len(found.names))  # all of them, here
+    dirs = found.dirs(rows)
+    shown = [c for c, on in zip(found.columns[:-2], layout.used, strict=True) if on]
+    dir_w = max(3, max(map(len, dirs), default=0))
+    head = layout.format() % tuple(shown) + "  " + "dir".ljust(dir_w)
+    if not with_reason:  # a dir ends with its run's name, never a space: nothing to strip
+        made = list(map(operator.add, map(operator.add, _at(padded, rows), itertools.repeat("  ")), dirs))
+    else:
+        reason_w = max(6, max(map(len, reasons), default=0))  # every row's, here
+        head += "  " + "reason".ljust(reason_w)
+        made = [(padded[i] + "  " + d.ljust(dir_w) + "  " + reasons[i]).rstrip()
+                for i, d in zip(rows, dirs, strict=True)]
+    return "\n".join([head.rstrip(), *_pick(made, rows, order)]) + "\n"
 
 
 # ---------------------------------------------------------------- show / compare

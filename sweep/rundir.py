@@ -22,7 +22,7 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -663,10 +663,25 @@ def _scan(runs_dir: Path) -> list[os.DirEntry[str]]:
         return []
 
 
-def run_entries(runs_dir: Path) -> list[os.DirEntry[str]]:
+def run_entries(runs_dir: Path, others: list[str] | None = None,
+                known: Container[str] = ()) -> list[os.DirEntry[str]]:
     """The entries that may be runs: directories named as runs. A reader keeps those it can
-    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat)."""
-    return [e for e in _scan(runs_dir) if is_run_name(e.name) and e.is_dir(follow_symlinks=False)]
+    read, and of the rest only those ``made_by_sweep`` (so a healthy run costs no extra stat).
+    ``others`` gets the names of the other visible entries (no second look for ``not_runs``);
+    ``known``: names already known to be run names (no pattern matched). One pass, as
+    ``_scan`` (a run's name is never hidden nor the archive's): ls reads 100,000."""
+    found = []
+    try:
+        folder = os.scandir(runs_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    with folder:
+        for e in folder:
+            if (e.name in known or is_run_name(e.name)) and e.is_dir(follow_symlinks=False):
+                found.append(e)
+            elif others is not None and not e.name.startswith(".") and e.name != ARCHIVE_DIR:
+                others.append(e.name)
+    return found
 
 
 def list_runs(runs_dir: Path) -> list[Run]:

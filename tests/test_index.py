@@ -1,20 +1,26 @@
 """The leaderboard's index: a sweep notes each ended run, `sweep ls` folds the notes into its
-index, and what ls shows is always what the run directories say, whoever changed them."""
+index, and what ls shows is always what the run directories say, whoever changed them: with a
+warm index, every format and option writes exactly what a listing from the files alone does."""
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from sweep import rundir
-from sweep.index import INDEX_FILE, INDEX_NOTES
+import pytest
 
-from helpers import SCRIPTS, ls_json, project
+from sweep import board, index, render, rundir, sections
+from sweep.index import INDEX_FILE, INDEX_NOTES, OLD_INDEX, RACY_NS
+
+from helpers import SCRIPTS, ls_json, project, sweep_cli
 
 SCRIPT = SCRIPTS / "reliability" / "trial.py"
 
@@ -46,23 +52,6 @@ def notes(runs: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
-def test_a_sweep_notes_each_ended_run_and_ls_folds_the_notes_in(tmp_path):
-    runs = tmp_path / "runs"
-    sweep_once(tmp_path / "proj", runs, trials=5)
-    [note] = notes(runs)
-    lines = [json.loads(line) for line in note.read_text().splitlines()]
-    dirs = {p.name for p in runs.iterdir() if not p.name.startswith(".")}
-    assert {line["name"] for line in lines} == dirs and len(lines) == 5
-    assert all(line["row"]["status"] == "completed" for line in lines)
-
-    rows = ls(runs)
-    assert rows == from_scratch(runs, tmp_path)
-    assert notes(runs) == []  # folded into the index, which now holds every run
-    index = json.loads((runs / rundir.STATE_DIR / INDEX_FILE).read_text())
-    assert set(index["runs"]) == dirs
-    assert ls(runs) == rows
-
-
 def test_a_note_never_outlives_a_change_to_its_run(tmp_path):
     runs = tmp_path / "runs"
     sweep_once(tmp_path / "proj", runs, trials=4)
@@ -77,26 +66,6 @@ def test_a_note_never_outlives_a_change_to_its_run(tmp_path):
     assert rows == from_scratch(runs, tmp_path)
 
 
-def test_notes_from_two_sweeps_junk_lines_and_an_ls_that_died_mid_fold(tmp_path):
-    runs = tmp_path / "runs"
-    sweep_once(tmp_path / "a", runs, trials=3)
-    sweep_once(tmp_path / "b", runs, trials=3, x=[0.2, 0.4, 0.6])
-    first, second = notes(runs)
-    with open(first, "ab") as fh:
-        fh.write(b'not json\n{"name": 5}\n["a list"]\n{"name": "20990101T000000Z-ghost", "row": {}}\n{"torn')
-    # An ls killed after it claimed the notes and before it wrote the index leaves them
-    # renamed under a pid that no longer runs: the next ls must still use and remove them.
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    orphan = second.with_name(f".{second.name}.{dead.pid}")
-    second.rename(orphan)
-
-    rows = ls(runs)
-    assert len(rows) == 6
-    assert rows == from_scratch(runs, tmp_path)
-    assert notes(runs) == []
-
-
 def test_a_note_read_from_a_copy_points_at_its_own_directory(tmp_path):
     """A runs directory copied elsewhere, notes and all, lists its own paths."""
     runs = tmp_path / "runs"
@@ -106,3 +75,340 @@ def test_a_note_read_from_a_copy_points_at_its_own_directory(tmp_path):
     rows = ls(moved)
     assert all(row["dir"] == os.path.join(str(moved), run_id) for run_id, row in rows.items())
     assert rows == ls(moved)
+
+
+# ---------------------------------------------------------------- a runs directory of every kind
+
+LATER = 3 * RACY_NS  # how far past its runs' ends a sweep's last note is written
+
+
+def write_run(runs: Path, notes: index.Notes, trial: int, status: str, flags: dict[str, Any],
+              metrics: dict[str, float], **info: Any) -> Path:
+    """A run as a sweep leaves it: rundir's own writer, with the sweep's notes as a store."""
+    run = rundir.RunInfo(sweep=notes.file.rpartition("/")[2][:-6], trial=trial, status=status,
+                         start=1_700_000_000.0 + 37.25 * trial, duration=12.5 + trial, steps=100 * trial,
+                         host=rundir.host(), sweep_pid=os.getpid(), **info)
+    writer = rundir.RunWriter(runs, [notes])
+    path = writer.create(run, flags, lambda stage, path: None)
+    if status != "running":
+        run.end = run.start + run.duration
+        writer.end(path, run, metrics)
+    return path
+
+
+def age(runs: Path, seconds: float = 60.0) -> None:
+    """Every run ended ``seconds`` ago, past the racy window (what a clock moving on does)."""
+    then = time.time_ns() - int(seconds * 1e9)
+    for path in runs.iterdir():
+        if rundir.is_run_name(path.name):
+            os.utime(path, ns=(then, then))
+
+
+def mixed_runs(runs: Path) -> dict[str, Path]:
+    """Completed, failed, pruned, running and broken runs of three sweeps (one with two
+    objectives and a constraint), flags that differ between sweeps, NaN and inf metrics,
+    unicode, a comma and a quote in values, and a folder that is no run."""
+    cls = index.Notes(runs, "s20260101T000000Z-aaaa")
+    made = {
+        "best": write_run(runs, cls, 0, "completed", {"lr": 0.001, "batch-size": 64, "optimizer": "adamw"},
+                          {"eval_accuracy": 0.9325, "eval_loss": 0.21, "train_loss": 0.1234567891}),
+        "nan": write_run(runs, cls, 1, "completed", {"lr": 0.1, "batch-size": 32, "optimizer": "sgd"},
+                         {"eval_accuracy": math.nan, "eval_loss": math.inf, "train_loss": 2.5}),
+        "failed": write_run(runs, cls, 2, "failed", {"lr": 0.01, "batch-size": 32, "optimizer": "sgd"},
+                            {"train_loss": 1.75}, reason="RuntimeError: CUDA out of memory — ошибка ✗",
+                            exit_code=1),
+        "pruned": write_run(runs, cls, 3, "pruned", {"lr": 0.003, "batch-size": 128, "optimizer": "adamw"},
+                            {"eval_accuracy": 0.41, "eval_loss": 1.1}, reason="pruned at step 3"),
+        "running": write_run(runs, cls, 4, "running", {"lr": 0.0003, "batch-size": 64, "optimizer": "adamw"}, {}),
+    }
+    reg = index.Notes(runs, "s20260102T000000Z-bbbb")
+    for trial, (dropout, act) in enumerate([(0.1, "relu"), (0.5, 'gelu, "tanh"'), (0.3, "λ-relu")]):
+        made[f"reg{trial}"] = write_run(runs, reg, trial, "completed", {"dropout": dropout, "activation": act,
+                                        "model.depth": 2 + trial}, {"eval_loss": 0.5 - dropout / 10,
+                                        "eval_accuracy": 0.8 + dropout / 10}, metric="eval_loss", goal="minimize")
+    two = index.Notes(runs, "s20260103T000000Z-cccc")
+    for trial, (acc, ms) in enumerate([(0.9, 30.0), (0.85, 12.0), (0.95, 45.0), (0.7, 8.0)]):
+        made[f"pareto{trial}"] = write_run(
+            runs, two, trial, "completed", {"width": 16 << trial}, {"eval_accuracy": acc, "latency_ms": ms},
+            metric="eval_accuracy", goal="maximize",
+            **rundir.objectives_info([("eval_accuracy", "maximize"), ("latency_ms", "minimize")], ["latency_ms < 40"]))
+    broken = write_run(runs, cls, 5, "completed", {"lr": 0.2, "batch-size": 8, "optimizer": "sgd"},
+                       {"eval_accuracy": 0.5})
+    (broken / rundir.RUN_FILE).write_text("{ torn")
+    made["broken"] = broken
+    (runs / "tensorboard").mkdir()
+    (runs / "tensorboard" / "events.out.tfevents").write_bytes(b"\0")
+    age(runs)
+    for notes in (cls, reg, two):
+        notes.flush(time.time_ns())
+    return made
+
+
+def plain_runs(runs: Path) -> None:
+    """Runs of one sweep with one objective: what the index serves without a board."""
+    notes = index.Notes(runs, "s20260104T000000Z-dddd")
+    for trial, acc in enumerate([0.5, 0.75, math.nan, 0.75, math.inf, 0.125]):
+        write_run(runs, notes, trial, "completed", {"lr": 10 ** -(1 + trial % 3), "hidden": 16 * (trial % 2 + 1)},
+                  {"eval_accuracy": acc, "eval_loss": 1.0 / (trial + 1)}, metric="eval_accuracy", goal="maximize")
+    write_run(runs, notes, 6, "failed", {"lr": 0.5, "hidden": 16}, {}, reason="ValueError: loss is nan", exit_code=1)
+    age(runs)
+
+
+def from_files(runs: Path, monkeypatch: pytest.MonkeyPatch, *args: Any) -> tuple[int, str, str]:
+    """``sweep ls`` from the run directories alone: no index read or written, rows built one
+    value at a time (what ls wrote before it had an index)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(index, "listing", lambda runs_dir: None)
+        patch.setattr(index, "list_runs", rundir.list_runs)
+        result = sweep_cli("ls", "--runs-dir", runs, *args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ls_cli(runs: Path, *args: Any) -> tuple[int, str, str]:
+    result = sweep_cli("ls", "--runs-dir", runs, *args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+FORMATS = ("table", "csv", "json", "markdown")
+OPTIONS = [
+    [], ["--sort", "eval_accuracy"], ["--sort", "eval_loss"], ["--sort", "eval_loss", "--asc"],
+    ["--sort", "flag_lr", "--top", "3"], ["--sort", "status"], ["--sort", "dir", "--asc"], ["--sort", "id"],
+    ["--sort", "latency_ms"], ["--top", "2"], ["--where", "flag_lr>0.002"], ["--status", "completed,failed"],
+    ["--sweep", "s20260102"], ["--group"], ["--pareto"], ["--columns", "id,eval_accuracy,flag_dropout"],
+    ["--baseline-error", "0.1"], ["--gap", "0.2"], ["--sort", "nope"], ["--sort", "pareto"],
+]
+
+
+@pytest.mark.parametrize("args", OPTIONS, ids=lambda a: " ".join(a) or "default")
+def test_ls_with_a_warm_index_writes_what_the_run_directories_say(tmp_path, monkeypatch, args):
+    runs = tmp_path / "runs"
+    mixed_runs(runs)
+    plain = tmp_path / "plain"
+    plain_runs(plain)
+    for folder in (runs, plain):
+        for fmt in FORMATS:
+            want = from_files(folder, monkeypatch, *args, "--format", fmt)
+            assert ls_cli(folder, *args, "--format", fmt) == want  # the first: notes folded, index written
+            assert (folder / rundir.STATE_DIR / INDEX_FILE).is_file()
+            assert ls_cli(folder, *args, "--format", fmt) == want  # warm
+
+
+def test_a_warm_ls_stats_each_run_directory_once_and_reads_no_file_of_an_ended_run(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    want = from_files(runs, monkeypatch, "--sort", "eval_accuracy", "--format", "csv")
+    assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
+    seen: list[str] = []
+    real_stat, real_open = os.stat, rundir.open_regular
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: seen.append(os.fspath(path)) or real_stat(path, *a, **k))
+    monkeypatch.setattr(rundir, "open_regular", lambda path: seen.append(os.fspath(path)) or real_open(path))
+    monkeypatch.setattr(rundir, "read_run", lambda path: pytest.fail(f"read {path}"))
+    assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
+    inside = sorted(p for p in seen if p.startswith(str(runs) + os.sep) and rundir.STATE_DIR not in p)
+    assert inside == sorted(str(p) for p in runs.iterdir() if rundir.is_run_name(p.name))
+
+
+def change_metrics(runs: Path, path: Path) -> None:
+    rundir.write_json(path / rundir.METRICS_FILE, {"eval_accuracy": 0.987654321, "eval_loss": 0.01})
+
+
+def change_status(runs: Path, path: Path) -> None:
+    info = json.loads((path / rundir.RUN_FILE).read_text())
+    rundir.write_json(path / rundir.RUN_FILE, {**info, "status": "failed", "reason": "killed by the OOM killer"})
+
+
+def new_flag(runs: Path, path: Path) -> None:  # a column no run had: every cached row's text changes
+    rundir.write_json(path / rundir.FLAGS_FILE, {"lr": 0.001, "hidden": 16, "warmup": 500})
+
+
+def delete(runs: Path, path: Path) -> None:
+    shutil.rmtree(path)
+
+
+def replace_folder(runs: Path, path: Path) -> None:
+    """Another run's folder put in this one's place, its mtime made the old one's: only the
+    inode tells."""
+    other = sorted(p for p in runs.iterdir() if rundir.is_run_name(p.name) and p != path)[0]
+    st = os.stat(path)
+    shutil.rmtree(path)
+    shutil.copytree(other, path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def add_run(runs: Path, path: Path) -> None:
+    write_run(runs, index.Notes(runs, "s20260105T000000Z-eeee"), 0, "completed", {"lr": 0.2, "hidden": 64},
+              {"eval_accuracy": 0.99, "eval_loss": 0.001}, metric="eval_accuracy", goal="maximize")
+
+
+def end_running(runs: Path, path: Path) -> None:
+    notes = index.Notes(runs, "s20260105T000000Z-ffff")
+    running = write_run(runs, notes, 1, "running", {"lr": 0.02, "hidden": 32}, {})
+    assert ls_cli(runs, "--format", "csv")[0] == 0  # listed while running, read fresh
+    info = rundir.RunInfo(sweep="s20260105T000000Z-ffff", trial=1, status="completed", start=1_700_000_500.0,
+                          end=1_700_000_510.0, duration=10.0, metric="eval_accuracy", goal="maximize")
+    info.id = running.name
+    rundir.RunWriter(runs, [notes]).end(running, info, {"eval_accuracy": 0.66})
+
+
+@pytest.mark.parametrize("change", [change_metrics, change_status, new_flag, delete, replace_folder, add_run,
+                                    end_running])
+def test_a_change_to_a_run_shows_in_the_next_ls(tmp_path, monkeypatch, change):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+    target = sorted(p for p in runs.iterdir() if rundir.is_run_name(p.name))[2]
+    change(runs, target)
+    for args in (["--format", "csv"], ["--sort", "eval_accuracy"], ["--format", "json"]):
+        assert ls_cli(runs, *args) == from_files(runs, monkeypatch, *args)
+    age(runs)  # and once the change is past the racy window, from the index
+    for args in (["--format", "csv"], ["--sort", "eval_accuracy"], ["--format", "json"]):
+        assert ls_cli(runs, *args) == from_files(runs, monkeypatch, *args)
+        assert ls_cli(runs, *args) == from_files(runs, monkeypatch, *args)
+
+
+def kept(runs: Path) -> list[str]:
+    """The runs whose rows the index keeps."""
+    found = sections.SectionFile(str(runs / rundir.STATE_DIR / INDEX_FILE), index.INDEX_FORMAT)
+    try:
+        return found.get("names", found.head["rows"], str)
+    finally:
+        found.close()
+
+
+def test_a_run_younger_than_the_racy_window_is_read_again_until_it_is_past_it(tmp_path):
+    """Git's racy rule: a change within the same tick of the file system's clock as ls's read
+    would leave the directory's stamp as ls recorded it, so a row that young is not kept."""
+    runs = tmp_path / "runs"
+    old = write_run(runs, index.Notes(runs, "s20260106T000000Z-abcd"), 0, "completed", {"lr": 0.1},
+                    {"eval_accuracy": 0.5})
+    age(runs)  # ended a minute ago
+    young = write_run(runs, index.Notes(runs, "s20260106T000000Z-abcd"), 1, "completed", {"lr": 0.2},
+                      {"eval_accuracy": 0.25})  # ended just now
+    assert [r["eval_accuracy"] for r in ls_json(runs, "--sort", "eval_accuracy")] == [0.5, 0.25]
+    assert kept(runs) == [old.name]
+    age(runs)
+    assert [r["eval_accuracy"] for r in ls_json(runs, "--sort", "eval_accuracy")] == [0.5, 0.25]
+    assert sorted(kept(runs)) == sorted([old.name, young.name])
+
+
+@pytest.mark.parametrize("damage", [
+    b"", b"\x80\x81 not json\n", b'{"format": "sweep ls index 2", "rows": 3}\n[1,2]',
+    b'{"format": "sweep ls index 2", "rows": 1, "columns": [], "sections": [["names", 99]]}\n["x"]',
+    b'{"format": "sweep ls index 2", "rows": 2, "columns": [], "sections": [["names", 9]]}\nL\x00a\nb\nc',
+])
+def test_a_damaged_index_is_ignored_and_written_again(tmp_path, monkeypatch, damage):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    want = from_files(runs, monkeypatch, "--sort", "eval_accuracy")
+    assert ls_cli(runs, "--sort", "eval_accuracy") == want
+    (runs / rundir.STATE_DIR / INDEX_FILE).write_bytes(damage)
+    assert ls_cli(runs, "--sort", "eval_accuracy") == want
+    assert (runs / rundir.STATE_DIR / INDEX_FILE).read_bytes().startswith(b'{"format":"sweep ls index 2"')
+    assert ls_cli(runs, "--sort", "eval_accuracy") == want
+
+
+def test_a_damaged_section_found_late_is_no_error(tmp_path, monkeypatch):
+    """Sections are parsed when asked for: one damaged deep in the file, as a foreign tool
+    might leave it, still gives the listing from the files."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    want = from_files(runs, monkeypatch, "--format", "csv")
+    assert ls_cli(runs, "--format", "csv") == want
+    path = runs / rundir.STATE_DIR / INDEX_FILE
+    data = path.read_bytes()
+    head = json.loads(data.split(b"\n", 1)[0])
+    at = len(data.split(b"\n", 1)[0]) + 1 + sum(size for name, size in head["sections"][:[n for n, _ in
+                                                  head["sections"]].index("csv_pre")])
+    path.write_bytes(data[:at] + b"[" + data[at + 1:])  # csv_pre: no longer a list of texts
+    assert ls_cli(runs, "--format", "csv") == want
+
+
+def test_the_old_index_is_ignored_and_removed(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    state = runs / rundir.STATE_DIR
+    state.mkdir(exist_ok=True)
+    (state / OLD_INDEX).write_text(json.dumps({"format": 1, "runs": {}}))
+    want = from_files(runs, monkeypatch, "--format", "csv")
+    assert ls_cli(runs, "--format", "csv") == want
+    assert not (state / OLD_INDEX).exists() and (state / INDEX_FILE).is_file()
+
+
+def notes_of(runs: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for note in notes(runs) for line in note.read_text().splitlines()]
+
+
+def test_a_sweep_notes_each_run_once_past_the_racy_window_and_ls_folds_the_notes(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    sweep_id = "s20260107T000000Z-0a0a"
+    notes_store = index.Notes(runs, sweep_id)
+    made = [write_run(runs, notes_store, t, "completed", {"lr": 0.1 * (t + 1)}, {"eval_accuracy": t / 4})
+            for t in range(4)]
+    assert notes_of(runs) == []  # just ended: a change within the clock's tick would go unseen
+    notes_store.flush(time.time_ns() + LATER)  # a later run's end, seconds on
+    assert [n["name"] for n in notes_of(runs)] == [p.name for p in made]
+
+    want = from_files(runs, monkeypatch, "--format", "json")
+    read: list[Path] = []
+    real = rundir.read_run
+    monkeypatch.setattr(rundir, "read_run", lambda path: read.append(path) or real(path))
+    assert ls_cli(runs, "--format", "json") == want
+    assert read == [] and notes(runs) == []  # folded into the index, no run opened
+    assert ls_cli(runs, "--format", "json") == want and read == []
+
+
+def test_a_note_of_a_run_changed_after_it_was_noted_is_not_used(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    notes_store = index.Notes(runs, "s20260108T000000Z-0b0b")
+    path = write_run(runs, notes_store, 0, "completed", {"lr": 0.1}, {"eval_accuracy": 0.25})
+    notes_store.flush(time.time_ns() + LATER)
+    change_metrics(runs, path)
+    assert ls_json(runs)[0]["eval_accuracy"] == 0.987654321
+    assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+
+
+def test_notes_from_two_sweeps_junk_lines_and_an_ls_that_died_mid_fold(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    for sweep_id in ("s20260109T000000Z-0c0c", "s20260110T000000Z-0d0d"):
+        store = index.Notes(runs, sweep_id)
+        for trial in range(3):
+            write_run(runs, store, trial, "completed", {"lr": 0.1 * (trial + 1)}, {"eval_accuracy": trial / 3})
+        store.flush(time.time_ns() + LATER)
+    first, second = notes(runs)
+    with open(first, "ab") as fh:
+        fh.write(b'not json\n{"name": 5}\n["a list"]\n{"name": "20990101T000000Z-ghost", "row": {}}\n{"torn')
+    # An ls killed after it claimed the notes and before it wrote the index leaves them
+    # renamed under a pid that no longer runs: the next ls must still use and remove them.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    second.rename(second.with_name(f".{second.name}.{dead.pid}"))
+
+    assert ls_cli(runs, "--format", "json") == from_files(runs, monkeypatch, "--format", "json")
+    assert len(ls_json(runs)) == 6 and notes(runs) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", ["90", "140", "400"])
+def test_a_long_listing_in_a_terminal_fits_its_width_as_the_board_does(tmp_path, monkeypatch, capsys, columns):
+    """Past RICH_MAX_ROWS a terminal gets the plain table cut to its width, the left-out note
+    and the reasons under it: from the index's rows as from the board's."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    want, got = Terminal(), Terminal()
+    shown = board.build(rundir.list_runs(runs), runs)
+    render.write(board.objectives(board.sort(shown, "eval_loss"), "eval_loss"), "table", want)
+    want_err = capsys.readouterr().err
+    for _ in range(2):  # from the files, then from the index
+        found = index.listing(runs)
+        assert found is not None
+        order = board.value_order(found.raw("eval_loss"), board.goal_for(found.goals(), "eval_loss") != "minimize")
+        got = Terminal()
+        render.write_listing(found, order, "eval_loss", "table", got)
+        assert (got.getvalue(), capsys.readouterr().err) == (want.getvalue(), want_err)
