@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,8 @@ def test_the_ls_note_of_an_ended_run_is_what_ls_reads_without_reading_it_back(tm
     reading run.json and metrics.json back was part of every trial's overhead): the row is
     the one a from-scratch ``ls`` reads; only flags.json, which the trial could change, is read."""
     runs = tmp_path / "runs"
-    writer = RunWriter(runs, [index.Notes(runs, "s1")])
+    noter = index.Notes(runs, "s1")
+    writer = RunWriter(runs, [noter])
     record = RunInfo(sweep="s1", trial=4, start=1.0, metric="eval_accuracy", goal="maximize",
                      objectives=[["eval_accuracy", "maximize"]], baseline_error=0.5)
     path = writer.create(record, {"lr": 0.1, "optimizer": "adamw", "amp": True}, lambda stage, path: None)
@@ -107,13 +109,39 @@ def test_the_ls_note_of_an_ended_run_is_what_ls_reads_without_reading_it_back(tm
     load = rundir._load_json
     monkeypatch.setattr(rundir, "_load_json", lambda p: read.append(p.name) or load(p))
     assert writer.end(path, record, metrics) == []
+    noter.flush(time.time_ns() + 10 * index.RACY_NS)  # noted once past the racy window
     assert read == [rundir.FLAGS_FILE]
     monkeypatch.undo()
     notes = list(rundir.read_jsonl(runs / rundir.STATE_DIR / index.INDEX_NOTES / "s1.jsonl"))
     assert [n["name"] for n in notes] == [path.name]
     expected = json.loads(json.dumps(index._to_cache(rundir.read_run(path))))  # as the note's JSON holds it
-    assert notes[0]["row"] == expected and notes[0]["stamp"] == index._stamp(str(path))
+    assert notes[0]["row"] == expected and notes[0]["stamp"] == list(index.stamp(str(path)))
     assert json.dumps(notes[0]["row"]) == json.dumps(expected)  # NaN too
+
+
+
+def test_a_run_changed_after_its_end_is_noted_as_read_back_or_left_to_ls(tmp_path):
+    """A run's folder that changes between its end and its note (the server removing its
+    scratch folder, a hand edit) is noted from a read of its files, with the new stamp; one
+    that changes too late to be past the racy window is not noted at all (ls reads it)."""
+    runs = tmp_path / "runs"
+    noter = index.Notes(runs, "s1")
+    writer = RunWriter(runs, [noter])
+    paths = []
+    for trial in range(2):
+        record = RunInfo(sweep="s1", trial=trial, start=1.0, metric="acc", goal="maximize")
+        path = writer.create(record, {"lr": 0.1}, lambda stage, path: None)
+        record.status, record.end, record.duration = "completed", 2.0, 1.0
+        writer.end(path, record, {"acc": 0.5})
+        paths.append(path)
+    rundir.write_json(paths[0] / rundir.METRICS_FILE, {"acc": 0.75})  # after its end, before its note
+    noter.flush(time.time_ns() + 10 * index.RACY_NS)
+    [note] = [n for n in rundir.read_jsonl(noter.file) if n["name"] == paths[0].name]
+    assert note["row"]["metrics"] == {"acc": 0.75} and note["stamp"] == list(index.stamp(str(paths[0])))
+    rundir.write_json(paths[1] / rundir.METRICS_FILE, {"acc": 0.25})
+    noter.pending.append((paths[1], (0, 0, 0), rundir.read_run(paths[1])))  # ended long ago, changed just now
+    noter.flush()
+    assert [n["name"] for n in rundir.read_jsonl(noter.file)].count(paths[1].name) == 1  # the first, unchanged note
 
 
 def test_the_schema_is_the_reader_s_check(tmp_path):
