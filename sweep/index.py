@@ -20,6 +20,7 @@ parses only the sections it needs. Stdlib only.
 
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import io
@@ -384,13 +385,71 @@ Stamp = tuple[int, int, int]
 
 
 def _stamps(entries: list[os.DirEntry[str]]) -> list[Stamp | None]:
-    """Each entry's stamp (None when it is gone), a list at a time: 100,000 of them, and
-    never 100,000 stat results held at once."""
+    """Each entry's stamp (None when it is gone). Past ``SPLIT`` runs a forked child stats
+    the second half while this process stats the first: a stat is mostly the kernel's time,
+    so two processes take about half as long, where threads only fight over the GIL."""
     paths = [e.path for e in entries]
+    if len(paths) < SPLIT or not hasattr(os, "fork"):
+        return _stat_all(paths)
+    half = len(paths) // 2
+    child = _Half.start(paths[half:])
+    if child is None:
+        return _stat_all(paths)
+    head = _stat_all(paths[:half])
+    return head + child.collect(paths[half:])
+
+
+SPLIT = 20_000  # below this the fork costs more than it saves
+
+
+def _stat_all(paths: list[str]) -> list[Stamp | None]:
     try:
         return [(s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for s in map(os.stat, paths)]
     except OSError:
         return [stamp(path) for path in paths]
+
+
+class _Half:
+    """A forked child that stats paths and sends the stamps back, packed, through a pipe."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd = pid, fd
+
+    @classmethod
+    def start(cls, paths: list[str]) -> _Half | None:
+        try:
+            r, w = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:  # the child: no exit handlers, no flushing of the parent's buffers
+            code = 1
+            try:
+                os.close(r)
+                packed = array.array("q", [-1 if v is None else v for s in _stat_all(paths)
+                                           for v in (s or (None, None, None))]).tobytes()
+                view = memoryview(packed)
+                while view:
+                    view = view[os.write(w, view):]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r)
+
+    def collect(self, paths: list[str]) -> list[Stamp | None]:
+        """The child's stamps; any it did not send (killed, say) are made here."""
+        chunks = []
+        with open(self.fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 20):
+                chunks.append(chunk)
+        os.waitpid(self.pid, 0)
+        flat = array.array("q")
+        data = b"".join(chunks)
+        flat.frombytes(data[:len(data) - len(data) % (3 * flat.itemsize)])
+        got: list[Stamp | None] = [None if flat[i] == -1 else (flat[i], flat[i + 1], flat[i + 2])
+                                   for i in range(0, len(flat), 3)]
+        return got[:len(paths)] + _stat_all(paths[len(got):])
 
 
 def _triples(stamps: list[int]) -> list[tuple[int, ...]]:

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -412,3 +413,31 @@ def test_a_long_listing_in_a_terminal_fits_its_width_as_the_board_does(tmp_path,
         got = Terminal()
         render.write_listing(found, order, "eval_loss", "table", got)
         assert (got.getvalue(), capsys.readouterr().err) == (want.getvalue(), want_err)
+
+
+def test_stamps_made_half_in_a_forked_child_are_the_ones_one_process_makes(tmp_path, monkeypatch):
+    """Past index.SPLIT runs a forked child stats half of them: the stamps are the same, a
+    folder gone meanwhile is None, and a child killed before it answers costs nothing but time."""
+    for i in range(41):
+        (tmp_path / f"r{i:02d}").mkdir()
+    entries = sorted(os.scandir(tmp_path), key=lambda e: e.name)
+    for gone in ("r03", "r30"):
+        (tmp_path / gone).rmdir()
+    paths = [e.path for e in entries]
+    alone = index._stat_all(paths)
+    assert alone[3] is None and alone[30] is None and alone.count(None) == 2
+    monkeypatch.setattr(index, "SPLIT", 2)
+    assert index._stamps(entries) == alone
+
+    parent, stat_all = os.getpid(), index._stat_all
+
+    def stuck_in_the_child(some: list[str]) -> list:
+        if os.getpid() != parent:
+            time.sleep(60)
+        return stat_all(some)
+
+    monkeypatch.setattr(index, "_stat_all", stuck_in_the_child)
+    child = index._Half.start(paths[20:])
+    assert child is not None
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.collect(paths[20:]) == alone[20:]
