@@ -379,7 +379,8 @@ def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt:
         raise UsageError(f"runs directory {runs_dir} does not exist")
     from sweep import index
 
-    found = index.listing(runs_dir)
+    order_by = (f"raw:{sort}",) if sort else ("raw:_start", "raw:start")
+    found = index.listing(runs_dir, want=order_by + render.LISTING_SECTIONS.get(fmt, ()))
     if found is None:
         return False
     board.check_sort(sort, found.columns)

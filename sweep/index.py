@@ -23,13 +23,14 @@ from __future__ import annotations
 import array
 import csv
 import dataclasses
+import gc
 import io
 import json
 import math
 import operator
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,8 +320,9 @@ class _Scan:
     every: bool = False  # every row of the index is listed (maybe among runs read now)
 
 
-def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
-    """``index_path`` empty: read every run."""
+def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = ()) -> _Scan:
+    """``index_path`` empty: read every run. ``want``: sections of the index the caller will
+    read if its rows hold, parsed while the run folders are still being looked at."""
     file = _open(index_path) if index_path else None
     names: list[str] = []
     stamps: list[int] = []
@@ -336,7 +338,7 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
     notes, claimed = _claim_notes(state)
     scan = _Scan([], [], {}, file, bool(claimed), claimed, others)
     count = len(names)
-    seen_now = _stamps(entries)
+    seen_now = _stamps(entries, lambda: _prefetch(file, want))
     if file is not None and [e.name for e in entries] == names and seen_now == _triples(stamps):
         # the warm case, checked a list at a time: the index's runs, in its order, each as it was
         scan.entries, scan.slots = entries, list(range(count))
@@ -384,7 +386,16 @@ def _scan(runs_dir: Path, index_path: str, state: str) -> _Scan:
 Stamp = tuple[int, int, int]
 
 
-def _stamps(entries: list[os.DirEntry[str]]) -> list[Stamp | None]:
+def _prefetch(file: _File | None, want: tuple[str, ...]) -> None:
+    for name in want:
+        if file is not None and name in file.offsets:
+            try:
+                file.get(name)
+            except Damaged:
+                return  # said again, and handled, when the caller asks for it
+
+
+def _stamps(entries: list[os.DirEntry[str]], meanwhile: Callable[[], None] = lambda: None) -> list[Stamp | None]:
     """Each entry's stamp (None when it is gone). Past ``SPLIT`` runs a forked child stats
     the second half while this process stats the first: a stat is mostly the kernel's time,
     so two processes take about half as long, where threads only fight over the GIL."""
@@ -396,6 +407,7 @@ def _stamps(entries: list[os.DirEntry[str]]) -> list[Stamp | None]:
     if child is None:
         return _stat_all(paths)
     head = _stat_all(paths[:half])
+    meanwhile()  # while the child finishes its half
     return head + child.collect(paths[half:])
 
 
@@ -424,6 +436,7 @@ class _Half:
             return None
         if pid == 0:  # the child: no exit handlers, no flushing of the parent's buffers
             code = 1
+            gc.disable()  # a collection would walk (and so copy) every page of the parent's heap
             try:
                 os.close(r)
                 packed = array.array("q", [-1 if v is None else v for s in _stat_all(paths)
@@ -570,12 +583,13 @@ def _laid_out(scan: _Scan, rows: list[tuple[int, int | rundir.Run]], out: dict[s
     return table.pad(out["head"]), table
 
 
-def _look(runs_dir: Path, runs: bool, use_index: bool = True) -> tuple[_Scan, _Fresh, list[str]]:
+def _look(runs_dir: Path, runs: bool, use_index: bool = True,
+          want: tuple[str, ...] = ()) -> tuple[_Scan, _Fresh, list[str]]:
     """Scan, bring rows up to date, and save the index: the work of both listings. With
     ``runs`` every slot ends up a Run."""
     state = os.path.join(str(runs_dir), rundir.STATE_DIR)
     index_path = os.path.join(state, INDEX_FILE)
-    scan = _scan(runs_dir, index_path if use_index else "", state)
+    scan = _scan(runs_dir, index_path if use_index else "", state, want)
     scan.changed |= scan.file is None and any(os.path.lexists(os.path.join(state, n)) for n in (INDEX_FILE, OLD_INDEX))
     try:
         columns = _columns(scan)
@@ -662,10 +676,10 @@ class Listing:
         return [cached[s] if isinstance(s, int) else fresh[i] for i, s in enumerate(scan.slots)]
 
 
-def listing(runs_dir: Path) -> Listing | None:
+def listing(runs_dir: Path, want: tuple[str, ...] = ()) -> Listing | None:
     """The listing of ``runs_dir`` from its index, or None when the board needs more than the
     rows' own text (Pareto ranks, constraints, a cell holding the separators)."""
-    scan, fresh, columns = _look(runs_dir, runs=False)
+    scan, fresh, columns = _look(runs_dir, runs=False, want=want)
     if any(t is None for t in fresh.text.values()) or not all(plain_row(r) for r in fresh.rows.values()):
         return None
     if scan.file is not None and not scan.file.plain and any(isinstance(s, int) for s in scan.slots):

@@ -294,6 +294,11 @@ def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
 # ---------------------------------------------------------------- listings
 
 
+# the index's sections a plain listing reads in each format (read ahead, while ls stats the runs)
+LISTING_SECTIONS = {"csv": ("csv_pre", "csv_post"), "table": ("codes", "reason_cell", "padded", "raw:reason"),
+                    "markdown": ("head", "reason_cell")}
+
+
 def write_listing(found: Listing, order: list[int], sort_by: str | None, fmt: str, out: TextIO | None = None) -> None:
     """``write`` of the board whose rows are ``found``'s at ``order``: the same text, from the
     rows the index keeps written out, for a plain ``ls`` (no filters, no ranks)."""
