@@ -159,7 +159,7 @@ def from_files(runs: Path, monkeypatch: pytest.MonkeyPatch, *args: Any) -> tuple
     """``sweep ls`` from the run directories alone: no index read or written, rows built one
     value at a time (what ls wrote before it had an index)."""
     with monkeypatch.context() as patch:
-        patch.setattr(index, "listing", lambda runs_dir: None)
+        patch.setattr(index, "listing", lambda runs_dir, want=(): None)
         patch.setattr(index, "list_runs", rundir.list_runs)
         result = sweep_cli("ls", "--runs-dir", runs, *args)
     return result.exit_code, result.stdout, result.stderr
