@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,8 +86,13 @@ class Driver:
     def __init__(self, spec: SweepSpec, runs_dir: Path, launcher: Launcher, *,
                  on_event: Callable[[Event], None] = lambda e: None, storage: str | None = None,
                  study: str | None = None, resume: str | None = None, gpus: list[str] | None = None,
-                 per_gpu: int = 1, max_output: int | None = None, warm: list[rundir.Run] | None = None) -> None:
+                 per_gpu: int = 1, max_output: int | None = None, warm: list[rundir.Run] | None = None,
+                 again: str | None = None) -> None:
         self.spec = seeds.seeded(spec)
+        # The command that resumes this sweep (its id follows), as the disk-full line gives it:
+        # the options that find the sweep's runs and space again.
+        self.again = again or shlex.join(["sweep", "run", str(spec.path)])
+        self._record_id: str | None = None
         self.runs_dir = runs_dir
         self.launcher = launcher
         self.emit = on_event
@@ -134,14 +140,15 @@ class Driver:
             if self._study is not None:
                 self._tell_unfinished(self._study)
             if self._unsaved and not self.storage_url:  # a journal no record names: nothing could resume it
-                for junk in (f"{self._unsaved}.journal", f"{self._unsaved}.journal.lock"):
+                for junk in (f"{self._unsaved}.journal", f"{self._unsaved}.journal.lock", f"{self._unsaved}.lock"):
                     with contextlib.suppress(OSError):
                         (self.runs_dir / rundir.STATE_DIR / junk).unlink()
             if not isinstance(exc, OSError):
                 raise
-            if exc.errno in rundir.DISK_FULL:
-                again = "" if self._unsaved else " --resume"
-                message += f"; free some space, then: sweep run {self.spec.path}{again}"
+            if exc.errno in rundir.DISK_FULL and self._unsaved:
+                message += "; free some space, then run the same command again"
+            elif exc.errno in rundir.DISK_FULL:
+                message += f"; free some space, then: {self.again} --resume {self._record_id or 'last'}"
             raise RecordError(message) from None  # one line, never a traceback
         finally:
             self._tidy()
@@ -152,6 +159,7 @@ class Driver:
     def _run(self) -> Result:
         state = self.runs_dir / rundir.STATE_DIR
         record = self._open_sweep(state)
+        self._record_id = record.id
         study = search.Search.open(self.spec, self.storage_url, state, record.id, record.study,
                                    done=0 if samplers.uses_grid(self.spec) else record.asked)
         writer = rundir.RunWriter(self.runs_dir, [index.Notes(self.runs_dir, record.id), *study.stores()])

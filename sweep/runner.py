@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,21 @@ def check(opts: Options) -> None:
         raise UsageError(f"--max-output-mb must be greater than 0; got {opts.max_output_mb:g}")
 
 
+def resume_command(spec: specs.SweepSpec, runs_dir: Path, opts: Options) -> str:
+    """``sweep run`` with the options that find this sweep's runs and search space again
+    (``--resume ID`` goes after it)."""
+    words = ["sweep", "run", str(spec.path)]
+    if runs_dir != Path("runs"):
+        words += ["--runs-dir", str(runs_dir)]
+    for assignment in opts.set:
+        words += ["--set", assignment]
+    if opts.storage:
+        words += ["--storage", urls.redact(opts.storage) or opts.storage]
+    if opts.study:
+        words += ["--study", opts.study]
+    return shlex.join(words)
+
+
 class SweepRun:
     """One ``sweep run``: build it, then ``run()`` it; ``interrupt()`` is safe to call from a
     signal handler (the first stops starting trials and asks running ones to end, the
@@ -182,7 +198,7 @@ class SweepRun:
             driver = Driver(self.spec, self.runs_dir, launcher, on_event=self.on_event,
                             storage=self.opts.storage, study=self.opts.study, resume=self.opts.resume,
                             gpus=self.gpus, per_gpu=self.opts.per_gpu, max_output=max_output,
-                            warm=self.warm)
+                            warm=self.warm, again=resume_command(self.spec, self.runs_dir, self.opts))
             for _ in range(self._interrupts):  # a Ctrl-C during the imports still counts
                 driver.interrupt()
             self._driver = driver

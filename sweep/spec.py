@@ -151,6 +151,9 @@ class SweepSpec:
     seed_flag: str | None = None  # the script's seed option, given each repeat's seed
     first_repeat: int = 0  # the first seed index (a rerun starts past its parent's seeds)
     rerun_of: str | None = None  # the sweep a `sweep rerun` reruns
+    # The flags file as it was read: each run's snapshot keeps these bytes, whatever the file
+    # says by the time the run starts (the sweep never reads it again).
+    source: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -324,6 +327,11 @@ def _read_flags_file(path: Path) -> bytes:
 
 
 def read_yaml(path: Path) -> Any:
+    return _read_yaml(path)[0]
+
+
+def _read_yaml(path: Path) -> tuple[Any, bytes]:
+    """The flags file's YAML, and its bytes."""
     try:
         raw = _read_flags_file(path)
     except FileNotFoundError:
@@ -339,7 +347,7 @@ def read_yaml(path: Path) -> Any:
     if "\0" in text:
         raise SpecError(f"{path}: not a text file (contains NUL bytes)")
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader), raw
     except yaml.YAMLError as exc:
         raise _yaml_error(path, exc, text) from None
     except RecursionError:
@@ -349,8 +357,8 @@ def read_yaml(path: Path) -> Any:
 def load(path: str | Path) -> SweepSpec:
     """Read and check a flags file. Raises ``SpecError`` on the first mistake."""
     path = Path(path).absolute()
-    data = read_yaml(path)
-    return parse(data, path)
+    data, raw = _read_yaml(path)
+    return dataclasses.replace(parse(data, path), source=raw)
 
 
 def parse(data: Any, path: Path) -> SweepSpec:

@@ -80,22 +80,30 @@ class Snapshot:
         self.files = [spec.path]
         if spec.script and spec.script.name != spec.path.name:
             self.files.append(spec.script)
-        # source file -> (its last copy, the source's stamp then, the copy's stamp)
+        # The flags file as the sweep read it: an edit after that is not what any run used.
+        self.held = {spec.path: spec.source} if spec.source is not None else {}
+        # source file -> (its last copy, the source's stamp then (none for held bytes), the copy's stamp)
         self._last: dict[Path, tuple[Path, tuple[int, ...], tuple[int, ...]]] = {}
 
     def put(self, dest: Path, published: Path) -> None:
         """Fill ``dest``, a new ``source/`` that will be published at ``published``."""
         dest.mkdir()
         for src in self.files:
-            st = os.stat(src)
-            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            held = self.held.get(src)
+            st = None if held is not None else os.stat(src)
+            stamp = () if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             target = dest / src.name
             last = self._last.get(src)
             if last is not None and last[1] == stamp and _link(last[0], last[2], target):
                 copy = last[2]
             else:
-                shutil.copy2(src, target)
-                os.chmod(target, stat.S_IMODE(st.st_mode) & ~0o222)  # shared by the runs linked to it
+                if held is not None:
+                    target.write_bytes(held)
+                    os.chmod(target, 0o444)  # shared by the runs linked to it
+                else:
+                    assert st is not None
+                    shutil.copy2(src, target)
+                    os.chmod(target, stat.S_IMODE(st.st_mode) & ~0o222)
                 copy = _copy_stamp(os.stat(target))
             self._last[src] = (published / src.name, stamp, copy)
 

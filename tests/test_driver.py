@@ -284,15 +284,18 @@ def test_an_ended_runs_scratch_folders_go_once_the_next_trial_has_started(tmp_pa
 def test_each_run_keeps_the_source_it_ran_linked_not_copied_while_unchanged(tmp_path):
     """The source snapshot is copied once and hard-linked into the next runs, read-only (issue
     17: two copies a trial were part of its overhead). The script edited mid-sweep: the runs
-    from then on hold the new source, the earlier ones keep theirs."""
+    from then on hold the new source, the earlier ones keep theirs. The flags file edited
+    mid-sweep: every run keeps the file as the sweep read it, the only one any run used."""
     edited = "print('eval_accuracy: 0.9')\n"
+    text = "trials: 4\nseed: 1\nflags:\n  lr: [0.1, 0.2, 0.3, 0.4]\n"
 
     def program(job: Job) -> Behaviour:
-        if job.env["SWEEP_TRIAL"] == "1":  # the user saves the script while trial 1 runs
+        if job.env["SWEEP_TRIAL"] == "1":  # the user saves the script and the flags file while trial 1 runs
             (tmp_path / "train.py").write_text(edited)
+            (tmp_path / "flags.yaml").write_text(text.replace("trials: 4", "trials: 2").replace("0.1", "0.9"))
         return accuracy_is_lr(job)
 
-    result, runs, _, _ = sweep(tmp_path, "trials: 4\nseed: 1\nflags:\n  lr: [0.1, 0.2, 0.3, 0.4]\n", program)
+    result, runs, _, _ = sweep(tmp_path, text, program)
     assert result.counts["completed"] == 4
     scripts = [runs[n].path / rundir.SOURCE_DIR / "train.py" for n in range(4)]
     flags_files = [runs[n].path / rundir.SOURCE_DIR / "flags.yaml" for n in range(4)]
@@ -300,5 +303,7 @@ def test_each_run_keeps_the_source_it_ran_linked_not_copied_while_unchanged(tmp_
     inodes = [p.stat().st_ino for p in scripts]
     assert inodes[0] == inodes[1] != inodes[2] == inodes[3]
     assert len({p.stat().st_ino for p in flags_files}) == 1
-    assert all(p.read_text() == (tmp_path / "flags.yaml").read_text() for p in flags_files)
+    read = flags_files[0].read_text()
+    assert "lr: [0.1, 0.2, 0.3, 0.4]" in read and "trials: 4" in read
+    assert all(p.read_text() == read for p in flags_files)
     assert not any(p.stat().st_mode & 0o222 for p in scripts + flags_files)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -87,21 +88,28 @@ def test_a_full_disk_stops_the_sweep_in_one_line_and_resume_finishes_it(tmp_path
     first = sweep_run(flags_file, runs)
     assert first.returncode == 1, first.stderr
     line = one_error_line(first.stderr)
-    recorded = bool(rundir.load_sweeps(runs))
-    again = " --resume" if recorded else ""
+    records = rundir.load_sweeps(runs)
+    advice = (f"then: sweep run {flags_file} --runs-dir {runs} --resume {records[0].id}" if records
+              else "then run the same command again")
     assert re.fullmatch(rf"Error: disk full writing {re.escape(str(runs))}\S*: No space left on device; free "
-                        rf"some space, then: sweep run {re.escape(str(flags_file))}{again}", line), line
+                        rf"some space, {re.escape(advice)}", line), line
     before = assert_whole(runs)
     assert len(before) < len(LRS), "the disk never filled up"
     assert all(r.status in ("completed", "interrupted") for r in before), [(r.status, r.reason) for r in before]
-    if not recorded:  # no record: nothing may be left that looks like a sweep to resume
+    if not records:  # no record: nothing may be left that looks like a sweep to resume
         left = sorted(p.name for p in (runs / rundir.STATE_DIR).iterdir())
-        assert before == [] and not [name for name in left if ".journal" in name], left
+        assert before == [] and not [name for name in left if name.startswith("s")], left
     if free_kib == 0:
-        assert not recorded
+        assert not records
 
     filler.unlink()
-    second = sweep_run(flags_file, runs, *again.split())
+    if records:  # the command the line gives, word for word
+        words = shlex.split(advice.removeprefix("then: "))
+        assert words[:2] == ["sweep", "run"]
+        second = subprocess.run([sys.executable, "-m", "sweep", *words[1:], "--launcher", "spawn"],
+                                capture_output=True, text=True, env=python_env(), timeout=300)
+    else:
+        second = sweep_run(flags_file, runs)
     assert second.returncode == 0, second.stderr
     after = assert_whole(runs)
     assert sorted(r.flags["learning_rate"] for r in after if r.status == "completed") == LRS
