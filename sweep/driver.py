@@ -145,10 +145,10 @@ class Driver:
                         (self.runs_dir / rundir.STATE_DIR / junk).unlink()
             if not isinstance(exc, OSError):
                 raise
-            if exc.errno in rundir.DISK_FULL and self._unsaved:
+            if exc.errno in rundir.DISK_FULL and (self._unsaved or self._record_id is None):  # nothing to resume
                 message += "; free some space, then run the same command again"
             elif exc.errno in rundir.DISK_FULL:
-                message += f"; free some space, then: {self.again} --resume {self._record_id or 'last'}"
+                message += f"; free some space, then: {self.again} --resume {self._record_id}"
             raise RecordError(message) from None  # one line, never a traceback
         finally:
             self._tidy()
