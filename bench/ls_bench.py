@@ -5,7 +5,7 @@ optuna or torch.
 Cases: "first" is the first call after the sweeps that wrote the runs (each sweep notes its
 ended runs for the index, as bench/common.py's fake runs do too); "warm" any later call; "no
 index" runs copied in from elsewhere, with no index and no notes (it builds the index).
-Wall seconds (best of the repetitions) and CPU seconds of the command (median: what a shared
+Wall seconds (best, median and worst of the repetitions) and CPU seconds of the command (median: what a shared
 machine's load changes least). ``--before PATH`` times the sweep package at PATH too (a
 checkout of older code: ``git worktree add --detach PATH main``), interleaved with this one,
 on its own copy of the runs (the two indexes differ); ``--runs PATH`` reuses a folder
@@ -37,7 +37,8 @@ from sweep import rundir
 
 def ls(runs: Path, fmt: str, tree: Path) -> tuple[float, float]:
     """One ``sweep ls`` of the package at ``tree``: its wall and CPU seconds."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as users run it: compiled once
+    env["PYTHONPATH"] = str(tree)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sweep", "ls", "--runs-dir", str(runs), "--sort", "eval_accuracy",
@@ -59,7 +60,8 @@ def measure(trees: dict[str, tuple[Path, Path]], reps: int, bare: bool, first: b
     out: dict[str, dict[str, str]] = {}
 
     def put(case: str, name: str, walls: list[float], cpus: list[float]) -> None:
-        out.setdefault(case, {})[name] = f"{min(walls):.2f} / {statistics.median(cpus):.2f}"
+        spread = " ".join(f"{w:.2f}" for w in (min(walls), statistics.median(walls), max(walls)))
+        out.setdefault(case, {})[name] = f"{spread} / {statistics.median(cpus):.2f}"
         out[case][name + " cpu"] = str(statistics.median(cpus))
 
     if first:  # only this tree's notes are in the format its fake_runs wrote
@@ -83,12 +85,12 @@ def measure(trees: dict[str, tuple[Path, Path]], reps: int, bare: bool, first: b
 
 
 def report(n: int, figures: dict[str, dict[str, str]], names: list[str]) -> None:
-    print(f"\n{n:,} runs: wall s (best) / CPU s (median)")
-    head = "".join(f"{name:>18}" for name in names)
+    print(f"\n{n:,} runs: wall s (best, median, worst) / CPU s (median)")
+    head = "".join(f"{name:>22}" for name in names)
     ratio = f"{'CPU before/now':>16}" if len(names) > 1 else ""
     print(f"{'case':<14}{head}{ratio}")
     for case, row in figures.items():
-        cells = "".join(f"{row.get(name, '-'):>18}" for name in names)
+        cells = "".join(f"{row.get(name, '-'):>22}" for name in names)
         both = len(names) > 1 and all(f"{name} cpu" in row for name in names)
         extra = f"{float(row[names[1] + ' cpu']) / float(row[names[0] + ' cpu']):>15.1f}x" if both else ""
         print(f"{case:<14}{cells}{extra}")

@@ -23,12 +23,17 @@ from __future__ import annotations
 import array
 import csv
 import dataclasses
+import functools
 import gc
 import io
+import itertools
 import json
 import math
+import mmap
 import operator
 import os
+import secrets
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,7 +45,7 @@ from sweep.sections import Damaged, SectionFile, write_sections
 
 INDEX_FILE = "ls-index"
 OLD_INDEX = "ls-index.json"  # the first format: one JSON object, parsed whole on every call
-INDEX_FORMAT = "sweep ls index 2"
+INDEX_FORMAT = "sweep ls index 3"
 INDEX_NOTES = "index"  # under STATE_DIR: one JSON-lines file of ended runs per sweep
 RACY_NS = 2_000_000_000  # the coarsest clock of a file system runs live on (FAT: 2 s)
 # The leaderboard's part of run.json: all a cached run keeps.
@@ -52,16 +57,12 @@ DIR_MARK = "\x1e"  # where a row's CSV line takes its directory, which depends o
 TEXT = ("csv_pre", "csv_post", "head", "reason_cell", "codes")  # a row as ls writes it
 
 
-STRIDE = 3  # a stamp's numbers
-
-
 def stamp(path: str) -> tuple[int, int, int] | None:
     """A run directory's mtime, ctime and inode, or None when it cannot be read."""
     try:
-        st = os.stat(path)
+        return stamp_of(os.stat(path))
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def settled(seen: tuple[int, int, int], read_ns: int) -> bool:
@@ -269,7 +270,7 @@ def forget(runs_dir: Path) -> None:
 class _File(SectionFile):
     """The index opened for reading: its header, and each section parsed on demand."""
 
-    KINDS: dict[str, type] = {"names": str, "stamps": int, "sigs": int, "runs": str, "padded": str,
+    KINDS: dict[str, type] = {"names": str, "times": int, "inodes": int, "sigs": int, "runs": str, "padded": str,
                               **dict.fromkeys(TEXT, str)}
 
     def __init__(self, path: str) -> None:
@@ -282,13 +283,14 @@ class _File(SectionFile):
             self.plain = head.get("plain") is True
             self.goals = [g for g in head.get("goals", []) if isinstance(g, list) and len(g) == 3]
             self.table = Table.load(head.get("table"), len(self.columns) - 2)
+            self.token = head.get("token") if isinstance(head.get("token"), str) else ""
         except BaseException:
             self.close()
             raise
 
     def get(self, name: str, length: int = -1, kind: type | None = None) -> list[Any]:
         """A section's list, checked; ``Damaged`` when it is missing or damaged."""
-        data = super().get(name, STRIDE * self.rows if name == "stamps" else self.rows, self.KINDS.get(name))
+        data = super().get(name, 2 * self.rows if name == "times" else self.rows, self.KINDS.get(name))
         if name == "sigs" and not all(0 <= v < len(self.sigs) for v in data):
             raise Damaged("damaged section sigs")
         return data
@@ -309,56 +311,95 @@ class _Scan:
     """The runs directory against its index: each listed run, in directory order, as its
     position in the index (``slots``: an int) or as read now (a Run)."""
 
-    entries: list[os.DirEntry[str]]
+    names: list[str]
     slots: list[int | rundir.Run]
-    kept: dict[int, tuple[int, int, int]]  # a run read now whose row the index may keep: its stamp
+    kept: dict[int, Stamp]  # a run read now whose row the index may keep: its stamp
     file: _File | None
     changed: bool
     claimed: list[str]
     others: list[str]  # the visible entries that are no run
     whole: bool = False  # every row of the index, in its order, and nothing else
     every: bool = False  # every row of the index is listed (maybe among runs read now)
+    folder: Stamp | None = None  # the runs directory's stamp, when taken settled before it was listed
+    from_note: bool = False  # not listed: as the index last listed it (``_unchanged``)
+    ahead: str | None = None  # the caller's text from the index alone, made while runs were stat
 
 
-def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = ()) -> _Scan:
+Stamp = tuple[int, int, int]
+Ahead = Callable[["Listing"], str]  # a caller's text of a listing, made while the runs are stat
+TIMES = operator.attrgetter("st_mtime_ns", "st_ctime_ns")
+
+
+def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = (),
+          ahead: Ahead | None = None) -> _Scan:
     """``index_path`` empty: read every run. ``want``: sections of the index the caller will
-    read if its rows hold, parsed while the run folders are still being looked at."""
+    read if its rows hold, parsed while the run folders are still being looked at; ``ahead``
+    makes the caller's text from the index's listing then too (``scan.ahead``), for when
+    every row holds, unless the runs directory already lists other runs than the index."""
     file = _open(index_path) if index_path else None
     names: list[str] = []
-    stamps: list[int] = []
+    inodes: list[int] = []
+    times = b""
     if file is not None:
         try:
-            names = file.get("names")
-            stamps = file.get("stamps")
+            names, inodes, times = file.get("names"), file.get("inodes"), file.raw("times", 2 * file.rows)
         except (OSError, ValueError):
             file.close()
             file = None
-    others: list[str] = []
-    entries = rundir.run_entries(runs_dir, others, set(names))
     notes, claimed = _claim_notes(state)
-    scan = _Scan([], [], {}, file, bool(claimed), claimed, others)
-    count = len(names)
-    seen_now = _stamps(entries, lambda: _prefetch(file, want))
-    if file is not None and [e.name for e in entries] == names and seen_now == _triples(stamps):
+    scan = _Scan([], [], {}, file, bool(claimed), claimed, [])
+    try:
+        fd = os.open(runs_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return _scan_runs(scan, runs_dir, [], [], array.array("q"), notes, names, inodes, times)
+    try:
+        read_ns = time.time_ns()
+        folder = stamp_of(os.fstat(fd))
+        if folder is not None and settled(folder, read_ns):
+            scan.folder = folder
+        same = _unchanged(state, file, folder)
+        if same is not None:  # nothing put in, taken out or renamed since the index listed it all
+            listed, now_inodes, scan.others, scan.from_note = names, inodes, same, True
+        else:
+            entries = rundir.run_entries(runs_dir, scan.others, set(names))
+            listed, now_inodes = [e.name for e in entries], [e.inode() for e in entries]
+        guess = ahead if file is not None and file.plain and listed == names and now_inodes == inodes else None
+
+        def meanwhile() -> None:
+            _prefetch(file, want)
+            if guess is not None and file is not None:
+                scan.ahead = _guess(file, runs_dir, guess)
+
+        now_times = _times(fd, listed, meanwhile)
+    finally:
+        os.close(fd)
+    return _scan_runs(scan, runs_dir, listed, now_inodes, now_times, notes, names, inodes, times)
+
+
+def _scan_runs(scan: _Scan, runs_dir: Path, listed: list[str], now_inodes: list[int], now_times: array.array[int],
+               notes: dict[str, Any], names: list[str], inodes: list[int], times: bytes) -> _Scan:
+    """The scan's rows: the listed runs (their inodes and times) against the index's."""
+    file, count = scan.file, len(names)
+    if file is not None and listed == names and now_inodes == inodes and now_times.tobytes() == times:
         # the warm case, checked a list at a time: the index's runs, in its order, each as it was
-        scan.entries, scan.slots = entries, list(range(count))
+        scan.names, scan.slots = listed, list(range(count))
         scan.every = scan.whole = True
         return scan
-    slots, kept = scan.slots, scan.kept
+    slots, kept, others = scan.slots, scan.kept, scan.others
     positions: dict[str, int] | None = None  # made only when the order differs from the index's
     now = time.time_ns()
     hits = 0
     at = 0  # where the next run is in the index, when the folder lists them in the same order
     in_order = True
-    mtimes, ctimes, inodes = stamps[0::STRIDE], stamps[1::STRIDE], stamps[2::STRIDE]
-    for entry, seen in zip(entries, seen_now, strict=True):
-        name = entry.name
+    old = _stamps(array.array("q", times) if file is not None else array.array("q"), inodes)
+    prefix = os.path.join(str(runs_dir), "")
+    for name, seen in zip(listed, _stamps(now_times, now_inodes), strict=True):
         if at >= count or names[at] != name:
             if positions is None:
                 positions = {n: i for i, n in enumerate(names)}
             at = positions.get(name, count)
             in_order = False
-        if at < count and seen is not None and (mtimes[at], ctimes[at], inodes[at]) == seen:
+        if at < count and seen is not None and old[at] == seen:
             hits += 1
             slots.append(at)
             at += 1
@@ -366,24 +407,82 @@ def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = (
             in_order = False
             at += 1
             if seen is not None and name in notes and notes[name][0] == seen:
-                run = _from_cache(entry.path, notes[name][1])
+                run = _from_cache(prefix + name, notes[name][1])
                 kept[len(slots)] = seen
             else:
-                run = rundir.read_run(Path(entry.path))
-                if run.status == "broken" and not rundir.made_by_sweep(entry.path):
+                run = rundir.read_run(Path(prefix + name))
+                if run.status == "broken" and not rundir.made_by_sweep(prefix + name):
                     others.append(name)
                     continue  # not a run: a folder sweep never made
                 if seen is not None and run.status in rundir.ENDED and settled(seen, now):
                     kept[len(slots)] = seen
             slots.append(run)
-        scan.entries.append(entry)
+        scan.names.append(name)
     scan.changed |= bool(kept) or hits != count  # a run new, changed or gone
     scan.every = file is not None and hits == count
     scan.whole = in_order and scan.every
     return scan
 
 
-Stamp = tuple[int, int, int]
+def _stamps(times: array.array[int], inodes: list[int]) -> list[Stamp | None]:
+    """Stamps from their parts (None for a folder gone: its times are -1)."""
+    return [None if m == -1 else (m, c, i) for m, c, i in zip(times[0::2], times[1::2], inodes, strict=True)]
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+# ---------------------------------------------------------------- the runs directory as last listed
+
+FOLDER_FILE = "ls-folder"  # under STATE_DIR: the runs directory's stamp when the index listed all of it
+FOLDER_FORMAT = "sweep ls folder 1"
+
+
+def _unchanged(state: str, file: _File | None, folder: Stamp | None) -> list[str] | None:
+    """The visible entries that are no run, when the runs directory is as it was when the
+    index (this one) listed every run in it, and nothing of it could turn into a run:
+    then it needs no listing, only a stat of each run. None when it must be listed."""
+    if file is None or folder is None or not file.token:
+        return None
+    try:
+        with rundir.open_regular(os.path.join(state, FOLDER_FILE)) as fh:
+            note = json.loads(fh.read(1 << 24))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(note, dict) or note.get("format") != FOLDER_FORMAT or note.get("index") != file.token:
+        return None
+    if note.get("folder") != list(folder):
+        return None
+    try:
+        return sections.names(note.get("others"))
+    except ValueError:
+        return None
+
+
+def _note_folder(state: str, token: str, scan: _Scan) -> None:
+    """Say the index lists every run of the runs directory as stamped before it was listed;
+    not while a folder named as a run is no run (files put in it later could make it one)."""
+    if scan.folder is None or any(rundir.is_run_name(n) for n in scan.others):
+        return
+    note = {"format": FOLDER_FORMAT, "index": token, "folder": list(scan.folder), "others": scan.others}
+    try:
+        rundir.write_json(os.path.join(state, FOLDER_FILE), note)
+    except OSError:
+        pass  # a read-only runs directory: listed each time
+
+
+# ---------------------------------------------------------------- a stat of each run
+
+
+def _guess(file: _File, runs_dir: Path, ahead: Ahead) -> str | None:
+    """``ahead`` of the listing the index gives if every row holds; None when it fails (it is
+    made again, and fails in earnest, from the listing as it is)."""
+    whole = _Scan(file.get("names"), [], {}, file, False, [], [], whole=True, every=True)
+    try:
+        return ahead(Listing(whole, _Fresh({}, {}), file.columns, runs_dir))
+    except Exception:
+        return None
 
 
 def _prefetch(file: _File | None, want: tuple[str, ...]) -> None:
@@ -395,41 +494,53 @@ def _prefetch(file: _File | None, want: tuple[str, ...]) -> None:
                 return  # said again, and handled, when the caller asks for it
 
 
-def _stamps(entries: list[os.DirEntry[str]], meanwhile: Callable[[], None] = lambda: None) -> list[Stamp | None]:
-    """Each entry's stamp (None when it is gone). Past ``SPLIT`` runs a forked child stats
-    the second half while this process stats the first: a stat is mostly the kernel's time,
-    so two processes take about half as long, where threads only fight over the GIL."""
-    paths = [e.path for e in entries]
-    if len(paths) < SPLIT or not hasattr(os, "fork"):
-        return _stat_all(paths)
-    half = len(paths) // 2
-    child = _Half.start(paths[half:])
+def _times(fd: int, names: list[str], meanwhile: Callable[[], None] = lambda: None) -> array.array[int]:
+    """Each run's mtime and ctime, flat (-1 for a folder gone), by name in the runs directory
+    open as ``fd`` (no path walked: a stat costs about 3 us of kernel time here). Past
+    ``SPLIT`` runs a forked child stats them from the last one down while this process does
+    ``meanwhile``, then stats from the first one up, until the two meet: a stat is mostly the
+    kernel's time, so two processes take about half as long, where threads only fight over
+    the GIL."""
+    child = _Half.start(fd, names) if len(names) >= SPLIT and hasattr(os, "fork") else None
+    meanwhile()
     if child is None:
-        return _stat_all(paths)
-    head = _stat_all(paths[:half])
-    meanwhile()  # while the child finishes its half
-    return head + child.collect(paths[half:])
+        return _stat_all(fd, names)
+    return child.meet(fd, names)
 
 
 SPLIT = 20_000  # below this the fork costs more than it saves
+CHUNK = 2_000  # names stat between two looks at how far the other process got
 
 
-def _stat_all(paths: list[str]) -> list[Stamp | None]:
+def _stat_all(fd: int, names: list[str]) -> array.array[int]:
+    at = functools.partial(os.lstat, dir_fd=fd)
     try:
-        return [(s.st_mtime_ns, s.st_ctime_ns, s.st_ino) for s in map(os.stat, paths)]
+        return array.array("q", itertools.chain.from_iterable(map(TIMES, map(at, names))))
+    except OSError:  # one gone: the slow way, a name at a time
+        return array.array("q", [v for name in names for v in _times_of(at, name)])
+
+
+def _times_of(at: Callable[[str], os.stat_result], name: str) -> tuple[int, int]:
+    try:
+        return TIMES(at(name))
     except OSError:
-        return [stamp(path) for path in paths]
+        return -1, -1
 
 
 class _Half:
-    """A forked child that stats paths and sends the stamps back, packed, through a pipe."""
+    """A forked child that stats names from the last one down and sends their times back,
+    packed, through a pipe. Each process says in shared memory where it got to (one writer
+    each: the first name this one has not stat, the last one the child has); a chunk both
+    stat is only time lost, so no lock is needed."""
 
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid, self.fd = pid, fd
+    def __init__(self, pid: int, fd: int, shared: mmap.mmap) -> None:
+        self.pid, self.fd, self.shared = pid, fd, shared
 
     @classmethod
-    def start(cls, paths: list[str]) -> _Half | None:
+    def start(cls, folder: int, names: list[str]) -> _Half | None:
         try:
+            shared = mmap.mmap(-1, 16)
+            struct.pack_into("qq", shared, 0, 0, len(names))
             r, w = os.pipe()
             pid = os.fork()
         except OSError:
@@ -439,34 +550,45 @@ class _Half:
             gc.disable()  # a collection would walk (and so copy) every page of the parent's heap
             try:
                 os.close(r)
-                packed = array.array("q", [-1 if v is None else v for s in _stat_all(paths)
-                                           for v in (s or (None, None, None))]).tobytes()
-                view = memoryview(packed)
+                low = len(names)
+                parts = []
+                while low > struct.unpack_from("q", shared, 0)[0]:
+                    parts.append(_stat_all(folder, names[max(0, low - CHUNK):low]).tobytes())
+                    low = max(0, low - CHUNK)
+                    struct.pack_into("q", shared, 8, low)
+                view = memoryview(struct.pack("q", low) + b"".join(reversed(parts)))
                 while view:
                     view = view[os.write(w, view):]
                 code = 0
             finally:
                 os._exit(code)
         os.close(w)
-        return cls(pid, r)
+        return cls(pid, r, shared)
 
-    def collect(self, paths: list[str]) -> list[Stamp | None]:
-        """The child's stamps; any it did not send (killed, say) are made here."""
+    def meet(self, folder: int, names: list[str]) -> array.array[int]:
+        """Stat from the first name up until the child's part, then take its part; whatever it
+        did not send (killed, say) is stat here."""
+        up = 0
+        head = array.array("q")
+        while up < struct.unpack_from("q", self.shared, 8)[0]:
+            head += _stat_all(folder, names[up:up + CHUNK])
+            up = min(up + CHUNK, len(names))
+            struct.pack_into("q", self.shared, 0, up)
         chunks = []
         with open(self.fd, "rb", buffering=0) as pipe:
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
         os.waitpid(self.pid, 0)
-        flat = array.array("q")
+        self.shared.close()
         data = b"".join(chunks)
-        flat.frombytes(data[:len(data) - len(data) % (3 * flat.itemsize)])
-        got: list[Stamp | None] = [None if flat[i] == -1 else (flat[i], flat[i + 1], flat[i + 2])
-                                   for i in range(0, len(flat), 3)]
-        return got[:len(paths)] + _stat_all(paths[len(got):])
-
-
-def _triples(stamps: list[int]) -> list[tuple[int, ...]]:
-    return list(zip(stamps[0::STRIDE], stamps[1::STRIDE], stamps[2::STRIDE], strict=True))
+        low = struct.unpack_from("q", data)[0] if len(data) >= 8 else len(names)
+        if not 0 <= low <= len(names) or len(data) != 8 + 16 * (len(names) - low):
+            low, data = len(names), b""  # a child that died: its part is stat here
+        tail = array.array("q", data[8:])
+        if low > up:
+            head += _stat_all(folder, names[up:low])
+            up = low
+        return head[:2 * up] + tail[2 * (up - low):]
 
 
 def _columns(scan: _Scan) -> list[str]:
@@ -489,13 +611,14 @@ def _columns(scan: _Scan) -> list[str]:
     return board.columns_of(metrics, flags)
 
 
-def _unpack(scan: _Scan) -> None:
+def _unpack(scan: _Scan, runs_dir: Path) -> None:
     """Every cached slot as its Run (for a caller that needs runs, or new columns)."""
     if scan.file is None:
         return
     cached = scan.file.get("runs")
-    scan.slots = [_from_cache(e.path, json.loads(cached[s])) if isinstance(s, int) else s
-                  for e, s in zip(scan.entries, scan.slots, strict=True)]
+    prefix = os.path.join(str(runs_dir), "")
+    scan.slots = [_from_cache(prefix + name, json.loads(cached[s])) if isinstance(s, int) else s
+                  for name, s in zip(scan.names, scan.slots, strict=True)]
     scan.whole = scan.every = False
 
 
@@ -535,9 +658,12 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
         return values
 
     out = {name: section(name) for name in ["runs", *TEXT, *raw_keys]}
-    out["names"] = [scan.entries[i].name for i, _ in rows]
-    old_stamps = _triples(file.get("stamps")) if old and file is not None else []
-    out["stamps"] = [n for i, s in rows for n in (old_stamps[s] if isinstance(s, int) else scan.kept[i])]
+    out["names"] = [scan.names[i] for i, _ in rows]
+    old_times = file.get("times") if old and file is not None else []
+    out["times"] = [t for i, s in rows
+                    for t in (old_times[2 * s:2 * s + 2] if isinstance(s, int) else scan.kept[i][:2])]
+    old_inodes = file.get("inodes") if old and file is not None else []
+    out["inodes"] = [old_inodes[s] if isinstance(s, int) else scan.kept[i][2] for i, s in rows]
     sigs: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
     old_sig = file.get("sigs") if old and file is not None else []
     out["sigs"] = [sigs.setdefault(_sig(file.sigs[old_sig[s]] if isinstance(s, int) else board.names_of(s)),  # type: ignore[union-attr]
@@ -549,14 +675,17 @@ def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> No
     out["padded"], table = _laid_out(scan, rows, out, columns, [new[i]["head"] for i in new],
                                      [new[i]["codes"] for i in new])
     try:
-        head = {"rows": len(rows), "columns": columns, "sigs": [(list(m), list(f)) for m, f in sigs], "plain": plain,
-                "goals": list(goals.values()), "table": dataclasses.asdict(table)}
+        token = secrets.token_hex(8)
+        head = {"token": token, "rows": len(rows), "columns": columns, "sigs": [(list(m), list(f)) for m, f in sigs],
+                "plain": plain, "goals": list(goals.values()), "table": dataclasses.asdict(table)}
         write_sections(index_path, INDEX_FORMAT, head,
-                       {k: out[k] for k in ["names", "stamps", "sigs", "runs", *TEXT, *raw_keys, "padded"]})
+                       {k: out[k] for k in ["names", "times", "inodes", "sigs", "runs", *TEXT, *raw_keys, "padded"]})
         for taken in scan.claimed:  # only now: had we died before the write, they'd be lost
             os.unlink(taken)
         if os.path.lexists(old_index := os.path.join(os.path.dirname(index_path), OLD_INDEX)):
             os.unlink(old_index)
+        if len(rows) == len(scan.slots):
+            _note_folder(os.path.dirname(index_path), token, scan)
     except OSError:
         pass  # a read-only runs directory still lists, just without the index
 
@@ -584,23 +713,25 @@ def _laid_out(scan: _Scan, rows: list[tuple[int, int | rundir.Run]], out: dict[s
 
 
 def _look(runs_dir: Path, runs: bool, use_index: bool = True,
-          want: tuple[str, ...] = ()) -> tuple[_Scan, _Fresh, list[str]]:
+          want: tuple[str, ...] = (), ahead: Ahead | None = None) -> tuple[_Scan, _Fresh, list[str]]:
     """Scan, bring rows up to date, and save the index: the work of both listings. With
     ``runs`` every slot ends up a Run."""
     state = os.path.join(str(runs_dir), rundir.STATE_DIR)
     index_path = os.path.join(state, INDEX_FILE)
-    scan = _scan(runs_dir, index_path if use_index else "", state, want)
+    scan = _scan(runs_dir, index_path if use_index else "", state, want, ahead)
     scan.changed |= scan.file is None and any(os.path.lexists(os.path.join(state, n)) for n in (INDEX_FILE, OLD_INDEX))
     try:
         columns = _columns(scan)
         if runs or (scan.file is not None and scan.file.columns != columns):
             # cached text is for other columns: every row is made again, and saved so
             scan.changed |= scan.file is not None and scan.file.columns != columns
-            _unpack(scan)
+            _unpack(scan, runs_dir)
         fresh = _fresh(scan, runs_dir, columns) if scan.changed or not runs else _Fresh({}, {})
         if scan.changed:
             os.makedirs(state, exist_ok=True)
             _save(scan, fresh, columns, index_path)
+        elif scan.whole and not scan.from_note and scan.file is not None and scan.file.token:
+            _note_folder(state, scan.file.token, scan)
     except (OSError, ValueError, TypeError, KeyError, IndexError):
         if scan.file is None:
             raise
@@ -629,8 +760,10 @@ class Listing:
     def __init__(self, scan: _Scan, fresh: _Fresh, columns: list[str], runs_dir: Path) -> None:
         self.columns = columns
         self.prefix = os.path.join(str(runs_dir), "")  # a run's dir is this and its name
-        self.names = scan.file.get("names") if scan.file is not None and scan.whole else [e.name for e in scan.entries]
+        self.names = scan.file.get("names") if scan.file is not None and scan.whole else scan.names
         self.others = scan.others
+        # the caller's text, made ahead, when it holds: every row of the index, as it was
+        self.ahead = scan.ahead if scan.whole and scan.file is not None and scan.file.columns == columns else None
         self._scan = scan
         self._fresh = fresh
 
@@ -676,10 +809,10 @@ class Listing:
         return [cached[s] if isinstance(s, int) else fresh[i] for i, s in enumerate(scan.slots)]
 
 
-def listing(runs_dir: Path, want: tuple[str, ...] = ()) -> Listing | None:
+def listing(runs_dir: Path, want: tuple[str, ...] = (), ahead: Ahead | None = None) -> Listing | None:
     """The listing of ``runs_dir`` from its index, or None when the board needs more than the
     rows' own text (Pareto ranks, constraints, a cell holding the separators)."""
-    scan, fresh, columns = _look(runs_dir, runs=False, want=want)
+    scan, fresh, columns = _look(runs_dir, runs=False, want=want, ahead=ahead)
     if any(t is None for t in fresh.text.values()) or not all(plain_row(r) for r in fresh.rows.values()):
         return None
     if scan.file is not None and not scan.file.plain and any(isinstance(s, int) for s in scan.slots):

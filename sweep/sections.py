@@ -62,6 +62,17 @@ class SectionFile:
             self.loaded[name] = data
         return self.loaded[name]
 
+    def raw(self, name: str, length: int) -> bytes:
+        """A section of ``length`` integers as stored: packed, not parsed (to compare)."""
+        if name not in self.offsets:
+            raise Damaged(f"no section {name}")
+        at, size = self.offsets[name]
+        self.fh.seek(at)
+        data = self.fh.read(size)
+        if not data.startswith(INTS) or len(data) != 1 + 8 * length:
+            raise Damaged(f"damaged section {name}")
+        return data[1:]
+
     def close(self) -> None:
         self.fh.close()
 

@@ -98,11 +98,13 @@ def write_run(runs: Path, notes: index.Notes, trial: int, status: str, flags: di
 
 
 def age(runs: Path, seconds: float = 60.0) -> None:
-    """Every run ended ``seconds`` ago, past the racy window (what a clock moving on does)."""
+    """Every run ended ``seconds`` ago, past the racy window (what a clock moving on does),
+    and the runs directory last changed then too."""
     then = time.time_ns() - int(seconds * 1e9)
     for path in runs.iterdir():
         if rundir.is_run_name(path.name):
             os.utime(path, ns=(then, then))
+    os.utime(runs, ns=(then, then))
 
 
 def mixed_runs(runs: Path) -> dict[str, Path]:
@@ -159,7 +161,7 @@ def from_files(runs: Path, monkeypatch: pytest.MonkeyPatch, *args: Any) -> tuple
     """``sweep ls`` from the run directories alone: no index read or written, rows built one
     value at a time (what ls wrote before it had an index)."""
     with monkeypatch.context() as patch:
-        patch.setattr(index, "listing", lambda runs_dir, want=(): None)
+        patch.setattr(index, "listing", lambda runs_dir, want=(), ahead=None: None)
         patch.setattr(index, "list_runs", rundir.list_runs)
         result = sweep_cli("ls", "--runs-dir", runs, *args)
     return result.exit_code, result.stdout, result.stderr
@@ -194,19 +196,88 @@ def test_ls_with_a_warm_index_writes_what_the_run_directories_say(tmp_path, monk
             assert ls_cli(folder, *args, "--format", fmt) == want  # warm
 
 
+def watch(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """The run folders ls stats (each by name in the open runs directory) and the runs
+    directories it lists; a read of any run's files fails the test."""
+    stats: list[str] = []
+    listed: list[str] = []
+    real_lstat, real_entries = os.lstat, rundir.run_entries
+    monkeypatch.setattr(os, "lstat", lambda path, *a, **k: stats.append(os.fspath(path)) or real_lstat(path, *a, **k))
+    monkeypatch.setattr(rundir, "run_entries",
+                        lambda runs, *a, **k: listed.append(str(runs)) or real_entries(runs, *a, **k))
+    monkeypatch.setattr(rundir, "read_run", lambda path: pytest.fail(f"read {path}"))
+    return stats, listed
+
+
 def test_a_warm_ls_stats_each_run_directory_once_and_reads_no_file_of_an_ended_run(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     plain_runs(runs)
     want = from_files(runs, monkeypatch, "--sort", "eval_accuracy", "--format", "csv")
+    os.utime(runs)  # the runs directory changed just now: listed each time until that is past the racy window
     assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
-    seen: list[str] = []
-    real_stat, real_open = os.stat, rundir.open_regular
-    monkeypatch.setattr(os, "stat", lambda path, *a, **k: seen.append(os.fspath(path)) or real_stat(path, *a, **k))
-    monkeypatch.setattr(rundir, "open_regular", lambda path: seen.append(os.fspath(path)) or real_open(path))
-    monkeypatch.setattr(rundir, "read_run", lambda path: pytest.fail(f"read {path}"))
-    assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
-    inside = sorted(p for p in seen if p.startswith(str(runs) + os.sep) and rundir.STATE_DIR not in p)
-    assert inside == sorted(str(p) for p in runs.iterdir() if rundir.is_run_name(p.name))
+    with monkeypatch.context() as patch:
+        stats, listed = watch(patch)
+        made: list[Any] = []
+        real_write = render.write_listing
+        patch.setattr(render, "write_listing", lambda *a: made.append(type(a[4])) or real_write(*a))
+        assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
+    assert listed == [str(runs)] and made == [io.StringIO]  # made once, ahead, while the runs were stat
+    assert sorted(stats) == sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
+    assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
+
+
+def test_a_runs_directory_past_the_racy_window_is_listed_once_then_only_its_runs_are_stat(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    (runs / "tensorboard").mkdir()
+    want = from_files(runs, monkeypatch, "--sort", "eval_accuracy", "--format", "table")
+    assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "table") == want  # makes .sweep: a change
+    assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
+    age(runs)
+    assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "table") == want  # notes it listed it all
+    assert (runs / rundir.STATE_DIR / index.FOLDER_FILE).is_file()
+    for _ in range(2):
+        with monkeypatch.context() as patch:
+            stats, listed = watch(patch)
+            assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "table") == want
+        assert listed == [] and sorted(stats) == sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
+    assert "tensorboard" in want[2]  # left alone, said from the note as from a listing
+
+
+def a_folder_sweep_never_made_named_as_a_run(runs: Path, path: Path | None = None) -> Path:
+    folder = runs / rundir.new_id()
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    return folder
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"format": "sweep ls folder 1", "index": 7}',
+                                    b'{"format": "sweep ls folder 1", "index": "x", "folder": [1, 2, 3]}'])
+def test_a_damaged_or_foreign_folder_note_is_no_error(tmp_path, monkeypatch, damage):
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    ls_cli(runs, "--format", "csv")
+    age(runs)
+    want = ls_cli(runs, "--format", "csv")
+    assert (runs / rundir.STATE_DIR / index.FOLDER_FILE).is_file()
+    (runs / rundir.STATE_DIR / index.FOLDER_FILE).write_bytes(damage)
+    assert ls_cli(runs, "--format", "csv") == want == from_files(runs, monkeypatch, "--format", "csv")
+
+
+def test_a_folder_named_as_a_run_that_is_none_keeps_the_runs_directory_listed(tmp_path, monkeypatch):
+    """Files put in it later could make it a run without a change to the runs directory."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    folder = a_folder_sweep_never_made_named_as_a_run(runs)
+    for _ in range(3):
+        assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+        age(runs)
+    assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
+    donor = sorted(p for p in runs.iterdir() if rundir.is_run_name(p.name) and p != folder)[0]
+    for name in (rundir.RUN_FILE, rundir.FLAGS_FILE, rundir.METRICS_FILE):
+        shutil.copy(donor / name, folder / name)
+    got = ls_cli(runs, "--format", "csv")
+    assert folder.name in got[1] and got == from_files(runs, monkeypatch, "--format", "csv")
 
 
 def change_metrics(runs: Path, path: Path) -> None:
@@ -236,6 +307,17 @@ def replace_folder(runs: Path, path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def replace_folder_and_set_back_the_runs_directory(runs: Path, path: Path) -> None:
+    """As ``replace_folder``, the runs directory's mtime set back too: its ctime tells."""
+    st = os.stat(runs)
+    replace_folder(runs, path)
+    os.utime(runs, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def rename_run(runs: Path, path: Path) -> None:
+    path.rename(runs / rundir.new_id())
+
+
 def add_run(runs: Path, path: Path) -> None:
     write_run(runs, index.Notes(runs, "s20260105T000000Z-eeee"), 0, "completed", {"lr": 0.2, "hidden": 64},
               {"eval_accuracy": 0.99, "eval_loss": 0.001}, metric="eval_accuracy", goal="maximize")
@@ -251,12 +333,19 @@ def end_running(runs: Path, path: Path) -> None:
     rundir.RunWriter(runs, [notes]).end(running, info, {"eval_accuracy": 0.66})
 
 
-@pytest.mark.parametrize("change", [change_metrics, change_status, new_flag, delete, replace_folder, add_run,
-                                    end_running])
+@pytest.mark.parametrize("change", [change_metrics, change_status, new_flag, delete, replace_folder,
+                                    replace_folder_and_set_back_the_runs_directory, rename_run, add_run,
+                                    end_running, a_folder_sweep_never_made_named_as_a_run])
 def test_a_change_to_a_run_shows_in_the_next_ls(tmp_path, monkeypatch, change):
+    monkeypatch.setattr(index, "SPLIT", 2)  # a forked child stats runs from the last one down
+    monkeypatch.setattr(index, "CHUNK", 2)
     runs = tmp_path / "runs"
     plain_runs(runs)
+    for _ in range(2):  # the first makes .sweep, and so changes the runs directory
+        assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+        age(runs)
     assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+    assert (runs / rundir.STATE_DIR / index.FOLDER_FILE).is_file()  # the runs directory is not listed again
     target = sorted(p for p in runs.iterdir() if rundir.is_run_name(p.name))[2]
     change(runs, target)
     for args in (["--format", "csv"], ["--sort", "eval_accuracy"], ["--format", "json"]):
@@ -293,9 +382,9 @@ def test_a_run_younger_than_the_racy_window_is_read_again_until_it_is_past_it(tm
 
 
 @pytest.mark.parametrize("damage", [
-    b"", b"\x80\x81 not json\n", b'{"format": "sweep ls index 2", "rows": 3}\n[1,2]',
-    b'{"format": "sweep ls index 2", "rows": 1, "columns": [], "sections": [["names", 99]]}\n["x"]',
-    b'{"format": "sweep ls index 2", "rows": 2, "columns": [], "sections": [["names", 9]]}\nL\x00a\nb\nc',
+    b"", b"\x80\x81 not json\n", b'{"format": "sweep ls index 3", "rows": 3}\n[1,2]',
+    b'{"format": "sweep ls index 3", "rows": 1, "columns": [], "sections": [["names", 99]]}\n["x"]',
+    b'{"format": "sweep ls index 3", "rows": 2, "columns": [], "sections": [["names", 9]]}\nL\x00a\nb\nc',
 ])
 def test_a_damaged_index_is_ignored_and_written_again(tmp_path, monkeypatch, damage):
     runs = tmp_path / "runs"
@@ -304,7 +393,7 @@ def test_a_damaged_index_is_ignored_and_written_again(tmp_path, monkeypatch, dam
     assert ls_cli(runs, "--sort", "eval_accuracy") == want
     (runs / rundir.STATE_DIR / INDEX_FILE).write_bytes(damage)
     assert ls_cli(runs, "--sort", "eval_accuracy") == want
-    assert (runs / rundir.STATE_DIR / INDEX_FILE).read_bytes().startswith(b'{"format":"sweep ls index 2"')
+    assert (runs / rundir.STATE_DIR / INDEX_FILE).read_bytes().startswith(b'{"format":"sweep ls index 3"')
     assert ls_cli(runs, "--sort", "eval_accuracy") == want
 
 
@@ -415,29 +504,39 @@ def test_a_long_listing_in_a_terminal_fits_its_width_as_the_board_does(tmp_path,
         assert (got.getvalue(), capsys.readouterr().err) == (want.getvalue(), want_err)
 
 
-def test_stamps_made_half_in_a_forked_child_are_the_ones_one_process_makes(tmp_path, monkeypatch):
-    """Past index.SPLIT runs a forked child stats half of them: the stamps are the same, a
-    folder gone meanwhile is None, and a child killed before it answers costs nothing but time."""
+def test_times_stat_by_a_forked_child_and_this_process_meeting_are_the_ones_one_process_makes(tmp_path, monkeypatch):
+    """Past index.SPLIT runs a forked child stats from the last run down while ls does other
+    work, then ls stats from the first up until they meet: the times are the same however the
+    work falls between them, a folder gone meanwhile is -1, and a child killed before it
+    answers costs nothing but time."""
     for i in range(41):
         (tmp_path / f"r{i:02d}").mkdir()
-    entries = sorted(os.scandir(tmp_path), key=lambda e: e.name)
+    names = sorted(p.name for p in tmp_path.iterdir())
     for gone in ("r03", "r30"):
         (tmp_path / gone).rmdir()
-    paths = [e.path for e in entries]
-    alone = index._stat_all(paths)
-    assert alone[3] is None and alone[30] is None and alone.count(None) == 2
-    monkeypatch.setattr(index, "SPLIT", 2)
-    assert index._stamps(entries) == alone
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        alone = index._stat_all(fd, names)
+        assert len(alone) == 2 * len(names) and alone[6:8].tolist() == [-1, -1] and alone.count(-1) == 4
+        assert alone[:2].tolist() == list(index.TIMES(os.stat(tmp_path / "r00")))
+        monkeypatch.setattr(index, "SPLIT", 2)
+        monkeypatch.setattr(index, "CHUNK", 3)
+        for meanwhile in (lambda: None, lambda: time.sleep(0.3)):  # ls stats most, then the child does
+            assert index._times(fd, names, meanwhile) == alone
 
-    parent, stat_all = os.getpid(), index._stat_all
+        parent, stat_all = os.getpid(), index._stat_all
 
-    def stuck_in_the_child(some: list[str]) -> list:
-        if os.getpid() != parent:
-            time.sleep(60)
-        return stat_all(some)
+        def slow_in_the_child(folder: int, some: list[str]) -> Any:
+            if os.getpid() != parent:
+                time.sleep(0.05)
+            return stat_all(folder, some)
 
-    monkeypatch.setattr(index, "_stat_all", stuck_in_the_child)
-    child = index._Half.start(paths[20:])
-    assert child is not None
-    os.kill(child.pid, signal.SIGKILL)
-    assert child.collect(paths[20:]) == alone[20:]
+        monkeypatch.setattr(index, "_stat_all", slow_in_the_child)
+        assert index._times(fd, names) == alone
+        child = index._Half.start(fd, names)
+        assert child is not None
+        time.sleep(0.12)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.meet(fd, names) == alone
+    finally:
+        os.close(fd)
