@@ -11,14 +11,13 @@ commands that need them, so ``sweep ls`` starts fast.
 import contextlib
 import copy
 import dataclasses
-import io
 import os
 import shlex
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
@@ -376,12 +375,12 @@ def ls(
 def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt: str) -> bool:
     """A plain ``ls`` (sorted, cut, in any format) from the rows the index keeps written out:
     no board of dicts, no value formatted. False when the board needs more (ranks, say).
-    Into a pipe or a file, the text is made while the run folders are being stat."""
+    The text is made while the run folders are being stat, and written if they hold."""
     if not runs_dir.exists():
         raise UsageError(f"runs directory {runs_dir} does not exist")
     from sweep import index
 
-    def write(found: index.Listing, out: TextIO) -> None:
+    def ordered(found: index.Listing) -> list[int]:
         board.check_sort(sort, found.columns)
         if sort is None:
             order = board.start_order(found.raw("_start"), found.raw("start"), found.names, asc)
@@ -389,24 +388,23 @@ def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt:
             goal = board.goal_for(found.goals(), sort)
             values = found.dirs(range(len(found.names))) if sort == "dir" else found.raw(sort)
             order = board.value_order(values, (goal != "minimize") != asc)
-        render.write_listing(found, order[:top] if top else order, sort, fmt, out)  # reads all it needs, then writes
+        return order[:top] if top else order
 
-    def ahead(found: index.Listing) -> str:
-        text = io.StringIO()
-        write(found, text)
-        return text.getvalue()
-
+    width, plain = render.terminal_width(sys.stdout), render.plain(sys.stdout)
     order_by = (f"raw:{sort}",) if sort else ("raw:_start", "raw:start")
-    piped = render.terminal_width(sys.stdout) is None  # a terminal's width is read as the text is made
-    want = order_by + render.LISTING_SECTIONS.get(fmt, ())
-    found = index.listing(runs_dir, want=want, ahead=ahead if piped else None)
+    found = index.listing(runs_dir, want=order_by + render.LISTING_SECTIONS.get(fmt, ()),
+                          ahead=lambda found: render.listing_text(found, ordered(found), sort, fmt, width, plain))
     if found is None:
         return False
     try:
-        if found.ahead is not None:
-            sys.stdout.write(found.ahead)
+        made = found.ahead
+        if made is None:  # reads all it needs, then writes
+            render.write_listing(found, ordered(found), sort, fmt, sys.stdout)
         else:
-            write(found, sys.stdout)
+            text, note = made
+            if note:
+                err(note)
+            sys.stdout.write(text)
     except index.Damaged:
         index.forget(runs_dir)
         return False

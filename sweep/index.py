@@ -322,11 +322,11 @@ class _Scan:
     every: bool = False  # every row of the index is listed (maybe among runs read now)
     folder: Stamp | None = None  # the runs directory's stamp, when taken settled before it was listed
     from_note: bool = False  # not listed: as the index last listed it (``_unchanged``)
-    ahead: str | None = None  # the caller's text from the index alone, made while runs were stat
+    ahead: Any = None  # what the caller made of the index alone while runs were stat (None: nothing)
 
 
 Stamp = tuple[int, int, int]
-Ahead = Callable[["Listing"], str]  # a caller's text of a listing, made while the runs are stat
+Ahead = Callable[["Listing"], Any]  # what a caller makes of a listing, made while the runs are stat
 TIMES = operator.attrgetter("st_mtime_ns", "st_ctime_ns")
 
 
@@ -475,7 +475,7 @@ def _note_folder(state: str, token: str, scan: _Scan) -> None:
 # ---------------------------------------------------------------- a stat of each run
 
 
-def _guess(file: _File, runs_dir: Path, ahead: Ahead) -> str | None:
+def _guess(file: _File, runs_dir: Path, ahead: Ahead) -> Any:
     """``ahead`` of the listing the index gives if every row holds; None when it fails (it is
     made again, and fails in earnest, from the listing as it is)."""
     whole = _Scan(file.get("names"), [], {}, file, False, [], [], whole=True, every=True)
@@ -782,17 +782,23 @@ class Listing:
             return [tuple(g) for g in file.goals]
         return zip(self.raw("_metric"), self.raw("_goal"), self.raw("_objectives"), strict=True)
 
-    def padded(self) -> tuple[list[str], Table] | None:
-        """Each row's table cells before ``dir``, laid out for the whole listing, and that
-        layout; None unless every row of the index is listed, and the rows read now fit."""
+    def layout(self) -> Table | None:
+        """The table's layout of the cells before ``dir`` over the whole listing (each
+        column's width over every row); None unless every row of the index is listed, and
+        the rows read now fit it."""
         file = self._scan.file
         if file is None or not self._scan.every:
             return None
-        fresh = {i: t for i, t in self._fresh.text.items() if t is not None}
-        heads = [t[2] for t in fresh.values()]
-        if not file.table.holds(heads, [t[4] for t in fresh.values()]):
+        fresh = [t for t in self._fresh.text.values() if t is not None]
+        return file.table if file.table.holds([t[2] for t in fresh], [t[4] for t in fresh]) else None
+
+    def padded(self) -> tuple[list[str], Table] | None:
+        """Each row's table cells before ``dir``, laid out by ``layout``, and that layout."""
+        layout = self.layout()
+        if layout is None:
             return None
-        return self._merge("padded", dict(zip(fresh, file.table.pad(heads), strict=True))), file.table
+        fresh = {i: t for i, t in self._fresh.text.items() if t is not None}
+        return self._merge("padded", dict(zip(fresh, layout.pad([t[2] for t in fresh.values()]), strict=True))), layout
 
     def dirs(self, order: Iterable[int]) -> list[str]:
         """The ``dir`` column of these rows."""

@@ -303,20 +303,34 @@ def write_listing(found: Listing, order: list[int], sort_by: str | None, fmt: st
     """``write`` of the board whose rows are ``found``'s at ``order``: the same text, from the
     rows the index keeps written out, for a plain ``ls`` (no filters, no ranks)."""
     out = out or sys.stdout
+    made = listing_text(found, order, sort_by, fmt, terminal_width(out), plain(out))
+    if made is None:
+        write(_board(found, order, sort_by), fmt, out)  # per-value writers, for what they cost here
+        return
+    text, note = made
+    if note:
+        sys.stderr.write(note + "\n")
+    out.write(text)
+
+
+def listing_text(found: Listing, order: list[int], sort_by: str | None, fmt: str, width: int | None,
+                 plain_out: bool) -> tuple[str, str] | None:
+    """What ``write_listing`` writes to a stream ``width`` columns wide (None: no terminal),
+    plain or not, and the note it writes to stderr first; None where rich or the JSON
+    writer writes it."""
     if fmt not in WRITERS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "json" or (fmt == "table" and not plain(out) and len(order) <= RICH_MAX_ROWS):
-        write(_board(found, order, sort_by), fmt, out)  # per-value writers, for what they cost here
-    elif fmt == "csv":
-        out.write(_csv_lines(found, order))
-    elif fmt == "markdown":
+    if fmt == "json" or (fmt == "table" and not plain_out and len(order) <= RICH_MAX_ROWS):
+        return None
+    if fmt == "csv":
+        return _csv_lines(found, order), ""
+    if fmt == "markdown":
         head, reasons = found.text("head"), found.text("reason_cell")
         rows = _dense(order, len(found.names))
         made = ["| " + _md(head[i] + SEP + d + SEP + reasons[i]).replace(SEP, " | ") + " |"
                 for i, d in zip(rows, found.dirs(rows), strict=True)]
-        out.write("\n".join(_md_head(found.columns) + _pick(made, rows, order)) + "\n")
-    else:
-        _text_listing(found, order, sort_by, out)
+        return "\n".join(_md_head(found.columns) + _pick(made, rows, order)) + "\n", ""
+    return _text_listing(found, order, sort_by, width)
 
 
 def _dense(order: list[int], count: int) -> Sequence[int]:
@@ -345,6 +359,9 @@ def _board(found: Listing, order: list[int], sort_by: str | None) -> Board:
 
 
 def _keep(found: Listing, order: list[int], sort_by: str | None) -> tuple[str, ...]:
+    goals = found.goals()
+    if isinstance(goals, list) and len(goals) == 1:  # one objective for every row: no row to look at
+        return keep_of(found.columns, sort_by, objective_names(goals[0][0], goals[0][2]))
     metric, several = found.raw("_metric"), found.raw("_objectives")
     named = {m: None for i in order for m in objective_names(metric[i], several[i])}
     return keep_of(found.columns, sort_by, named)
@@ -361,41 +378,41 @@ def _csv_lines(found: Listing, order: list[int]) -> str:
     return "\n".join([index.csv_line(found.columns), *_pick(made, rows, order)]) + "\n"
 
 
-def _text_listing(found: Listing, order: list[int], sort_by: str | None, out: TextIO) -> None:
-    """``write_table`` where it writes plain text."""
+def _text_listing(found: Listing, order: list[int], sort_by: str | None, width: int | None) -> tuple[str, str]:
+    """``write_table``'s plain text, and its note of the columns left out."""
     if not order:
-        out.write("no runs\n")
-        return
+        return "no runs\n", ""
     columns = found.columns
     codes = found.text("codes")
     patterns = {codes[i] for i in order}  # a few distinct ones among thousands of rows
     used = [c for j, c in enumerate(columns) if c in ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns)]
     numeric = {c: any(p[j] in "qf" for p in patterns) for j, c in enumerate(columns)}
     reason_cells = found.text("reason_cell")
-    reasons = [reason_cells[i] for i in order]
-    width = terminal_width(out)
-    laid = found.padded() if width is None and len(order) == len(found.names) else None
+    every = len(order) == len(found.names)
+    laid = found.padded() if width is None and every else None
     if laid is not None:  # all rows: the index has them laid out already
-        out.write(_padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used))
-        return
+        return _padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used), ""
+    reasons = [reason_cells[i] for i in order]
     head = found.text("head")
     split = zip(*(head[i].split(SEP) for i in order), strict=True)
     cells = dict(zip(columns, [*split, found.dirs(order), reasons], strict=True))
-    below = ""
+    below = note = ""
     if width is not None:
-        size = {c: max(len(c), max(map(len, cells[c]))) for c in used}
+        layout = found.layout() if every else None  # each column's width over every row: what it would find
+        size = {c: max(len(c), layout.widths[j] if layout is not None and j < len(layout.widths)
+                       else max(map(len, cells[c]))) for j, c in enumerate(columns) if c in used}
         varying = {c for c in used if c.startswith("flag_") and len(set(cells[c])) > 1}
         keep = _keep(found, order, sort_by)
         shown = fit_columns(size, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
-        raw = found.raw("reason") if shown.reasons_below else []  # all read before a word is written
+        raw = found.raw("reason") if shown.reasons_below else []
         if shown.left_out:
-            sys.stderr.write(left_out_note(shown.left_out, width) + "\n")
+            note = left_out_note(shown.left_out, width)
         if shown.reasons_below:
             at = [n for n, i in enumerate(order) if raw[i]]
             below = "\n" + text_table(["id", "reason"], [[cells["id"][n] for n in at], [reasons[n] for n in at]],
                                       [False, False])
         used = shown.columns
-    out.write(text_table(used, [list(cells[c]) for c in used], [numeric[c] for c in used]) + below)
+    return text_table(used, [list(cells[c]) for c in used], [numeric[c] for c in used]) + below, note
 
 
 def _padded_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],

@@ -217,11 +217,12 @@ def test_a_warm_ls_stats_each_run_directory_once_and_reads_no_file_of_an_ended_r
     assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
     with monkeypatch.context() as patch:
         stats, listed = watch(patch)
-        made: list[Any] = []
-        real_write = render.write_listing
-        patch.setattr(render, "write_listing", lambda *a: made.append(type(a[4])) or real_write(*a))
+        made: list[str] = []
+        real_text = render.listing_text
+        patch.setattr(render, "listing_text", lambda *a: made.append("text") or real_text(*a))
+        patch.setattr(render, "write_listing", lambda *a: pytest.fail("the text made ahead was not used"))
         assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
-    assert listed == [str(runs)] and made == [io.StringIO]  # made once, ahead, while the runs were stat
+    assert listed == [str(runs)] and made == ["text"]  # made once, ahead, while the runs were stat
     assert sorted(stats) == sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
     assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
 
@@ -540,3 +541,20 @@ def test_times_stat_by_a_forked_child_and_this_process_meeting_are_the_ones_one_
         assert child.meet(fd, names) == alone
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("width", [90, 140, 400])
+def test_ls_in_a_terminal_from_the_index_writes_what_the_board_does(tmp_path, monkeypatch, width):
+    """``sweep ls`` on a terminal too narrow for every column, past RICH_MAX_ROWS: the text
+    made ahead (to that width) and its note of the columns left out are the board's."""
+    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    monkeypatch.setattr(render, "terminal_width", lambda out: width)
+    monkeypatch.setattr(render, "plain", lambda stream=None: False)
+    for name, make in (("plain", plain_runs), ("mixed", mixed_runs)):
+        runs = tmp_path / name
+        make(runs)
+        for args in ([], ["--sort", "eval_accuracy"], ["--sort", "eval_loss", "--asc"], ["--top", "3"]):
+            want = from_files(runs, monkeypatch, *args)
+            assert ls_cli(runs, *args) == want
+            assert ls_cli(runs, *args) == want  # warm
+            assert width == 400 or "left out" in want[2]
