@@ -208,11 +208,13 @@ def line_format(widths: list[int], numeric: list[bool]) -> str:
 @dataclass
 class Table:
     """The plain table's layout of the cells before ``dir``, over a set of rows: each column's
-    width, whether it is shown (``board.used_columns``) and right-aligned (it holds numbers)."""
+    width, whether it is shown (``board.used_columns``) and right-aligned (it holds numbers),
+    and the one cell every row has in it (None where they differ: a flag that varies)."""
 
     widths: list[int]
     used: list[bool]
     numeric: list[bool]
+    single: list[str | None]
 
     @classmethod
     def of(cls, columns: list[str], heads: list[str], codes: list[str]) -> Table:
@@ -222,15 +224,17 @@ class Table:
         patterns = set(codes)
         used = [c in board.ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns) for j, c in enumerate(names)]
         numeric = [any(p[j] in "qf" for p in patterns) for j in range(len(names))]
-        return cls(widths, used, numeric)
+        single = [col[0] if len(set(col)) == 1 else None if col else "" for col in cells]
+        return cls(widths, used, numeric, single)
 
     @classmethod
     def load(cls, data: Any, size: int) -> Table:
         if not isinstance(data, dict):
             raise ValueError("no table")
-        table = cls(data.get("widths"), data.get("used"), data.get("numeric"))  # type: ignore[arg-type]
-        for values, kind in ((table.widths, int), (table.used, bool), (table.numeric, bool)):
-            if not isinstance(values, list) or len(values) != size or not set(map(type, values)) <= {kind}:
+        table = cls(data.get("widths"), data.get("used"), data.get("numeric"), data.get("single"))  # type: ignore[arg-type]
+        for values, kinds in ((table.widths, {int}), (table.used, {bool}), (table.numeric, {bool}),
+                              (table.single, {str, type(None)})):
+            if not isinstance(values, list) or len(values) != size or not set(map(type, values)) <= kinds:
                 raise ValueError("damaged table")
         return table
 
@@ -247,13 +251,24 @@ class Table:
         return [line % take(h.split(SEP)) for h in heads]
 
     def holds(self, heads: list[str], codes: list[str]) -> bool:
-        """Whether these rows fit the layout: no cell wider, no column newly shown or numeric."""
+        """Whether these rows fit the layout: no cell wider, no column newly shown or numeric,
+        none other than the one cell every row had."""
         for head, code in zip(heads, codes, strict=True):
             for j, c in enumerate(head.split(SEP)):
                 if len(c) > self.widths[j] or (code[j] in "fs" and not self.used[j]) or (
-                        code[j] in "qf" and not self.numeric[j]):
+                        code[j] in "qf" and not self.numeric[j]) or self.single[j] not in (None, c):
                     return False
         return True
+
+    def spans(self) -> dict[int, tuple[int, int]]:
+        """Where each shown column's cell is in a laid-out line: column -> (start, end)."""
+        out = {}
+        at = 0
+        for j, (w, on) in enumerate(zip(self.widths, self.used, strict=True)):
+            if on:
+                out[j] = (at, at + w)
+                at += w + len("  ")
+        return out
 
 
 # ---------------------------------------------------------------- the index file

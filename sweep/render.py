@@ -191,6 +191,7 @@ def rich_table(board: Board, colour: bool = True) -> Table:
 
 
 GAP = 2  # spaces between two columns: the plain table's, and rich's padding of one each side
+GAP_TEXT = " " * GAP
 NOTE_NAMES = 6  # columns named in the note on what a narrow terminal left out
 
 
@@ -388,19 +389,18 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, width: 
     used = [c for j, c in enumerate(columns) if c in ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns)]
     numeric = {c: any(p[j] in "qf" for p in patterns) for j, c in enumerate(columns)}
     reason_cells = found.text("reason_cell")
-    every = len(order) == len(found.names)
-    laid = found.padded() if width is None and every else None
+    laid = found.padded() if len(order) == len(found.names) else None
     if laid is not None:  # all rows: the index has them laid out already
-        return _padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used), ""
+        if width is None:
+            return _padded_table(found, order, laid[0], laid[1], reason_cells, "reason" in used), ""
+        return _fitted_table(found, order, laid[0], laid[1], reason_cells, used, width, sort_by)
     reasons = [reason_cells[i] for i in order]
     head = found.text("head")
     split = zip(*(head[i].split(SEP) for i in order), strict=True)
     cells = dict(zip(columns, [*split, found.dirs(order), reasons], strict=True))
     below = note = ""
     if width is not None:
-        layout = found.layout() if every else None  # each column's width over every row: what it would find
-        size = {c: max(len(c), layout.widths[j] if layout is not None and j < len(layout.widths)
-                       else max(map(len, cells[c]))) for j, c in enumerate(columns) if c in used}
+        size = {c: max(len(c), max(map(len, cells[c]))) for c in used}
         varying = {c for c in used if c.startswith("flag_") and len(set(cells[c])) > 1}
         keep = _keep(found, order, sort_by)
         shown = fit_columns(size, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
@@ -413,6 +413,42 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, width: 
                                       [False, False])
         used = shown.columns
     return text_table(used, [list(cells[c]) for c in used], [numeric[c] for c in used]) + below, note
+
+
+def _fitted_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],
+                  used: list[str], width: int, sort_by: str | None) -> tuple[str, str]:
+    """``_text_listing`` on a terminal ``width`` wide, of every row: each shown cell is cut out
+    of its row laid out whole (the index's line, ``dir`` and ``reason``), where it sits at
+    the same place in every row; ``reasons``: every row's reason cell."""
+    names = found.columns[:-2]
+    spans: dict[str, tuple[int, int | None]] = {names[j]: span for j, span in layout.spans().items()}
+    rows = _dense(order, len(found.names))  # all of them, here
+    dirs = found.dirs(rows)
+    dir_w = max(3, max(map(len, dirs), default=0))
+    after = max((end for _, end in layout.spans().values()), default=-GAP) + GAP
+    spans["dir"] = (after, after + dir_w)
+    spans["reason"] = (after + dir_w + GAP, None)
+    size = {c: max(len(c), layout.widths[j]) for j, c in enumerate(names)}
+    size.update(dir=dir_w, reason=max(len("reason"), max(map(len, reasons), default=0)))
+    varying = {c for j, c in enumerate(names) if c.startswith("flag_") and layout.single[j] is None}
+    keep = _keep(found, order, sort_by)
+    shown = fit_columns({c: size[c] for c in used}, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
+    cut = operator.itemgetter(*(slice(*spans[c]) for c in shown.columns))  # a tuple: id and status are always shown
+    head = layout.format() % tuple(names[j] for j in layout.spans())
+    lines = map(operator.add, map(operator.add, padded, itertools.repeat(GAP_TEXT)),
+                map(str.ljust, dirs, itertools.repeat(dir_w)))
+    if "reason" in shown.columns:
+        lines = map(operator.add, map(operator.add, lines, itertools.repeat(GAP_TEXT)), reasons)
+    made = list(map(str.rstrip, map(GAP_TEXT.join, map(cut, lines))))
+    top = GAP_TEXT.join(cut(head + GAP_TEXT + "dir".ljust(dir_w) + GAP_TEXT + "reason")).rstrip()
+    below = ""
+    if shown.reasons_below:
+        raw, cells, at = found.raw("reason"), found.text("head"), names.index("id")
+        with_reason = [i for i in order if raw[i]]
+        below = "\n" + text_table(["id", "reason"], [[cells[i].split(SEP)[at] for i in with_reason],
+                                                    [reasons[i] for i in with_reason]], [False, False])
+    note = left_out_note(shown.left_out, width) if shown.left_out else ""
+    return "\n".join([top, *_pick(made, rows, order)]) + "\n" + below, note
 
 
 def _padded_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],
