@@ -370,7 +370,7 @@ def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = (
     try:
         read_ns = time.time_ns()
         folder = stamp_of(os.fstat(fd))
-        if folder is not None and settled(folder, read_ns):
+        if settled(folder, read_ns):
             scan.folder = folder
         same = _unchanged(state, file, folder)
         if same is not None:  # nothing put in, taken out or renamed since the index listed it all
@@ -454,11 +454,11 @@ FOLDER_FILE = "ls-folder"  # under STATE_DIR: the runs directory's stamp when th
 FOLDER_FORMAT = "sweep ls folder 1"
 
 
-def _unchanged(state: str, file: _File | None, folder: Stamp | None) -> list[str] | None:
+def _unchanged(state: str, file: _File | None, folder: Stamp) -> list[str] | None:
     """The visible entries that are no run, when the runs directory is as it was when the
     index (this one) listed every run in it, and nothing of it could turn into a run:
     then it needs no listing, only a stat of each run. None when it must be listed."""
-    if file is None or folder is None or not file.token:
+    if file is None or not file.token:
         return None
     try:
         with rundir.open_regular(os.path.join(state, FOLDER_FILE)) as fh:
@@ -557,8 +557,13 @@ class _Half:
             shared = mmap.mmap(-1, 16)
             struct.pack_into("qq", shared, 0, 0, len(names))
             r, w = os.pipe()
+        except OSError:
+            return None
+        try:
             pid = os.fork()
         except OSError:
+            os.close(r)
+            os.close(w)
             return None
         if pid == 0:  # the child: no exit handlers, no flushing of the parent's buffers
             code = 1

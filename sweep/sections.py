@@ -66,6 +66,8 @@ class SectionFile:
         """A section of ``length`` integers as stored: packed, not parsed (to compare)."""
         if name not in self.offsets:
             raise Damaged(f"no section {name}")
+        if not length:
+            return b""  # written as JSON's []
         at, size = self.offsets[name]
         self.fh.seek(at)
         data = self.fh.read(size)

@@ -558,3 +558,21 @@ def test_ls_in_a_terminal_from_the_index_writes_what_the_board_does(tmp_path, mo
             assert ls_cli(runs, *args) == want
             assert ls_cli(runs, *args) == want  # warm
             assert width == 400 or "left out" in want[2]
+
+
+def test_an_index_of_no_rows_is_read_not_written_again(tmp_path):
+    """Its one run deleted, only a running run left: the index keeps no row, and a later ls
+    finds it as it left it."""
+    runs = tmp_path / "runs"
+    notes = index.Notes(runs, "s20260107T000000Z-abcd")
+    ended = write_run(runs, notes, 0, "completed", {"lr": 0.1}, {"eval_accuracy": 0.5})
+    age(runs)
+    assert [r["id"] for r in ls_json(runs)] == [ended.name]
+    assert kept(runs) == [ended.name]
+    shutil.rmtree(ended)
+    running = write_run(runs, notes, 1, "running", {"lr": 0.2}, {})
+    assert [r["id"] for r in ls_json(runs)] == [running.name]
+    assert kept(runs) == []
+    written = os.stat(runs / rundir.STATE_DIR / INDEX_FILE).st_ino
+    assert [r["id"] for r in ls_json(runs)] == [running.name]
+    assert os.stat(runs / rundir.STATE_DIR / INDEX_FILE).st_ino == written
