@@ -19,7 +19,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -435,10 +435,8 @@ def _fitted_table(found: Listing, order: list[int], padded: list[str], layout: i
     shown = fit_columns({c: size[c] for c in used}, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
     cut = operator.itemgetter(*(slice(*spans[c]) for c in shown.columns))  # a tuple: id and status are always shown
     head = layout.format() % tuple(names[j] for j in layout.spans())
-    lines = map(operator.add, map(operator.add, padded, itertools.repeat(GAP_TEXT)),
-                map(str.ljust, dirs, itertools.repeat(dir_w)))
-    if "reason" in shown.columns:
-        lines = map(operator.add, map(operator.add, lines, itertools.repeat(GAP_TEXT)), reasons)
+    dir_cells = map(str.ljust, dirs, itertools.repeat(dir_w))
+    lines = _glued(padded, dir_cells, *([reasons] if "reason" in shown.columns else []))
     made = list(map(str.rstrip, map(GAP_TEXT.join, map(cut, lines))))
     top = GAP_TEXT.join(cut(head + GAP_TEXT + "dir".ljust(dir_w) + GAP_TEXT + "reason")).rstrip()
     below = ""
@@ -449,6 +447,14 @@ def _fitted_table(found: Listing, order: list[int], padded: list[str], layout: i
                                                     [reasons[i] for i in with_reason]], [False, False])
     note = left_out_note(shown.left_out, width) if shown.left_out else ""
     return "\n".join([top, *_pick(made, rows, order)]) + "\n" + below, note
+
+
+def _glued(*columns: Iterable[str]) -> Iterator[str]:
+    """Each row's cells of these columns joined by the gap between columns (C, not bytecode)."""
+    lines = iter(columns[0])
+    for cells in columns[1:]:
+        lines = map(operator.add, map(operator.add, lines, itertools.repeat(GAP_TEXT)), cells)
+    return lines
 
 
 def _padded_table(found: Listing, order: list[int], padded: list[str], layout: index.Table, reasons: list[str],
@@ -465,8 +471,8 @@ def _padded_table(found: Listing, order: list[int], padded: list[str], layout: i
     else:
         reason_w = max(6, max(map(len, reasons), default=0))  # every row's, here
         head += "  " + "reason".ljust(reason_w)
-        made = [(padded[i] + "  " + d.ljust(dir_w) + "  " + reasons[i]).rstrip()
-                for i, d in zip(rows, dirs, strict=True)]
+        made = list(map(str.rstrip, _glued(_at(padded, rows), map(str.ljust, dirs, itertools.repeat(dir_w)),
+                                           _at(reasons, rows))))
     return "\n".join([head.rstrip(), *_pick(made, rows, order)]) + "\n"
 
 
