@@ -27,8 +27,9 @@ def timed(cmd: list[str], **kw) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def fake_runs(runs_dir: Path, n: int, seed: int = 0, per_sweep: int = 1000, flags_file: Path | None = None) -> None:
-    """``n`` completed run directories in the real format, written by rundir's own writer as a
-    sweep would leave them (``per_sweep`` runs to a sweep; ``flags_file`` snapshot in each)."""
+    """``n`` ended run directories in the real format, written by rundir's own writer as a
+    sweep would leave them (``per_sweep`` runs to a sweep; ``flags_file`` snapshot in each):
+    one in 20 failed, with its reason, one in 10 pruned, the rest completed."""
     from sweep import index
 
     rng = random.Random(seed)
@@ -41,8 +42,14 @@ def fake_runs(runs_dir: Path, n: int, seed: int = 0, per_sweep: int = 1000, flag
         metrics = {"train_accuracy": rng.random(), "eval_accuracy": rng.random(),
                    "train_loss": rng.random(), "eval_loss": rng.random()}
         sweep = f"sbench{i // per_sweep}"
-        info = rundir.RunInfo(sweep=sweep, trial=i, status="completed", start=t0 + i, end=t0 + i + 1,
-                              duration=1.0, exit_code=0, steps=0, metric="eval_accuracy", goal="maximize",
+        status, reason, code = "completed", None, 0
+        if i % 20 == 7:
+            status, reason, code = "failed", "exit code 1: RuntimeError: CUDA out of memory", 1
+            metrics = {"train_loss": metrics["train_loss"]}
+        elif i % 10 == 3:
+            status, reason = "pruned", f"pruned at step {rng.randint(1, 9)}"
+        info = rundir.RunInfo(sweep=sweep, trial=i, status=status, start=t0 + i, end=t0 + i + 1, duration=1.0,
+                              exit_code=code, steps=0, metric="eval_accuracy", goal="maximize", reason=reason,
                               command=["python", "train.py"], flags_file=str(flags_file) if flags_file else None)
 
         def fill(stage: Path, path: Path, metrics: dict = metrics) -> None:
