@@ -651,6 +651,8 @@ class _Fresh:
 
 
 def _fresh(scan: _Scan, runs_dir: Path, columns: list[str]) -> _Fresh:
+    if scan.whole:  # every row the index's: none read now
+        return _Fresh({}, {})
     at = [i for i, s in enumerate(scan.slots) if not isinstance(s, int)]
     built = board.build([s for s in scan.slots if not isinstance(s, int)], runs_dir).rows
     rows = dict(zip(at, built, strict=True))

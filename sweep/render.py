@@ -296,7 +296,7 @@ def write(board: Board, fmt: str, out: TextIO | None = None) -> None:
 
 
 # the index's sections a plain listing reads in each format (read ahead, while ls stats the runs)
-LISTING_SECTIONS = {"csv": ("csv_pre", "csv_post"), "table": ("codes", "reason_cell", "padded", "raw:reason"),
+LISTING_SECTIONS = {"csv": ("csv_pre", "csv_post"), "table": ("codes", "reason_cell", "padded"),
                     "markdown": ("head", "reason_cell")}
 
 
@@ -385,7 +385,7 @@ def _text_listing(found: Listing, order: list[int], sort_by: str | None, width: 
         return "no runs\n", ""
     columns = found.columns
     codes = found.text("codes")
-    patterns = {codes[i] for i in order}  # a few distinct ones among thousands of rows
+    patterns = set(codes) if len(order) == len(codes) else {codes[i] for i in order}  # a few distinct ones
     used = [c for j, c in enumerate(columns) if c in ALWAYS_SHOWN or any(p[j] in "fs" for p in patterns)]
     numeric = {c: any(p[j] in "qf" for p in patterns) for j, c in enumerate(columns)}
     reason_cells = found.text("reason_cell")
