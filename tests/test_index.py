@@ -527,10 +527,10 @@ def test_times_stat_by_a_forked_child_and_this_process_meeting_are_the_ones_one_
 
         parent, stat_all = os.getpid(), index._stat_all
 
-        def slow_in_the_child(folder: int, some: list[str]) -> Any:
+        def slow_in_the_child(folder: int, some: list[str], **how: Any) -> Any:
             if os.getpid() != parent:
                 time.sleep(0.05)
-            return stat_all(folder, some)
+            return stat_all(folder, some, **how)
 
         monkeypatch.setattr(index, "_stat_all", slow_in_the_child)
         assert index._times(fd, names) == alone
