@@ -526,6 +526,16 @@ def test_times_stat_by_a_forked_child_and_this_process_meeting_are_the_ones_one_
             assert index._times(fd, names, meanwhile) == alone
 
         parent, stat_all = os.getpid(), index._stat_all
+        here: list[int] = []
+
+        def counted(folder: int, some: list[str], **how: Any) -> Any:
+            if os.getpid() == parent:
+                here.append(len(some))
+            return stat_all(folder, some, **how)
+
+        monkeypatch.setattr(index, "_stat_all", counted)
+        assert index._times(fd, names, lambda: time.sleep(0.3)) == alone
+        assert here == []  # the child stat every one while ls was busy
 
         def slow_in_the_child(folder: int, some: list[str], **how: Any) -> Any:
             if os.getpid() != parent:
