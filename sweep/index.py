@@ -67,10 +67,12 @@ def stamp(path: str) -> tuple[int, int, int] | None:
 
 def settled(seen: tuple[int, int, int], read_ns: int) -> bool:
     """Whether what was read of a directory at ``read_ns`` can be trusted while its stamp
-    stays ``seen``: a change after the read, even within the same clock tick, gives it a
-    later mtime. (Its ctime and inode tell a folder put in its place, even one whose mtime
-    was set back to the old one: an inode is soon used again.)"""
-    return seen[0] < read_ns - RACY_NS
+    stays ``seen``: its last change, by mtime or ctime, is a tick of the file system's
+    clock before the read, so a change after the read gives it another ctime. Both: an mtime
+    set back (``cp -a``, ``rsync -a``, ``touch -d``) leaves the ctime of the change, which
+    may share a coarse clock's tick with the next one. (The inode tells a folder put in its
+    place: an inode is soon used again.)"""
+    return max(seen[0], seen[1]) < read_ns - RACY_NS
 
 
 def _to_cache(run: rundir.Run) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sweep import board, index, render, rundir, sections
-from sweep.index import INDEX_FILE, INDEX_NOTES, OLD_INDEX, RACY_NS
+from sweep.index import INDEX_FILE, INDEX_NOTES, OLD_INDEX
 
 from helpers import SCRIPTS, ls_json, project, sweep_cli
 
@@ -80,7 +80,7 @@ def test_a_note_read_from_a_copy_points_at_its_own_directory(tmp_path):
 
 # ---------------------------------------------------------------- a runs directory of every kind
 
-LATER = 3 * RACY_NS  # how far past its runs' ends a sweep's last note is written
+LATER = 3 * 2_000_000_000  # how far past its runs' ends a sweep's last note is written
 
 
 def write_run(runs: Path, notes: index.Notes, trial: int, status: str, flags: dict[str, Any],
@@ -97,14 +97,23 @@ def write_run(runs: Path, notes: index.Notes, trial: int, status: str, flags: di
     return path
 
 
+QUICK_RACY = 100_000_000  # the racy window here: 0.1 s (a file system clock ticks in ms or less)
+
+
+@pytest.fixture(autouse=True)
+def quick_racy_window(monkeypatch):
+    monkeypatch.setattr(index, "RACY_NS", QUICK_RACY)
+
+
 def age(runs: Path, seconds: float = 60.0) -> None:
-    """Every run ended ``seconds`` ago, past the racy window (what a clock moving on does),
-    and the runs directory last changed then too."""
+    """Every run ended ``seconds`` ago, and the runs directory last changed then too; then
+    the racy window waited out, as setting an mtime is itself a change (the ctime says now)."""
     then = time.time_ns() - int(seconds * 1e9)
     for path in runs.iterdir():
         if rundir.is_run_name(path.name):
             os.utime(path, ns=(then, then))
     os.utime(runs, ns=(then, then))
+    time.sleep(1.5 * index.RACY_NS / 1e9)
 
 
 def mixed_runs(runs: Path) -> dict[str, Path]:
@@ -213,8 +222,8 @@ def test_a_warm_ls_stats_each_run_directory_once_and_reads_no_file_of_an_ended_r
     runs = tmp_path / "runs"
     plain_runs(runs)
     want = from_files(runs, monkeypatch, "--sort", "eval_accuracy", "--format", "csv")
-    os.utime(runs)  # the runs directory changed just now: listed each time until that is past the racy window
     assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
+    (runs / rundir.STATE_DIR / index.FOLDER_FILE).unlink(missing_ok=True)  # the runs directory is listed
     with monkeypatch.context() as patch:
         stats, listed = watch(patch)
         made: list[str] = []
@@ -224,7 +233,6 @@ def test_a_warm_ls_stats_each_run_directory_once_and_reads_no_file_of_an_ended_r
         assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "csv") == want
     assert listed == [str(runs)] and made == ["text"]  # made once, ahead, while the runs were stat
     assert sorted(stats) == sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
-    assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
 
 
 def test_a_runs_directory_past_the_racy_window_is_listed_once_then_only_its_runs_are_stat(tmp_path, monkeypatch):
@@ -233,7 +241,6 @@ def test_a_runs_directory_past_the_racy_window_is_listed_once_then_only_its_runs
     (runs / "tensorboard").mkdir()
     want = from_files(runs, monkeypatch, "--sort", "eval_accuracy", "--format", "table")
     assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "table") == want  # makes .sweep: a change
-    assert not (runs / rundir.STATE_DIR / index.FOLDER_FILE).exists()
     age(runs)
     assert ls_cli(runs, "--sort", "eval_accuracy", "--format", "table") == want  # notes it listed it all
     assert (runs / rundir.STATE_DIR / index.FOLDER_FILE).is_file()
@@ -366,9 +373,10 @@ def kept(runs: Path) -> list[str]:
         found.close()
 
 
-def test_a_run_younger_than_the_racy_window_is_read_again_until_it_is_past_it(tmp_path):
+def test_a_run_younger_than_the_racy_window_is_read_again_until_it_is_past_it(tmp_path, monkeypatch):
     """Git's racy rule: a change within the same tick of the file system's clock as ls's read
     would leave the directory's stamp as ls recorded it, so a row that young is not kept."""
+    monkeypatch.setattr(index, "RACY_NS", 1_500_000_000)  # room for a loaded machine between write and ls
     runs = tmp_path / "runs"
     old = write_run(runs, index.Notes(runs, "s20260106T000000Z-abcd"), 0, "completed", {"lr": 0.1},
                     {"eval_accuracy": 0.5})
@@ -586,3 +594,28 @@ def test_an_index_of_no_rows_is_read_not_written_again(tmp_path):
     written = os.stat(runs / rundir.STATE_DIR / INDEX_FILE).st_ino
     assert [r["id"] for r in ls_json(runs)] == [running.name]
     assert os.stat(runs / rundir.STATE_DIR / INDEX_FILE).st_ino == written
+
+
+def test_a_change_whose_mtime_was_set_back_is_young_until_its_ctime_is_past_the_window(tmp_path, monkeypatch):
+    """``cp -a``, ``rsync -a`` and ``touch -d`` set an mtime back; the change keeps a new
+    ctime, and on a file system whose clock ticks in seconds the next such change may share
+    it. So neither the changed run's row nor the runs directory's stamp is kept until that
+    ctime is past the racy window."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+    monkeypatch.setattr(index, "RACY_NS", 1_500_000_000)  # room for a loaded machine between change and ls
+    names = sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
+    edited, added = runs / names[2], runs / rundir.new_id()
+    before, folder = os.stat(edited), os.stat(runs)
+    change_metrics(runs, edited)
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    shutil.copytree(runs / names[0], added)  # as cp -a leaves it
+    os.utime(runs, ns=(folder.st_atime_ns, folder.st_mtime_ns))
+    assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+    assert edited.name not in kept(runs) and added.name not in kept(runs)
+    note = runs / rundir.STATE_DIR / index.FOLDER_FILE
+    assert not note.exists() or json.loads(note.read_text())["folder"] != list(index.stamp(str(runs)))
+    time.sleep(1.6)
+    assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
+    assert edited.name in kept(runs) and added.name in kept(runs)
