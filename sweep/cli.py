@@ -344,7 +344,7 @@ def ls(
             _ls_study(storage, study, sort, asc, top, status, where, fmt, baseline_error, gap)
             return
         if not (where or status or sweep or group or pareto or columns is not None or baseline_error is not None
-                or gap != DEFAULT_GAP) and _ls_plain(runs_dir, sort, asc, top, fmt):
+                or gap != DEFAULT_GAP or sort == board.PARETO) and _ls_plain(runs_dir, sort, asc, top, fmt):
             return
         runs = _runs(runs_dir)
         try:
@@ -387,7 +387,8 @@ def _ls_plain(runs_dir: Path, sort: str | None, asc: bool, top: int | None, fmt:
         else:
             goal = board.goal_for(found.goals(), sort)
             values = found.dirs(range(len(found.names))) if sort == "dir" else found.raw(sort)
-            order = board.value_order(values, (goal != "minimize") != asc)
+            broke = list(map(bool, found.raw(board.INFEASIBLE))) if board.INFEASIBLE in found.columns else None
+            order = board.value_order(values, (goal != "minimize") != asc, broke)
         return order[:top] if top else order
 
     width, plain = render.terminal_width(sys.stdout), render.plain(sys.stdout)

@@ -635,15 +635,42 @@ def _columns(scan: _Scan) -> list[str]:
     return board.columns_of(metrics, flags)
 
 
-def _unpack(scan: _Scan, runs_dir: Path) -> None:
-    """Every cached slot as its Run (for a caller that needs runs, or new columns)."""
-    if scan.file is None:
+def _unpack(scan: _Scan, runs_dir: Path) -> bool:
+    """Every cached slot as its Run (for a caller that needs runs, or new columns); whether
+    there was one."""
+    if not _as_runs(scan, runs_dir, [i for i, s in enumerate(scan.slots) if isinstance(s, int)]):
+        return False
+    scan.every = False  # the index's layout is for its own rows and columns
+    return True
+
+
+def _volatile(scan: _Scan, runs_dir: Path) -> None:
+    """The cached rows whose cells depend on other rows (a Pareto rank, a broken constraint:
+    runs of sweeps with several objectives or constraints) as their Runs, made again on
+    every call from what the index keeps (no file read)."""
+    file = scan.file
+    if file is None or file.plain:
         return
-    cached = scan.file.get("runs")
+    objectives, constraints = file.get("raw:_objectives"), file.get("raw:_constraints")
+    _as_runs(scan, runs_dir, [i for i, s in enumerate(scan.slots) if isinstance(s, int) and (
+             constraints[s] or (isinstance(objectives[s], list) and len(objectives[s]) > 1))])
+
+
+def _as_runs(scan: _Scan, runs_dir: Path, at: list[int]) -> bool:
+    """These cached slots as the Runs the index keeps, each kept again with its stamp when
+    the index is written; whether there was one."""
+    file = scan.file
+    if file is None or not at:
+        return False
+    cached, times, inodes = file.get("runs"), file.get("times"), file.get("inodes")
     prefix = os.path.join(str(runs_dir), "")
-    scan.slots = [_from_cache(prefix + name, json.loads(cached[s])) if isinstance(s, int) else s
-                  for name, s in zip(scan.names, scan.slots, strict=True)]
-    scan.whole = scan.every = False
+    for i in at:
+        s = scan.slots[i]
+        assert isinstance(s, int)
+        scan.slots[i] = _from_cache(prefix + scan.names[i], json.loads(cached[s]))
+        scan.kept[i] = (times[2 * s], times[2 * s + 1], inodes[s])
+    scan.whole = False
+    return True
 
 
 @dataclass
@@ -654,13 +681,25 @@ class _Fresh:
     text: dict[int, tuple[str, ...] | None]
 
 
-def _fresh(scan: _Scan, runs_dir: Path, columns: list[str]) -> _Fresh:
+def _board_rows(scan: _Scan, runs_dir: Path) -> dict[int, dict[str, Any]]:
+    """The board's rows of the slots that are Runs, Pareto ranks and broken constraints
+    among them (every run they depend on is one: ``_volatile``)."""
     if scan.whole:  # every row the index's: none read now
-        return _Fresh({}, {})
+        return {}
     at = [i for i, s in enumerate(scan.slots) if not isinstance(s, int)]
-    built = board.build([s for s in scan.slots if not isinstance(s, int)], runs_dir).rows
-    rows = dict(zip(at, built, strict=True))
-    return _Fresh(rows, {i: row_text(row, columns) for i, row in rows.items()})
+    built = board.pareto(board.build([s for s in scan.slots if not isinstance(s, int)], runs_dir)).rows
+    return dict(zip(at, built, strict=True))
+
+
+def _with_extras(columns: list[str], rows: dict[int, dict[str, Any]]) -> list[str]:
+    """The columns, with the Pareto rank and broken constraint where ``board.pareto`` puts
+    them when a row has them."""
+    extra = [c for c in (board.PARETO, board.INFEASIBLE) if any(c in row for row in rows.values())]
+    if not extra:
+        return columns
+    rest = [c for c in columns if c not in extra]
+    at = rest.index("diagnosis") + 1 if "diagnosis" in rest else 0
+    return rest[:at] + extra + rest[at:]
 
 
 def _save(scan: _Scan, fresh: _Fresh, columns: list[str], index_path: str) -> None:
@@ -747,12 +786,16 @@ def _look(runs_dir: Path, runs: bool, use_index: bool = True,
     scan = _scan(runs_dir, index_path if use_index else "", state, want, ahead)
     scan.changed |= scan.file is None and any(os.path.lexists(os.path.join(state, n)) for n in (INDEX_FILE, OLD_INDEX))
     try:
-        columns = _columns(scan)
+        _volatile(scan, runs_dir)
+        rows = _board_rows(scan, runs_dir)
+        columns = _with_extras(_columns(scan), rows)
         if runs or (scan.file is not None and scan.file.columns != columns):
             # cached text is for other columns: every row is made again, and saved so
             scan.changed |= scan.file is not None and scan.file.columns != columns
-            _unpack(scan, runs_dir)
-        fresh = _fresh(scan, runs_dir, columns) if scan.changed or not runs else _Fresh({}, {})
+            if _unpack(scan, runs_dir) and scan.changed:
+                rows = _board_rows(scan, runs_dir)
+        fresh = _Fresh(rows, {i: row_text(r, columns) for i, r in rows.items()}) if scan.changed or not runs \
+            else _Fresh({}, {})
         if scan.changed:
             os.makedirs(state, exist_ok=True)
             _save(scan, fresh, columns, index_path)
@@ -842,11 +885,10 @@ class Listing:
 
 
 def listing(runs_dir: Path, want: tuple[str, ...] = (), ahead: Ahead | None = None) -> Listing | None:
-    """The listing of ``runs_dir`` from its index, or None when the board needs more than the
-    rows' own text (Pareto ranks, constraints, a cell holding the separators)."""
+    """The listing of ``runs_dir`` from its index, or None when a row's text cannot be kept
+    (a cell holding the separators). Rows of sweeps with several objectives or constraints
+    are made again each time, with their Pareto ranks and broken constraints."""
     scan, fresh, columns = _look(runs_dir, runs=False, want=want, ahead=ahead)
-    if any(t is None for t in fresh.text.values()) or not all(plain_row(r) for r in fresh.rows.values()):
-        return None
-    if scan.file is not None and not scan.file.plain and any(isinstance(s, int) for s in scan.slots):
+    if any(t is None for t in fresh.text.values()):
         return None
     return Listing(scan, fresh, columns, runs_dir)

@@ -619,3 +619,51 @@ def test_a_change_whose_mtime_was_set_back_is_young_until_its_ctime_is_past_the_
     time.sleep(1.6)
     assert ls_cli(runs, "--format", "csv") == from_files(runs, monkeypatch, "--format", "csv")
     assert edited.name in kept(runs) and added.name in kept(runs)
+
+
+def test_runs_of_sweeps_with_several_objectives_or_constraints_are_listed_from_the_index(tmp_path, monkeypatch):
+    """Their Pareto ranks and broken constraints depend on other runs: made again on each
+    call from what the index keeps, with no file of an ended run read and no board of every
+    run built (the other runs' text as kept)."""
+    runs = tmp_path / "runs"
+    made = mixed_runs(runs)
+    shutil.rmtree(made["broken"])  # read every time: it would fail the no-read check below
+    shutil.rmtree(made["running"])
+    cases = [["--sort", "eval_accuracy", "--format", "csv"], ["--sort", "eval_accuracy"], ["--sort", "latency_ms"],
+             ["--top", "3", "--format", "markdown"], ["--sort", "eval_loss", "--asc", "--format", "csv"]]
+    want = [from_files(runs, monkeypatch, *args) for args in cases]
+    assert [ls_cli(runs, *args) for args in cases] == want
+    age(runs)
+    assert [ls_cli(runs, *args) for args in cases] == want
+    real_build = board.build
+    with monkeypatch.context() as patch:
+        patch.setattr(rundir, "read_run", lambda path: pytest.fail(f"read {path}"))
+        built: list[int] = []
+        patch.setattr(board, "build", lambda runs, *a: built.append(len(runs)) or real_build(runs, *a))
+        assert [ls_cli(runs, *args) for args in cases] == want
+    volatile = 4  # the runs of the sweep with two objectives and a constraint
+    assert built and max(built) == volatile
+    changed = made["pareto3"]  # now dominates the front: its sweep's ranks move
+    rundir.write_json(changed / rundir.METRICS_FILE, {"eval_accuracy": 0.99, "latency_ms": 1.0})
+    for args in cases:
+        assert ls_cli(runs, *args) == from_files(runs, monkeypatch, *args)
+
+
+def test_a_new_column_or_a_filtered_ls_keeps_every_row_in_the_index(tmp_path, monkeypatch):
+    """A run bringing a column no run had makes every row's text again; the rows are kept in
+    the index written then (they were dropped, and the next ls read every run's files), as
+    after a listing through the board (``--where``) that found a change."""
+    runs = tmp_path / "runs"
+    plain_runs(runs)
+    ls_cli(runs, "--format", "csv")
+    age(runs)
+    every = sorted(p.name for p in runs.iterdir() if rundir.is_run_name(p.name))
+    ls_cli(runs, "--format", "csv")
+    assert sorted(kept(runs)) == every
+    for args in (["--format", "csv"], ["--where", "flag_lr>0", "--format", "csv"]):
+        new = write_run(runs, index.Notes(runs, "s20260108T000000Z-abcd"), 0, "completed",
+                        {"lr": 0.2, "hidden": 64, f"new{len(every)}": 1}, {"eval_accuracy": 0.3})
+        every = sorted([*every, new.name])
+        time.sleep(1.5 * index.RACY_NS / 1e9)  # the new run past the racy window, the others as they were
+        assert ls_cli(runs, *args) == from_files(runs, monkeypatch, *args)
+        assert sorted(kept(runs)) == every
