@@ -383,7 +383,7 @@ def _scan(runs_dir: Path, index_path: str, state: str, want: tuple[str, ...] = (
         guess = ahead if file is not None and file.plain and listed == names and now_inodes == inodes else None
 
         def meanwhile() -> None:
-            _prefetch(file, want)
+            _prefetch(file, want + (VOLATILE if file is not None and not file.plain else ()))
             if guess is not None and file is not None:
                 scan.ahead = _guess(file, runs_dir, guess)
 
@@ -644,6 +644,9 @@ def _unpack(scan: _Scan, runs_dir: Path) -> bool:
     return True
 
 
+VOLATILE = ("raw:_objectives", "raw:_constraints")  # the sections that tell a row ``_volatile``
+
+
 def _volatile(scan: _Scan, runs_dir: Path) -> None:
     """The cached rows whose cells depend on other rows (a Pareto rank, a broken constraint:
     runs of sweeps with several objectives or constraints) as their Runs, made again on
@@ -651,7 +654,7 @@ def _volatile(scan: _Scan, runs_dir: Path) -> None:
     file = scan.file
     if file is None or file.plain:
         return
-    objectives, constraints = file.get("raw:_objectives"), file.get("raw:_constraints")
+    objectives, constraints = (file.get(name) for name in VOLATILE)
     _as_runs(scan, runs_dir, [i for i, s in enumerate(scan.slots) if isinstance(s, int) and (
              constraints[s] or (isinstance(objectives[s], list) and len(objectives[s]) > 1))])
 
