@@ -217,12 +217,20 @@ PARETO = "pareto"  # a run's Pareto rank among the runs shown: 1 is the front
 INFEASIBLE = "infeasible"  # the constraint a run broke, and its value
 
 
-def pareto(board: Board) -> Board:
+def several(rows: Iterable[dict[str, Any]]) -> bool:
+    """Whether one of these rows is a run of a sweep with several objectives."""
+    return any(len(r.get("_objectives") or ()) > 1 for r in rows)
+
+
+def pareto(board: Board, of: Iterable[dict[str, Any]] | None = None) -> Board:
     """The board with its runs' Pareto ranks and broken constraints, when its sweeps have
     several objectives or constraints (else the board as it is). Ranks are over the rows
     given, among the completed, feasible runs with the same objectives: filter first, then
-    rank. A run breaking a constraint gets no rank and says which one it broke."""
-    if not any(r.get("_constraints") or len(r.get("_objectives") or ()) > 1 for r in board.rows):
+    rank. A run breaking a constraint gets no rank and says which one it broke. The rank's
+    column is there whenever a row of ``of`` (the rows before filters; by default the
+    board's) has several objectives, ranked or not yet: ``--sort pareto`` then always works."""
+    ranks = several(board.rows if of is None else of)
+    if not ranks and not any(r.get("_constraints") for r in board.rows):
         return board  # the usual board: no copy (ls reads thousands of runs)
     rows = [dict(r) for r in board.rows]
     marked = False
@@ -242,9 +250,9 @@ def pareto(board: Board) -> Board:
         points = [[-row[m] if goal == "maximize" else row[m] for m, goal in targets] for row in members]
         for row, rank in zip(members, objs.pareto_ranks(points), strict=True):
             row[PARETO] = rank
-    if not marked and not groups:
+    if not marked and not ranks:
         return board
-    extra = [c for c, on in ((PARETO, bool(groups)), (INFEASIBLE, marked)) if on]
+    extra = [c for c, on in ((PARETO, ranks), (INFEASIBLE, marked)) if on]
     at = board.columns.index("diagnosis") + 1 if "diagnosis" in board.columns else 0
     columns = [c for c in board.columns if c not in extra]
     return dataclasses.replace(board, columns=columns[:at] + extra + columns[at:], rows=rows)
@@ -331,7 +339,7 @@ def leaderboard(runs: Iterable[rundir.Run], runs_dir: Path, by: str, keep: int) 
     Pareto rank (else by ``by``, feasible runs first), and how many runs there were. Ranks
     need every run at once, unlike ``best``."""
     found = pareto(build(runs, runs_dir))
-    order = PARETO if PARETO in found.columns else by
+    order = PARETO if any(r.get(PARETO) is not None for r in found.rows) else by
     found = dataclasses.replace(found, rows=_sorted(found.rows, order, False))
     return objectives(top(found, keep)), len(found.rows)
 

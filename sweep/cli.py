@@ -353,7 +353,7 @@ def ls(
             raise UsageError(str(exc)) from None
         found = board.build(runs, runs_dir, baseline_error, gap)
         early, late = board.ranking_filters(where or [])
-        found = board.select(board.pareto(board.select(found, early, status or [], sweep_id)), late)
+        found = board.select(board.pareto(board.select(found, early, status or [], sweep_id), of=found.rows), late)
         if group:
             from sweep import groups
 

@@ -697,7 +697,8 @@ def _board_rows(scan: _Scan, runs_dir: Path) -> dict[int, dict[str, Any]]:
 def _with_extras(columns: list[str], rows: dict[int, dict[str, Any]]) -> list[str]:
     """The columns, with the Pareto rank and broken constraint where ``board.pareto`` puts
     them when a row has them."""
-    extra = [c for c in (board.PARETO, board.INFEASIBLE) if any(c in row for row in rows.values())]
+    extra = [c for c, on in ((board.PARETO, board.several(rows.values())),
+                             (board.INFEASIBLE, any(board.INFEASIBLE in row for row in rows.values()))) if on]
     if not extra:
         return columns
     rest = [c for c in columns if c not in extra]

@@ -192,6 +192,21 @@ def test_ls_pareto_needs_a_sweep_with_several_objectives(tmp_path):
     assert "pareto" not in ls_json(tmp_path / "runs")[0]
 
 
+def test_ls_by_pareto_rank_before_any_run_is_ranked_lists_the_runs_it_has(tmp_path):
+    """A sweep with several objectives whose runs are not ranked (yet: running, failed or
+    infeasible): ``--sort pareto`` lists them, ``--pareto`` and ``--where pareto<=1`` find
+    an empty front, as a filter that leaves nothing does, all with exit 0."""
+    flags_file = project(tmp_path, {"width": [16], "epochs": 1, "report": "eval_accuracy"}, TRADEOFF,
+                         metric=["eval_accuracy", "latency_ms"])
+    sweep_run(flags_file, code=1)  # its one run reports one objective of two: failed
+    runs = tmp_path / "runs"
+    (row,) = ls_json(runs, "--sort", "pareto")
+    assert row["status"] == "failed" and row["pareto"] is None
+    for args in (["--pareto"], ["--where", "pareto<=1"], ["--sort", "pareto", "--where", "eval_accuracy>5"]):
+        result = sweep_cli("ls", "--runs-dir", runs, *args)
+        assert (result.exit_code, result.stdout) == (0, "no runs\n"), (args, result.stderr)
+
+
 def test_a_run_that_misses_an_objective_fails_naming_it(tmp_path):
     flags_file = project(tmp_path, {"width": [16], "epochs": 1, "report": "eval_accuracy"}, TRADEOFF,
                          metric=["eval_accuracy", "latency_ms"])
