@@ -421,11 +421,12 @@ def _fitted_table(found: Listing, order: list[int], padded: list[str], layout: i
     of its row laid out whole (the index's line, ``dir`` and ``reason``), where it sits at
     the same place in every row; ``reasons``: every row's reason cell."""
     names = found.columns[:-2]
-    spans: dict[str, tuple[int, int | None]] = {names[j]: span for j, span in layout.spans().items()}
+    laid = layout.spans()
+    spans: dict[str, tuple[int, int | None]] = {names[j]: span for j, span in laid.items()}
     rows = _dense(order, len(found.names))  # all of them, here
     dirs = found.dirs(rows)
     dir_w = max(3, max(map(len, dirs), default=0))
-    after = max((end for _, end in layout.spans().values()), default=-GAP) + GAP
+    after = max((end for _, end in laid.values()), default=-GAP) + GAP
     spans["dir"] = (after, after + dir_w)
     spans["reason"] = (after + dir_w + GAP, None)
     size = {c: max(len(c), layout.widths[j]) for j, c in enumerate(names)}
@@ -434,7 +435,7 @@ def _fitted_table(found: Listing, order: list[int], padded: list[str], layout: i
     keep = _keep(found, order, sort_by)
     shown = fit_columns({c: size[c] for c in used}, ranked_of(used, keep, varying), {"id", "status", *keep}, width)
     cut = operator.itemgetter(*(slice(*spans[c]) for c in shown.columns))  # a tuple: id and status are always shown
-    head = layout.format() % tuple(names[j] for j in layout.spans())
+    head = layout.format() % tuple(names[j] for j in laid)
     dir_cells = map(str.ljust, dirs, itertools.repeat(dir_w))
     lines = _glued(padded, dir_cells, *([reasons] if "reason" in shown.columns else []))
     made = list(map(str.rstrip, map(GAP_TEXT.join, map(cut, lines))))
@@ -467,7 +468,7 @@ def _padded_table(found: Listing, order: list[int], padded: list[str], layout: i
     dir_w = max(3, max(map(len, dirs), default=0))
     head = layout.format() % tuple(shown) + "  " + "dir".ljust(dir_w)
     if not with_reason:  # a dir ends with its run's name, never a space: nothing to strip
-        made = list(map(operator.add, map(operator.add, _at(padded, rows), itertools.repeat("  ")), dirs))
+        made = list(_glued(_at(padded, rows), dirs))
     else:
         reason_w = max(6, max(map(len, reasons), default=0))  # every row's, here
         head += "  " + "reason".ljust(reason_w)
